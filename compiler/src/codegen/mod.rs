@@ -1,0 +1,1 @@
+//! Cranelift code generation: IR -> native kernels.

@@ -1,0 +1,1 @@
+//! Stage orchestration for the binary and the library API.

@@ -1,0 +1,488 @@
+//! The tensor IR: one expression DAG per kernel, backend-neutral.
+//!
+//! Owns [`Function`] (an arena of [`Node`]s in topological order, each with a
+//! static [`Shape`]), the [`Builder`] that creates nodes with their shapes
+//! and shares identical ones, the model description [`ModelIr`], the
+//! verifier, the text printer and the reference interpreter (the oracle for
+//! compiled code).
+//!
+//! Never: parse text, know about the AST or sema, or depend on a code
+//! generator. Both the cranelift backend and a future GPU backend read this.
+//!
+//! Conventions: tensors are row-major `f64`; rank is 0, 1 or 2. Binary
+//! elementwise ops take operands of equal shape (the builder inserts
+//! [`Op::Broadcast`] for a scalar operand). A function reads three input
+//! buffers (`t`, the flat state `y`, the flat parameters `p`) and writes its
+//! outputs, concatenated row-major, to one output buffer.
+
+pub mod interp;
+pub mod print;
+pub mod verify;
+
+use crate::span::Span;
+use std::collections::HashMap;
+use std::fmt;
+
+/// Static shape of a tensor of rank 0, 1 or 2.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Shape {
+    rank: u8,
+    dims: [u32; 2],
+}
+
+impl Shape {
+    pub const SCALAR: Shape = Shape { rank: 0, dims: [1, 1] };
+
+    pub fn scalar() -> Shape {
+        Shape::SCALAR
+    }
+    pub fn vector(n: usize) -> Shape {
+        Shape { rank: 1, dims: [n as u32, 1] }
+    }
+    pub fn matrix(m: usize, n: usize) -> Shape {
+        Shape { rank: 2, dims: [m as u32, n as u32] }
+    }
+    /// From a dims list of length 0, 1 or 2 (`None` for rank > 2).
+    pub fn from_dims(dims: &[usize]) -> Option<Shape> {
+        match *dims {
+            [] => Some(Shape::scalar()),
+            [n] => Some(Shape::vector(n)),
+            [m, n] => Some(Shape::matrix(m, n)),
+            _ => None,
+        }
+    }
+    pub fn rank(self) -> usize {
+        self.rank as usize
+    }
+    /// The dimensions, `rank()` of them.
+    pub fn dims(&self) -> &[u32] {
+        &self.dims[..self.rank as usize]
+    }
+    pub fn dim(self, axis: usize) -> usize {
+        assert!(axis < self.rank(), "axis {axis} of a rank-{} shape", self.rank);
+        self.dims[axis] as usize
+    }
+    /// Number of elements.
+    pub fn len(self) -> usize {
+        self.dims().iter().map(|&d| d as usize).product()
+    }
+    pub fn is_empty(self) -> bool {
+        self.len() == 0
+    }
+    pub fn is_scalar(self) -> bool {
+        self.rank == 0
+    }
+}
+
+impl fmt::Display for Shape {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "[")?;
+        for (i, d) in self.dims().iter().enumerate() {
+            if i > 0 {
+                write!(f, ", ")?;
+            }
+            write!(f, "{d}")?;
+        }
+        write!(f, "]")
+    }
+}
+
+/// Index of a node in its [`Function`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ValueId(pub u32);
+
+impl ValueId {
+    pub fn index(self) -> usize {
+        self.0 as usize
+    }
+}
+
+/// The input buffers a function reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum InputBuf {
+    /// The scalar time `t` (offset is always 0).
+    Time,
+    /// The flat state vector `y`.
+    State,
+    /// The flat parameter vector `p`.
+    Param,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum UnaryOp {
+    Neg,
+    Exp,
+    Log,
+    Sin,
+    Cos,
+    Tan,
+    Tanh,
+    Sqrt,
+    Abs,
+    /// `max(x, 0)`
+    Relu,
+    /// `1 / (1 + exp(-x))`
+    Sigmoid,
+    /// `log(1 + exp(x))`, computed stably.
+    Softplus,
+    /// The tanh approximation: `0.5 x (1 + tanh(√(2/π) (x + 0.044715 x³)))`.
+    Gelu,
+    /// `x` for `x > 0`, else `exp(x) - 1`.
+    Elu,
+    /// `x^n` for a constant integer `n` (repeated multiplication).
+    Powi(i32),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum BinaryOp {
+    Add,
+    Sub,
+    Mul,
+    Div,
+    /// `a^b` for real `b` (`exp(b log a)`; NaN for negative `a`).
+    Pow,
+    Min,
+    Max,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Op {
+    /// Elements `offset .. offset + shape.len()` of an input buffer, row-major.
+    Input { buf: InputBuf, offset: u32 },
+    /// A constant tensor, row-major, `shape.len()` values.
+    Const(Box<[f64]>),
+    Unary(UnaryOp, ValueId),
+    /// Elementwise; both operands have the node's shape.
+    Binary(BinaryOp, ValueId, ValueId),
+    /// A scalar repeated to the node's shape.
+    Broadcast(ValueId),
+    /// `[m,k]@[k,n] -> [m,n]`, `[m,k]@[k] -> [m]`, `[k]@[k,n] -> [n]`, `[k]@[k] -> []`.
+    MatMul(ValueId, ValueId),
+    /// Swaps the axes of a matrix (a vector or scalar is its own transpose).
+    Transpose(ValueId),
+    /// Sum of all elements, a scalar.
+    Sum(ValueId),
+    /// Elements `start .. start + node.shape.dim(axis)` along `axis`; rank kept.
+    Slice { arg: ValueId, axis: u8, start: u32 },
+    /// Element `index` along `axis`; that axis is removed.
+    Index { arg: ValueId, axis: u8, index: u32 },
+    /// Joins tensors of equal rank along `axis`.
+    Concat { args: Vec<ValueId>, axis: u8 },
+    /// Same elements, row-major, new shape.
+    Reshape(ValueId),
+}
+
+impl Op {
+    /// The operands, in order.
+    pub fn args(&self) -> Vec<ValueId> {
+        match self {
+            Op::Input { .. } | Op::Const(_) => vec![],
+            Op::Unary(_, a)
+            | Op::Broadcast(a)
+            | Op::Transpose(a)
+            | Op::Sum(a)
+            | Op::Reshape(a)
+            | Op::Slice { arg: a, .. }
+            | Op::Index { arg: a, .. } => vec![*a],
+            Op::Binary(_, a, b) | Op::MatMul(a, b) => vec![*a, *b],
+            Op::Concat { args, .. } => args.clone(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Node {
+    pub op: Op,
+    pub shape: Shape,
+    /// The source the node came from ([`Span::detached`] for compiler-made nodes).
+    pub span: Span,
+}
+
+/// One kernel: nodes in topological order and the outputs, written
+/// concatenated (row-major) to the output buffer.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Function {
+    pub name: String,
+    pub nodes: Vec<Node>,
+    pub outputs: Vec<ValueId>,
+    /// Length of the `y` buffer the function reads.
+    pub n_state: usize,
+    /// Length of the `p` buffer the function reads.
+    pub n_param: usize,
+}
+
+impl Function {
+    pub fn node(&self, id: ValueId) -> &Node {
+        &self.nodes[id.index()]
+    }
+    pub fn shape(&self, id: ValueId) -> Shape {
+        self.nodes[id.index()].shape
+    }
+    /// Total length of the output buffer.
+    pub fn output_len(&self) -> usize {
+        self.outputs.iter().map(|&o| self.shape(o).len()).sum()
+    }
+}
+
+/// Builds a [`Function`], computing shapes and sharing structurally
+/// identical nodes (so `tanh(W1@y+b1)` written twice is computed once).
+///
+/// Shape rules are enforced with panics: callers (lowering) work on a
+/// shape-checked program, so a mismatch here is a compiler bug.
+pub struct Builder {
+    func: Function,
+    dedup: HashMap<(OpKey, Shape), ValueId>,
+    span: Span,
+}
+
+/// Hashable identity of an op (constants by bit pattern).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+enum OpKey {
+    Input(InputBuf, u32),
+    Const(Vec<u64>),
+    Unary(UnaryOp, ValueId),
+    Binary(BinaryOp, ValueId, ValueId),
+    Broadcast(ValueId),
+    MatMul(ValueId, ValueId),
+    Transpose(ValueId),
+    Sum(ValueId),
+    Slice(ValueId, u8, u32),
+    Index(ValueId, u8, u32),
+    Concat(Vec<ValueId>, u8),
+    Reshape(ValueId),
+}
+
+fn op_key(op: &Op) -> OpKey {
+    match op {
+        Op::Input { buf, offset } => OpKey::Input(*buf, *offset),
+        Op::Const(v) => OpKey::Const(v.iter().map(|x| x.to_bits()).collect()),
+        Op::Unary(u, a) => OpKey::Unary(*u, *a),
+        Op::Binary(b, x, y) => OpKey::Binary(*b, *x, *y),
+        Op::Broadcast(a) => OpKey::Broadcast(*a),
+        Op::MatMul(a, b) => OpKey::MatMul(*a, *b),
+        Op::Transpose(a) => OpKey::Transpose(*a),
+        Op::Sum(a) => OpKey::Sum(*a),
+        Op::Slice { arg, axis, start } => OpKey::Slice(*arg, *axis, *start),
+        Op::Index { arg, axis, index } => OpKey::Index(*arg, *axis, *index),
+        Op::Concat { args, axis } => OpKey::Concat(args.clone(), *axis),
+        Op::Reshape(a) => OpKey::Reshape(*a),
+    }
+}
+
+impl Builder {
+    pub fn new(name: impl Into<String>, n_state: usize, n_param: usize) -> Self {
+        Builder {
+            func: Function { name: name.into(), nodes: Vec::new(), outputs: Vec::new(), n_state, n_param },
+            dedup: HashMap::new(),
+            span: Span::detached(),
+        }
+    }
+
+    /// Sets the span recorded on nodes created from now on.
+    pub fn set_span(&mut self, span: Span) {
+        self.span = span;
+    }
+
+    pub fn shape(&self, id: ValueId) -> Shape {
+        self.func.shape(id)
+    }
+
+    /// Adds a node (or returns an identical existing one).
+    pub fn push(&mut self, op: Op, shape: Shape) -> ValueId {
+        let key = (op_key(&op), shape);
+        if let Some(&id) = self.dedup.get(&key) {
+            return id;
+        }
+        let id = ValueId(self.func.nodes.len() as u32);
+        self.func.nodes.push(Node { op, shape, span: self.span });
+        self.dedup.insert(key, id);
+        id
+    }
+
+    pub fn time(&mut self) -> ValueId {
+        self.push(Op::Input { buf: InputBuf::Time, offset: 0 }, Shape::scalar())
+    }
+    pub fn state(&mut self, offset: usize, shape: Shape) -> ValueId {
+        assert!(offset + shape.len() <= self.func.n_state, "state slice out of range");
+        self.push(Op::Input { buf: InputBuf::State, offset: offset as u32 }, shape)
+    }
+    pub fn param(&mut self, offset: usize, shape: Shape) -> ValueId {
+        assert!(offset + shape.len() <= self.func.n_param, "param slice out of range");
+        self.push(Op::Input { buf: InputBuf::Param, offset: offset as u32 }, shape)
+    }
+    pub fn constant(&mut self, values: Vec<f64>, shape: Shape) -> ValueId {
+        assert_eq!(values.len(), shape.len(), "constant length");
+        self.push(Op::Const(values.into_boxed_slice()), shape)
+    }
+    pub fn scalar(&mut self, x: f64) -> ValueId {
+        self.constant(vec![x], Shape::scalar())
+    }
+    pub fn unary(&mut self, op: UnaryOp, a: ValueId) -> ValueId {
+        let s = self.shape(a);
+        self.push(Op::Unary(op, a), s)
+    }
+    /// Broadcasts a scalar to `shape` (identity if already that shape).
+    pub fn broadcast(&mut self, a: ValueId, shape: Shape) -> ValueId {
+        let s = self.shape(a);
+        if s == shape {
+            return a;
+        }
+        assert!(s.is_scalar(), "broadcast of non-scalar {s} to {shape}");
+        self.push(Op::Broadcast(a), shape)
+    }
+    /// Elementwise with numpy scalar broadcasting.
+    pub fn binary(&mut self, op: BinaryOp, a: ValueId, b: ValueId) -> ValueId {
+        let (sa, sb) = (self.shape(a), self.shape(b));
+        let shape = if sa == sb {
+            sa
+        } else if sa.is_scalar() {
+            sb
+        } else if sb.is_scalar() {
+            sa
+        } else {
+            panic!("elementwise {op:?} of {sa} and {sb}");
+        };
+        let a = self.broadcast(a, shape);
+        let b = self.broadcast(b, shape);
+        self.push(Op::Binary(op, a, b), shape)
+    }
+    pub fn matmul(&mut self, a: ValueId, b: ValueId) -> ValueId {
+        let (sa, sb) = (self.shape(a), self.shape(b));
+        let shape = match (sa.dims(), sb.dims()) {
+            ([m, k], [k2, n]) if k == k2 => Shape::matrix(*m as usize, *n as usize),
+            ([m, k], [k2]) if k == k2 => Shape::vector(*m as usize),
+            ([k], [k2, n]) if k == k2 => Shape::vector(*n as usize),
+            ([k], [k2]) if k == k2 => Shape::scalar(),
+            _ => panic!("matmul of {sa} and {sb}"),
+        };
+        self.push(Op::MatMul(a, b), shape)
+    }
+    pub fn transpose(&mut self, a: ValueId) -> ValueId {
+        let s = self.shape(a);
+        match s.dims() {
+            [m, n] => self.push(Op::Transpose(a), Shape::matrix(*n as usize, *m as usize)),
+            _ => a,
+        }
+    }
+    pub fn sum(&mut self, a: ValueId) -> ValueId {
+        if self.shape(a).is_scalar() {
+            return a;
+        }
+        self.push(Op::Sum(a), Shape::scalar())
+    }
+    pub fn slice(&mut self, a: ValueId, axis: usize, start: usize, len: usize) -> ValueId {
+        let s = self.shape(a);
+        assert!(start + len <= s.dim(axis), "slice out of range");
+        if start == 0 && len == s.dim(axis) {
+            return a;
+        }
+        let mut dims: Vec<usize> = s.dims().iter().map(|&d| d as usize).collect();
+        dims[axis] = len;
+        let shape = Shape::from_dims(&dims).unwrap();
+        self.push(Op::Slice { arg: a, axis: axis as u8, start: start as u32 }, shape)
+    }
+    pub fn index(&mut self, a: ValueId, axis: usize, index: usize) -> ValueId {
+        let s = self.shape(a);
+        assert!(index < s.dim(axis), "index out of range");
+        let mut dims: Vec<usize> = s.dims().iter().map(|&d| d as usize).collect();
+        dims.remove(axis);
+        let shape = Shape::from_dims(&dims).unwrap();
+        self.push(Op::Index { arg: a, axis: axis as u8, index: index as u32 }, shape)
+    }
+    pub fn concat(&mut self, args: Vec<ValueId>, axis: usize) -> ValueId {
+        assert!(!args.is_empty(), "concat of nothing");
+        if args.len() == 1 {
+            return args[0];
+        }
+        let first = self.shape(args[0]);
+        let mut dims: Vec<usize> = first.dims().iter().map(|&d| d as usize).collect();
+        dims[axis] = 0;
+        for &a in &args {
+            let s = self.shape(a);
+            assert_eq!(s.rank(), first.rank(), "concat of different ranks");
+            for ax in 0..s.rank() {
+                if ax != axis {
+                    assert_eq!(s.dim(ax), first.dim(ax), "concat of mismatched shapes");
+                }
+            }
+            dims[axis] += s.dim(axis);
+        }
+        let shape = Shape::from_dims(&dims).unwrap();
+        self.push(Op::Concat { args, axis: axis as u8 }, shape)
+    }
+    pub fn reshape(&mut self, a: ValueId, shape: Shape) -> ValueId {
+        let s = self.shape(a);
+        assert_eq!(s.len(), shape.len(), "reshape of {s} to {shape}");
+        if s == shape {
+            return a;
+        }
+        self.push(Op::Reshape(a), shape)
+    }
+    /// Appends an output (written after the previous ones).
+    pub fn output(&mut self, v: ValueId) {
+        self.func.outputs.push(v);
+    }
+    pub fn finish(self) -> Function {
+        self.func
+    }
+}
+
+/// A named slot in a flat buffer (a state or parameter tensor).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Slot {
+    /// Full name: `x`, `sigma`, or `f.W1` for a net's parameter.
+    pub name: String,
+    pub shape: Shape,
+    /// Offset of the first element in the flat buffer.
+    pub offset: usize,
+}
+
+/// A compiled-ready model: its layout and its kernels as IR.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ModelIr {
+    pub name: String,
+    /// State tensors in declaration order; `rhs` writes their derivatives in this order.
+    pub states: Vec<Slot>,
+    /// Parameter tensors in declaration order (net parameters as `net.W1`, ...).
+    pub params: Vec<Slot>,
+    /// Initial parameter values (length `n_param`), from the initialisers, seeded.
+    pub param_values: Vec<f64>,
+    /// `dy/dt = rhs(t, y, p)`: reads `t`, `y`, `p`; output length `n_state`.
+    pub rhs: Function,
+    /// `y0 = init(t0, p)`: reads `t`, `p` (no state); output length `n_state`.
+    pub init: Function,
+}
+
+impl ModelIr {
+    pub fn n_state(&self) -> usize {
+        self.rhs.n_state
+    }
+    pub fn n_param(&self) -> usize {
+        self.rhs.n_param
+    }
+}
+
+/// A `solver NAME = method(options)` declaration after checking.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SolverSpec {
+    pub name: String,
+    pub method: String,
+    /// Checked options: `rtol`, `atol`, `dt`, `max_steps`, ... with numeric values.
+    pub options: Vec<(String, f64)>,
+}
+
+/// Everything lowering produces from one file.
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct ProgramIr {
+    pub models: Vec<ModelIr>,
+    pub solvers: Vec<SolverSpec>,
+}
+
+impl ProgramIr {
+    pub fn model(&self, name: &str) -> Option<&ModelIr> {
+        self.models.iter().find(|m| m.name == name)
+    }
+    pub fn solver(&self, name: &str) -> Option<&SolverSpec> {
+        self.solvers.iter().find(|s| s.name == name)
+    }
+}

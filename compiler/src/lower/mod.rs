@@ -1,0 +1,1 @@
+//! Lowering: checked program -> tensor IR.

@@ -1,0 +1,1 @@
+//! Name resolution, imports and shape checking: AST -> checked program.

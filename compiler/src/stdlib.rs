@@ -1,0 +1,1 @@
+//! The standard library sources, embedded in the compiler.

@@ -1,0 +1,167 @@
+//! The abstract syntax tree: what the user wrote, with a [`Span`] on every
+//! node. Produced by [`crate::syntax::parse`]; consumed by `sema`. No pest
+//! type appears here.
+
+use crate::span::Span;
+
+/// A name as written, with its place.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Ident {
+    pub name: String,
+    pub span: Span,
+}
+
+/// One parsed `.nde` file.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Module {
+    pub items: Vec<Item>,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Item {
+    Use(UseItem),
+    Const(ConstItem),
+    Fn(FnItem),
+    Model(ModelItem),
+    Solver(SolverItem),
+}
+
+/// Where a `use` imports from.
+#[derive(Clone, Debug, PartialEq)]
+pub enum UsePath {
+    /// `std.nn` — a module of the standard library, as dotted segments.
+    Module(Vec<Ident>),
+    /// `"helpers.nde"` — a file relative to the importing file.
+    File { path: String, span: Span },
+}
+
+/// `use std.nn.{mlp, linear}` or `use "lib.nde".{f}`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct UseItem {
+    pub path: UsePath,
+    pub names: Vec<Ident>,
+    pub span: Span,
+}
+
+/// A shape annotation `[2, 3]` (`[]` is a scalar).
+#[derive(Clone, Debug, PartialEq)]
+pub struct ShapeAnn {
+    pub dims: Vec<usize>,
+    pub span: Span,
+}
+
+/// `const NAME[: shape] = expr`
+#[derive(Clone, Debug, PartialEq)]
+pub struct ConstItem {
+    pub name: Ident,
+    pub shape: Option<ShapeAnn>,
+    pub value: Expr,
+    pub span: Span,
+}
+
+/// `fn name(a, b) = expr` — pure, shape-polymorphic.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FnItem {
+    pub name: Ident,
+    pub params: Vec<Ident>,
+    pub body: Expr,
+    pub span: Span,
+}
+
+/// `model NAME { members }`
+#[derive(Clone, Debug, PartialEq)]
+pub struct ModelItem {
+    pub name: Ident,
+    pub members: Vec<Member>,
+    pub span: Span,
+}
+
+/// One declaration inside a model. `param a = 1, b = 2` yields two members.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Member {
+    /// `param NAME[: shape] = init` — `init` is a value or an initialiser call
+    /// (`zeros`, `glorot`, `normal(std)`).
+    Param { name: Ident, shape: Option<ShapeAnn>, init: Expr, span: Span },
+    /// `state NAME[: shape] = init`
+    State { name: Ident, shape: Option<ShapeAnn>, init: Expr, span: Span },
+    /// `net NAME = layer(args)`; `layer` is a call expression.
+    Net { name: Ident, layer: Expr, span: Span },
+    /// `let NAME = expr`
+    Let { name: Ident, value: Expr, span: Span },
+    /// `dNAME/dt = expr`; `state` is the `NAME` part.
+    Ode { state: Ident, rhs: Expr, span: Span },
+}
+
+/// `solver NAME = method(options)`
+#[derive(Clone, Debug, PartialEq)]
+pub struct SolverItem {
+    pub name: Ident,
+    pub method: Ident,
+    pub args: Vec<Arg>,
+    pub span: Span,
+}
+
+/// A call argument, positional or `name = value`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Arg {
+    pub name: Option<Ident>,
+    pub value: Expr,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Expr {
+    pub kind: ExprKind,
+    pub span: Span,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UnaryOp {
+    Neg,
+    Plus,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BinaryOp {
+    Add,
+    Sub,
+    Mul,
+    Div,
+    /// `^`, elementwise power.
+    Pow,
+    /// `@`, matrix product.
+    MatMul,
+}
+
+/// One position inside `x[...]`.
+#[derive(Clone, Debug, PartialEq)]
+pub enum IndexArg {
+    /// `x[i]` — drops the axis.
+    Single(Expr),
+    /// `x[a:b]`, `x[:b]`, `x[a:]`, `x[:]` — keeps the axis.
+    Slice { start: Option<Expr>, stop: Option<Expr>, span: Span },
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum ExprKind {
+    /// A number literal; integers are floats too (`8 / 3` is 2.666…).
+    Number(f64),
+    /// A string literal (file paths in `load`, `use`).
+    Str(String),
+    /// A name: a local, parameter, state, constant, function, layer, or `t`.
+    Name(String),
+    Unary(UnaryOp, Box<Expr>),
+    Binary(BinaryOp, Box<Expr>, Box<Expr>),
+    /// Postfix `'`.
+    Transpose(Box<Expr>),
+    /// `callee(args)`; the callee may itself be a call (`linear(2 -> 3)(x)`).
+    Call { callee: Box<Expr>, args: Vec<Arg> },
+    /// `base[indices]`
+    Index { base: Box<Expr>, indices: Vec<IndexArg> },
+    /// `base.name`
+    Field { base: Box<Expr>, name: Ident },
+    /// `[a, b, c]` — a tensor literal or concatenation of its elements.
+    Array(Vec<Expr>),
+    /// `2 -> 64 -> 2` — layer sizes, only meaningful as a layer argument.
+    Arrow(Vec<Expr>),
+}

@@ -1,0 +1,1 @@
+//! Array files: CSV with headers, numpy .npz.
