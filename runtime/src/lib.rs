@@ -8,3 +8,13 @@
 pub mod abi;
 pub mod io;
 pub mod term;
+
+pub mod error;
+pub mod solution;
+pub mod solve;
+pub mod solver;
+pub mod stepsize;
+
+pub use error::SolveError;
+pub use solution::{BatchSolution, Solution, Stats};
+pub use solve::{solve, solve_batch, Controller, Method, SolveOptions};

@@ -1,0 +1,105 @@
+//! Typed errors of the solvers: why a solve failed, and where in time.
+//!
+//! Owns [`SolveError`] (returned by [`crate::solve()`], [`crate::solve_batch`]
+//! and [`crate::solve::solve_fixed`]) and [`UnknownMethod`] (from parsing a
+//! [`crate::Method`] name). Every message names the time `t` at which the
+//! problem appeared and suggests what to try; this module never prints and
+//! never panics.
+
+use std::fmt;
+
+/// Why a solve failed.
+#[derive(Clone, Debug, PartialEq)]
+pub enum SolveError {
+    /// The step-size controller asked for a step `h` shorter than the
+    /// smallest meaningful step at `t` (see [`crate::stepsize::min_step`]):
+    /// the solution probably blows up or the problem is stiff there.
+    StepSizeTooSmall { t: f64, h: f64 },
+    /// The state or its derivative became NaN or infinite at `t`, and
+    /// rejecting the step (shrinking it) could not avoid that.
+    NonFinite { t: f64 },
+    /// `max_steps` steps (accepted and rejected) were attempted and the
+    /// integration had only reached `t`.
+    MaxStepsReached { t: f64, max_steps: usize },
+    /// A solver option is invalid (tolerances, step size, controller,
+    /// state length).
+    InvalidOptions { what: String },
+    /// The output times are invalid (empty, not finite, out of order,
+    /// before `t0`).
+    InvalidTimes { what: String },
+    /// Trajectory `index` of a batch failed.
+    InBatch {
+        index: usize,
+        error: Box<SolveError>,
+    },
+}
+
+impl SolveError {
+    /// The time at which the failure happened, if it is tied to one.
+    pub fn time(&self) -> Option<f64> {
+        match self {
+            SolveError::StepSizeTooSmall { t, .. }
+            | SolveError::NonFinite { t }
+            | SolveError::MaxStepsReached { t, .. } => Some(*t),
+            SolveError::InBatch { error, .. } => error.time(),
+            SolveError::InvalidOptions { .. } | SolveError::InvalidTimes { .. } => None,
+        }
+    }
+}
+
+impl fmt::Display for SolveError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SolveError::StepSizeTooSmall { t, h } => write!(
+                f,
+                "step size collapsed to {h:.3e} at t = {t}: the problem may be stiff or singular there; \
+                 try a stiff solver or loosen rtol/atol"
+            ),
+            SolveError::NonFinite { t } => write!(
+                f,
+                "the state or its derivative became NaN or infinite at t = {t} (adaptive methods first \
+                 retry with smaller steps): the solution may blow up there, or the model may divide by \
+                 zero or take the log or sqrt of a negative number"
+            ),
+            SolveError::MaxStepsReached { t, max_steps } => write!(
+                f,
+                "gave up after {max_steps} steps at t = {t}: raise max_steps, loosen rtol/atol, \
+                 or use a stiff solver if the problem is stiff"
+            ),
+            SolveError::InvalidOptions { what } => write!(f, "invalid solver options: {what}"),
+            SolveError::InvalidTimes { what } => write!(f, "invalid output times: {what}"),
+            SolveError::InBatch { index, error } => write!(f, "trajectory {index} of the batch: {error}"),
+        }
+    }
+}
+
+impl std::error::Error for SolveError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            SolveError::InBatch { error, .. } => Some(error.as_ref()),
+            _ => None,
+        }
+    }
+}
+
+/// A solver name that [`crate::Method`] does not know.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UnknownMethod {
+    /// The name as given.
+    pub name: String,
+    /// The names that are known, in [`crate::Method::all`] order.
+    pub known: Vec<&'static str>,
+}
+
+impl fmt::Display for UnknownMethod {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "unknown solver `{}`; known solvers: {}",
+            self.name,
+            self.known.join(", ")
+        )
+    }
+}
+
+impl std::error::Error for UnknownMethod {}
