@@ -14,7 +14,11 @@
 //! missing or an unexpected one, and on any panic.
 
 #[cfg(test)]
+mod check;
+#[cfg(test)]
 mod corpus;
+#[cfg(test)]
+mod examples;
 
 use std::path::{Path, PathBuf};
 

@@ -1,1 +1,153 @@
-//! Cranelift code generation: IR -> native kernels.
+//! Cranelift code generation: IR functions to native kernels.
+//!
+//! Owns the translation of verified [`Function`]s into machine code behind
+//! the kernel ABI of [`nde_runtime::abi`]: for each function a
+//! single-trajectory kernel ([`KernelFn`]) and a batched kernel
+//! ([`BatchKernelFn`]) that processes tiles of trajectories sharing the
+//! parameters (parameter-only subexpressions are computed once per call,
+//! and each load of a weight matrix serves every trajectory of the tile).
+//!
+//! Layout: `plan` decides storage (registers, views, fused loops, frame),
+//! `emit` builds kernel bodies, `elementwise` and `matmul` lower the ops,
+//! `math` emits inline transcendental approximations, `module` declares and
+//! defines kernels in any [`cranelift_module::Module`], and `jit` is the
+//! in-process instantiation ([`JitModule`]).
+//!
+//! Never: allocate or call libm inside a kernel's common path (libm is
+//! called only for `pow` and for trigonometric arguments beyond 2³⁰), leak
+//! cranelift's error types through the public API, or panic on a malformed
+//! function (it is verified first and reported as [`CodegenError`]).
+
+mod elementwise;
+mod emit;
+mod jit;
+mod math;
+mod matmul;
+mod module;
+mod plan;
+#[cfg(test)]
+mod tests;
+
+pub use jit::JitModule;
+
+use crate::ir::verify::VerifyError;
+use crate::ir::Function;
+use nde_runtime::abi::{BatchKernelFn, KernelFn};
+use std::fmt;
+
+/// Cranelift's optimisation level.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum OptLevel {
+    None,
+    #[default]
+    Speed,
+    SpeedAndSize,
+}
+
+impl OptLevel {
+    fn setting(self) -> &'static str {
+        match self {
+            OptLevel::None => "none",
+            OptLevel::Speed => "speed",
+            OptLevel::SpeedAndSize => "speed_and_size",
+        }
+    }
+}
+
+/// Code generation options.
+#[derive(Clone, Debug)]
+pub struct JitOptions {
+    pub opt_level: OptLevel,
+    /// Trajectories per tile in batched kernels (at least 1).
+    pub batch_tile: usize,
+    /// Intermediates up to this many bytes live on the kernel's stack;
+    /// larger frames use the caller's scratch buffer.
+    pub max_stack_bytes: usize,
+    /// Run cranelift's IR verifier on every function (slower compiles).
+    pub verify_clif: bool,
+}
+
+impl Default for JitOptions {
+    fn default() -> Self {
+        JitOptions { opt_level: OptLevel::Speed, batch_tile: 4, max_stack_bytes: 64 * 1024, verify_clif: cfg!(debug_assertions) }
+    }
+}
+
+/// One compiled function: its two entry points and their buffer sizes.
+///
+/// The function pointers are valid only while the [`JitModule`] that made
+/// them lives.
+#[derive(Clone, Debug)]
+pub struct CompiledKernel {
+    pub name: String,
+    pub single: KernelFn,
+    pub batch: BatchKernelFn,
+    /// Elements of `y` (per trajectory).
+    pub n_state: usize,
+    /// Elements of `p`.
+    pub n_param: usize,
+    /// Elements of `out` (per trajectory).
+    pub out_len: usize,
+    /// Elements of `scratch` the single kernel needs (0: pass null).
+    pub scratch_len: usize,
+    /// Elements of `scratch` the batched kernel needs, whatever the batch size.
+    pub batch_scratch_len: usize,
+}
+
+/// Why code generation failed.
+#[derive(Clone, Debug, PartialEq)]
+pub enum CodegenError {
+    /// The IR function is malformed.
+    Verify(VerifyError),
+    /// Two functions in one module have the same name.
+    DuplicateKernel(String),
+    /// A kernel that was asked for does not exist.
+    MissingKernel(String),
+    /// Cranelift does not support this machine.
+    UnsupportedHost(String),
+    /// Cranelift rejected a setting, a function or the module.
+    Cranelift { context: String, message: String },
+    /// A kernel was called with buffers of the wrong length.
+    BufferLen { buffer: &'static str, expected: usize, found: usize },
+    /// An invariant of the code generator failed (a bug).
+    Internal(String),
+}
+
+impl CodegenError {
+    /// The kernel `name` is not in the module.
+    pub fn missing(name: &str) -> CodegenError {
+        CodegenError::MissingKernel(name.to_string())
+    }
+
+    pub(crate) fn internal(message: String) -> CodegenError {
+        CodegenError::Internal(message)
+    }
+
+    pub(crate) fn cranelift(context: impl Into<String>, err: impl fmt::Debug) -> CodegenError {
+        CodegenError::Cranelift { context: context.into(), message: format!("{err:?}") }
+    }
+}
+
+impl fmt::Display for CodegenError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CodegenError::Verify(e) => e.fmt(f),
+            CodegenError::DuplicateKernel(n) => write!(f, "two kernels are named `{n}`"),
+            CodegenError::MissingKernel(n) => write!(f, "no kernel named `{n}`"),
+            CodegenError::UnsupportedHost(m) => write!(f, "this machine is not supported by the code generator: {m}"),
+            CodegenError::Cranelift { context, message } => write!(f, "code generation failed ({context}): {message}"),
+            CodegenError::BufferLen { buffer, expected, found } => {
+                write!(f, "buffer `{buffer}` has {found} elements, the kernel needs {expected}")
+            }
+            CodegenError::Internal(m) => write!(f, "internal code generator error: {m}"),
+        }
+    }
+}
+
+impl std::error::Error for CodegenError {}
+
+/// The cranelift IR of `f`'s single and batched kernels, as text
+/// (`nde emit clif`), before cranelift's own optimisations.
+pub fn emit_clif(f: &Function, opts: &JitOptions) -> Result<String, CodegenError> {
+    jit::emit_clif(f, opts)
+}

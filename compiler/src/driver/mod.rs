@@ -1,1 +1,170 @@
-//! Stage orchestration for the binary and the library API.
+//! Stage orchestration: file -> sources -> IR -> JIT kernels -> solves.
+//!
+//! Used by the `nde` binary and by Rust callers. Owns the glue between the
+//! compiler's stages and the runtime: binding parameters to a compiled
+//! kernel ([`ModelField`]), computing initial states, matching parameter
+//! files to parameter slots, and per-stage timings. It renders nothing and
+//! prints nothing: errors are returned as data.
+
+pub mod frontend;
+pub mod params;
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use nde_runtime::term::VectorField;
+
+use crate::codegen::{CodegenError, CompiledKernel, JitModule, JitOptions};
+use crate::diag::{Diagnostic, Diagnostics};
+use crate::ir::{self, ModelIr, ProgramIr};
+use crate::span::{FileId, SourceMap, Span};
+
+pub use frontend::{compile_to_ir, FileLoader, FrontendOptions, FsLoader};
+pub use params::{apply_param_arrays, ParamError, ParamReport};
+
+/// Wall-clock time spent in each stage, for `--timings`.
+#[derive(Clone, Debug, Default)]
+pub struct Timings {
+    pub frontend: Duration,
+    pub codegen: Duration,
+}
+
+/// The sources and IR of one checked file.
+pub struct Checked {
+    pub sources: SourceMap,
+    pub root: FileId,
+    pub program: ProgramIr,
+}
+
+/// Why checking a file failed: its diagnostics (with the sources needed to render them).
+pub struct CheckFailure {
+    pub sources: SourceMap,
+    pub diagnostics: Diagnostics,
+}
+
+/// Reads, parses, checks and lowers a `.nde` file (and its imports).
+pub fn check_file(path: &Path, opts: &FrontendOptions) -> Result<Checked, CheckFailure> {
+    let mut sources = SourceMap::new();
+    let name = path.display().to_string();
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) => {
+            let file = sources.add(name.clone(), String::new());
+            let d = Diagnostic::error("E0601", format!("cannot read `{name}`: {e}"), Span::new(file, 0, 0))
+                .hint("check the path; it is relative to the current directory");
+            return Err(CheckFailure { sources, diagnostics: Diagnostics(vec![d]) });
+        }
+    };
+    let root = sources.add(name, text);
+    check_source(sources, root, &FsLoader, opts)
+}
+
+/// Checks source text already added to `sources` (the REPL, tests, fuzzing).
+pub fn check_source(
+    mut sources: SourceMap,
+    root: FileId,
+    loader: &dyn FileLoader,
+    opts: &FrontendOptions,
+) -> Result<Checked, CheckFailure> {
+    match compile_to_ir(&mut sources, root, loader, opts) {
+        Ok(program) => Ok(Checked { sources, root, program }),
+        Err(diagnostics) => Err(CheckFailure { sources, diagnostics }),
+    }
+}
+
+/// A model's compiled kernels.
+pub struct ModelKernels {
+    /// Keeps the machine code alive; the kernels below point into it.
+    _jit: JitModule,
+    pub rhs: CompiledKernel,
+}
+
+/// JIT-compiles a model's right-hand side.
+pub fn compile_model(model: &ModelIr, opts: &JitOptions) -> Result<ModelKernels, CodegenError> {
+    let jit = JitModule::compile(&[&model.rhs], opts)?;
+    let rhs = jit.kernel(&model.rhs.name).cloned().ok_or_else(|| CodegenError::missing(&model.rhs.name))?;
+    Ok(ModelKernels { _jit: jit, rhs })
+}
+
+/// A compiled right-hand side with its parameters bound: what the solvers drive.
+pub struct ModelField<'a> {
+    kernel: &'a CompiledKernel,
+    params: &'a [f64],
+}
+
+impl<'a> ModelField<'a> {
+    /// Binds `params` (length `n_param`) to `kernel`.
+    pub fn new(kernel: &'a CompiledKernel, params: &'a [f64]) -> Self {
+        assert_eq!(params.len(), kernel.n_param, "parameter vector length");
+        ModelField { kernel, params }
+    }
+}
+
+impl VectorField for ModelField<'_> {
+    fn dim(&self) -> usize {
+        self.kernel.n_state
+    }
+    fn scratch_len(&self) -> usize {
+        self.kernel.scratch_len
+    }
+    fn eval(&self, t: f64, y: &[f64], dy: &mut [f64], scratch: &mut [f64]) {
+        debug_assert!(y.len() >= self.kernel.n_state && dy.len() >= self.kernel.out_len);
+        debug_assert!(scratch.len() >= self.kernel.scratch_len);
+        // SAFETY: buffer lengths match the kernel's metadata (checked above in
+        // debug builds; the solvers size every buffer from `dim`/`scratch_len`),
+        // and the kernel neither allocates nor keeps the pointers.
+        unsafe { (self.kernel.single)(t, y.as_ptr(), self.params.as_ptr(), dy.as_mut_ptr(), scratch.as_mut_ptr()) }
+    }
+}
+
+/// The initial state of `model` for parameters `params` at time `t0`
+/// (evaluates the model's `init` function with the reference interpreter:
+/// it runs once per solve, so compiling it would not pay).
+pub fn initial_state(model: &ModelIr, params: &[f64], t0: f64) -> Result<Vec<f64>, ir::interp::InterpError> {
+    ir::interp::eval(&model.init, t0, &[], params)
+}
+
+/// Why no model could be chosen.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ModelChoiceError {
+    /// The name asked for, if any.
+    pub requested: Option<String>,
+    /// The models the file defines.
+    pub available: Vec<String>,
+}
+
+impl std::fmt::Display for ModelChoiceError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let names = self.available.join(", ");
+        match (&self.requested, self.available.len()) {
+            (Some(n), 0) => write!(f, "no model named `{n}`: the file defines no model"),
+            (Some(n), _) => write!(f, "no model named `{n}`; the file defines: {names}"),
+            (None, 0) => write!(f, "the file defines no model"),
+            (None, _) => write!(f, "the file defines several models ({names}): choose one with --model"),
+        }
+    }
+}
+
+impl std::error::Error for ModelChoiceError {}
+
+/// Picks the model to run: the named one, or the only one in the file.
+pub fn select_model<'p>(program: &'p ProgramIr, name: Option<&str>) -> Result<&'p ModelIr, ModelChoiceError> {
+    let err = || ModelChoiceError {
+        requested: name.map(str::to_string),
+        available: program.models.iter().map(|m| m.name.clone()).collect(),
+    };
+    match name {
+        Some(n) => program.model(n).ok_or_else(err),
+        None => match program.models.as_slice() {
+            [only] => Ok(only),
+            _ => Err(err()),
+        },
+    }
+}
+
+/// Times a closure.
+pub fn timed<T>(f: impl FnOnce() -> T) -> (T, Duration) {
+    let start = Instant::now();
+    let out = f();
+    (out, start.elapsed())
+}

@@ -1,1 +1,75 @@
-//! Lowering: checked program -> tensor IR.
+//! Lowering: the checked program ([`crate::sema::CheckedProgram`]) to the
+//! tensor IR ([`ProgramIr`]).
+//!
+//! Owns the memory layout of a model (states and params in declaration
+//! order, each at an offset in its flat buffer), the initial parameter
+//! values ([`init`]), and the translation of checked expressions into
+//! [`Builder`] calls for the `MODEL.rhs` and `MODEL.init` functions.
+//!
+//! Never: report errors or re-check shapes. Sema guarantees every shape rule
+//! the builder asserts, so a builder panic here is a compiler bug, not a user
+//! error. Constant subexpressions arrive already folded by sema.
+
+mod expr;
+pub mod init;
+
+use crate::ir::{Builder, ModelIr, ProgramIr, Slot};
+use crate::sema::{CheckedModel, CheckedProgram};
+
+use expr::Lowerer;
+
+/// Lowers every model of a checked program; `seed` drives the random
+/// initialisers (see [`init`]).
+pub fn lower(program: &CheckedProgram, seed: u64) -> ProgramIr {
+    ProgramIr {
+        models: program.models.iter().map(|m| lower_model(m, seed)).collect(),
+        solvers: program.solvers.clone(),
+    }
+}
+
+/// Lays out and lowers one model.
+pub fn lower_model(m: &CheckedModel, seed: u64) -> ModelIr {
+    let mut states = Vec::with_capacity(m.states.len());
+    let mut offset = 0;
+    for s in &m.states {
+        states.push(Slot { name: s.name.clone(), shape: s.shape, offset });
+        offset += s.shape.len();
+    }
+    let n_state = offset;
+    let mut params = Vec::with_capacity(m.params.len());
+    let mut param_values = Vec::new();
+    for p in &m.params {
+        params.push(Slot { name: p.name.clone(), shape: p.shape, offset: param_values.len() });
+        param_values.extend(init::initial_values(p, seed));
+    }
+    let n_param = param_values.len();
+    let state_offsets: Vec<usize> = states.iter().map(|s| s.offset).collect();
+    let param_offsets: Vec<usize> = params.iter().map(|p| p.offset).collect();
+
+    let mut rhs = Lowerer::new(
+        Builder::new(format!("{}.rhs", m.name), n_state, n_param),
+        &state_offsets,
+        &param_offsets,
+        &m.lets,
+    );
+    for e in &m.rhs {
+        let v = rhs.lower(e);
+        rhs.builder.output(v);
+    }
+    let mut init = Lowerer::new(Builder::new(format!("{}.init", m.name), 0, n_param), &[], &param_offsets, &m.lets);
+    for s in &m.states {
+        let v = init.lower(&s.init);
+        init.builder.output(v);
+    }
+    ModelIr {
+        name: m.name.clone(),
+        states,
+        params,
+        param_values,
+        rhs: rhs.builder.finish(),
+        init: init.builder.finish(),
+    }
+}
+
+#[cfg(test)]
+mod tests;

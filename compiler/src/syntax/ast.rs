@@ -27,6 +27,19 @@ pub enum Item {
     Solver(SolverItem),
 }
 
+impl Item {
+    /// The span of the whole item, keyword included.
+    pub fn span(&self) -> Span {
+        match self {
+            Item::Use(i) => i.span,
+            Item::Const(i) => i.span,
+            Item::Fn(i) => i.span,
+            Item::Model(i) => i.span,
+            Item::Solver(i) => i.span,
+        }
+    }
+}
+
 /// Where a `use` imports from.
 #[derive(Clone, Debug, PartialEq)]
 pub enum UsePath {
@@ -91,6 +104,32 @@ pub enum Member {
     Let { name: Ident, value: Expr, span: Span },
     /// `dNAME/dt = expr`; `state` is the `NAME` part.
     Ode { state: Ident, rhs: Expr, span: Span },
+}
+
+impl Member {
+    /// The member's span: from its name to the end of its value. A
+    /// declaration's keyword is left out because `param a = 1, b = 2` makes
+    /// two members that share it; an equation starts at `dNAME`.
+    pub fn span(&self) -> Span {
+        match self {
+            Member::Param { span, .. }
+            | Member::State { span, .. }
+            | Member::Net { span, .. }
+            | Member::Let { span, .. }
+            | Member::Ode { span, .. } => *span,
+        }
+    }
+
+    /// The name the member defines (for an equation, its state).
+    pub fn name(&self) -> &Ident {
+        match self {
+            Member::Param { name, .. }
+            | Member::State { name, .. }
+            | Member::Net { name, .. }
+            | Member::Let { name, .. } => name,
+            Member::Ode { state, .. } => state,
+        }
+    }
 }
 
 /// `solver NAME = method(options)`

@@ -1,0 +1,167 @@
+//! `nde-bench --problem P1|P3 --threads 1|default`: nde's side of the shared
+//! benchmark problems (`../shared/bench/README.md`), printed as JSON lines in
+//! the peers' schema so `run_all.sh` (EXTRA_BENCH) tabulates both together.
+//!
+//! Timing follows the peers' `common.bench`: the first call timed alone, one
+//! untimed warm-up, then at least 5 timed calls, continuing up to 1 s or 100
+//! calls; the median is reported. `first_call_s` is nde's time to first
+//! result: parse, check, lower, JIT and solve, from the file's text.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use nde_compiler::codegen::JitOptions;
+use nde_compiler::driver::{self, FrontendOptions, ModelField};
+use nde_runtime::io::read_npz;
+use nde_runtime::term::VectorField;
+use nde_runtime::{solve, solve_batch, Method, SolveOptions};
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let arg = |name: &str| args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned();
+    let problem = arg("--problem").unwrap_or_else(|| "P1".into());
+    let threads = arg("--threads").unwrap_or_else(|| "1".into());
+    let n_threads = if threads == "1" { 1 } else { 0 };
+    let root = repo_root();
+    match problem.as_str() {
+        "P1" => p1(&root, &threads, n_threads),
+        "P3" => p3(&root, &threads),
+        _ => {} // problems nde does not run yet print nothing
+    }
+}
+
+fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+}
+
+struct Timing {
+    first: f64,
+    median: f64,
+    min: f64,
+    reps: usize,
+}
+
+fn bench(mut f: impl FnMut()) -> Timing {
+    let t = Instant::now();
+    f();
+    let first = t.elapsed().as_secs_f64();
+    f();
+    let mut times = Vec::new();
+    let mut spent = 0.0;
+    while times.len() < 5 || (spent < 1.0 && times.len() < 100) {
+        let t = Instant::now();
+        f();
+        let dt = t.elapsed().as_secs_f64();
+        times.push(dt);
+        spent += dt;
+    }
+    times.sort_by(|a, b| a.total_cmp(b));
+    Timing { first, median: times[times.len() / 2], min: times[0], reps: times.len() }
+}
+
+fn emit(problem: &str, variant: &str, batch: usize, threads: &str, t: &Timing, extra: &str) {
+    println!(
+        "{{\"peer\": \"nde\", \"problem\": \"{problem}\", \"variant\": \"{variant}\", \"batch\": {batch}, \"threads\": \"{threads}\", \
+\"wall_s_median\": {:.6e}, \"wall_s_min\": {:.6e}, \"reps\": {}, \"first_call_s\": {:.6e}, \"version\": \"{}\", \"dtype\": \"float64\"{extra}}}",
+        t.median,
+        t.min,
+        t.reps,
+        t.first,
+        env!("CARGO_PKG_VERSION")
+    );
+}
+
+fn fmt_vec(v: &[f64]) -> String {
+    format!("[{}]", v.iter().map(|x| format!("{x:?}")).collect::<Vec<_>>().join(", "))
+}
+
+fn p1(root: &Path, threads: &str, n_threads: usize) {
+    let file = root.join("examples/bench_mlp.nde");
+    let weights = root.join("../shared/bench/mlp_weights.npz");
+    let arrays = read_npz(&weights).expect("shared bench weights");
+    let y0_all = arrays.iter().find(|a| a.name == "y0").expect("y0").data.clone();
+    let ts: Vec<f64> = (0..=10).map(|i| i as f64).collect();
+    let opts = SolveOptions { method: Method::Dopri5, rtol: 1e-6, atol: 1e-8, ..Default::default() };
+
+    // Time to first result: everything from the file's text to the solution.
+    let start = Instant::now();
+    let checked = driver::check_file(&file, &FrontendOptions::default()).ok().expect("bench_mlp.nde checks");
+    let model = driver::select_model(&checked.program, None).unwrap().clone();
+    let mut params = model.param_values.clone();
+    driver::apply_param_arrays(&model, &mut params, &arrays).unwrap();
+    let kernels = driver::compile_model(&model, &JitOptions::default()).unwrap();
+    let field = ModelField::new(&kernels.rhs, &params);
+    let first = solve(&field, 0.0, &y0_all[..2], &ts, &opts).unwrap();
+    let first_result_s = start.elapsed().as_secs_f64();
+
+    let t = bench(|| {
+        std::hint::black_box(solve(&field, 0.0, &y0_all[..2], &ts, &opts).unwrap());
+    });
+    let s = first.stats;
+    let extra = format!(
+        ", \"nfe\": {}, \"steps\": {}, \"accepted\": {}, \"rejected\": {}, \"final_traj0\": {}, \"time_to_first_result_s\": {first_result_s:.6e}",
+        s.nfe,
+        s.accepted + s.rejected,
+        s.accepted,
+        s.rejected,
+        fmt_vec(first.final_state())
+    );
+    emit("P1-mlp-forward", "Dopri5 (nde JIT)", 1, threads, &Timing { first: first_result_s, ..t }, &extra);
+
+    // The right-hand-side kernel alone.
+    let mut dy = [0.0; 2];
+    let mut scratch = vec![0.0; field.scratch_len()];
+    let calls = 100_000;
+    let t = bench(|| {
+        for i in 0..calls {
+            let y = [y0_all[2 * (i % 1024)], y0_all[2 * (i % 1024) + 1]];
+            field.eval(0.0, std::hint::black_box(&y), &mut dy, &mut scratch);
+            std::hint::black_box(&dy);
+        }
+    });
+    emit("P1-mlp-forward", "rhs kernel x100000", 1, threads, &t, &format!(", \"ns_per_call\": {:.1}", t.median / calls as f64 * 1e9));
+
+    // Batch 1024, each trajectory its own step size.
+    let mut batch_sol = None;
+    let t = bench(|| {
+        batch_sol = Some(solve_batch(&field, 0.0, &y0_all, &ts, &opts, n_threads).unwrap());
+    });
+    let sol = batch_sol.unwrap();
+    let nfe: u64 = sol.stats.iter().map(|s| s.nfe).sum();
+    let max_steps = sol.stats.iter().map(|s| s.accepted + s.rejected).max().unwrap_or(0);
+    let extra = format!(
+        ", \"nfe\": {nfe}, \"max_steps\": {max_steps}, \"step_size\": \"per-trajectory\", \"final_traj0\": {}",
+        fmt_vec(&sol.y[(ts.len() - 1) * 2..ts.len() * 2])
+    );
+    emit("P1-mlp-forward", "Dopri5 (nde JIT) per-trajectory", 1024, threads, &t, &extra);
+}
+
+fn p3(root: &Path, threads: &str) {
+    let file = root.join("examples/lorenz.nde");
+    for method in [Method::Tsit5, Method::Dopri5] {
+        let start = Instant::now();
+        let checked = driver::check_file(&file, &FrontendOptions::default()).ok().expect("lorenz.nde checks");
+        let model = checked.program.models[0].clone();
+        let params = model.param_values.clone();
+        let kernels = driver::compile_model(&model, &JitOptions::default()).unwrap();
+        let field = ModelField::new(&kernels.rhs, &params);
+        let y0 = driver::initial_state(&model, &params, 0.0).unwrap();
+        let opts = SolveOptions { method, rtol: 1e-8, atol: 1e-10, max_steps: 1_000_000, ..Default::default() };
+        let first = solve(&field, 0.0, &y0, &[100.0], &opts).unwrap();
+        let first_result_s = start.elapsed().as_secs_f64();
+        let t = bench(|| {
+            std::hint::black_box(solve(&field, 0.0, &y0, &[100.0], &opts).unwrap());
+        });
+        let s = first.stats;
+        let extra = format!(
+            ", \"nfe\": {}, \"steps\": {}, \"accepted\": {}, \"rejected\": {}, \"final\": {}",
+            s.nfe,
+            s.accepted + s.rejected,
+            s.accepted,
+            s.rejected,
+            fmt_vec(first.final_state())
+        );
+        let name = format!("{} (nde JIT)", if method == Method::Tsit5 { "Tsit5" } else { "Dopri5" });
+        emit("P3-lorenz", &name, 1, threads, &Timing { first: first_result_s, ..t }, &extra);
+    }
+}

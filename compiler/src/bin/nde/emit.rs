@@ -1,0 +1,65 @@
+//! `nde emit ast|ir|clif`: print one stage's form of a file.
+
+use std::path::Path;
+
+use nde_compiler::codegen::{emit_clif, JitOptions};
+use nde_compiler::driver;
+use nde_compiler::span::SourceMap;
+
+use crate::{exit, fail, render};
+
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+pub enum Stage {
+    /// The syntax tree, as parsed.
+    Ast,
+    /// The tensor IR of each model: layout, right-hand side and initial state.
+    Ir,
+    /// The cranelift IR of each model's right-hand-side kernel.
+    Clif,
+}
+
+pub fn emit(stage: Stage, file: &Path, model: Option<&str>) -> u8 {
+    if let Stage::Ast = stage {
+        let text = match std::fs::read_to_string(file) {
+            Ok(t) => t,
+            Err(e) => return fail(exit::FILE_ERROR, format!("cannot read {}: {e}", file.display())),
+        };
+        let mut sources = SourceMap::new();
+        let id = sources.add(file.display().to_string(), text.clone());
+        return match nde_compiler::syntax::parse(&text, id) {
+            Ok(m) => {
+                print!("{}", nde_compiler::syntax::print::print_module(&m));
+                0
+            }
+            Err(d) => {
+                render::emit(&sources, &[d]);
+                exit::MODEL_ERRORS
+            }
+        };
+    }
+    let checked = match driver::check_file(file, &Default::default()) {
+        Ok(c) => c,
+        Err(failure) => {
+            render::emit(&failure.sources, &failure.diagnostics.0);
+            return exit::MODEL_ERRORS;
+        }
+    };
+    let models: Vec<_> = match model {
+        Some(name) => match driver::select_model(&checked.program, Some(name)) {
+            Ok(m) => vec![m],
+            Err(e) => return fail(exit::USAGE, e),
+        },
+        None => checked.program.models.iter().collect(),
+    };
+    for m in models {
+        match stage {
+            Stage::Ir => print!("{}", nde_compiler::ir::print::print_model(m)),
+            Stage::Clif => match emit_clif(&m.rhs, &JitOptions::default()) {
+                Ok(text) => print!("{text}"),
+                Err(e) => return fail(exit::MODEL_ERRORS, e),
+            },
+            Stage::Ast => unreachable!(),
+        }
+    }
+    0
+}

@@ -1,0 +1,351 @@
+//! `nde run`: solve a model and write its trajectory.
+
+use std::path::{Path, PathBuf};
+
+use nde_compiler::codegen::JitOptions;
+use nde_compiler::driver::{self, FrontendOptions, ModelField};
+use nde_compiler::ir::{ModelIr, SolverSpec};
+use nde_runtime::io::{self, Array, Table};
+use nde_runtime::{solve, solve_batch, Method, SolveOptions, Stats};
+
+use crate::{exit, fail, render};
+
+#[derive(clap::Args)]
+pub struct RunArgs {
+    /// The .nde file.
+    file: PathBuf,
+    /// Which model to solve (needed when the file defines several).
+    #[arg(long)]
+    model: Option<String>,
+    /// A solver declared in the file (`solver fast = tsit5(...)`) or a method:
+    /// euler, midpoint, heun, rk4 (fixed step, need --dt), bosh3, dopri5, tsit5.
+    /// Default: the file's only solver declaration, else tsit5.
+    #[arg(long)]
+    solver: Option<String>,
+    /// Relative tolerance of adaptive methods (default 1e-6, or the solver declaration's).
+    #[arg(long)]
+    rtol: Option<f64>,
+    /// Absolute tolerance of adaptive methods (default 1e-9, or the solver declaration's).
+    #[arg(long)]
+    atol: Option<f64>,
+    /// Step size: required for fixed-step methods; the first step for adaptive ones.
+    #[arg(long)]
+    dt: Option<f64>,
+    /// Give up after this many steps (default 100000).
+    #[arg(long)]
+    max_steps: Option<usize>,
+    /// Start time.
+    #[arg(long, default_value_t = 0.0, allow_hyphen_values = true)]
+    t0: f64,
+    /// End time (required unless --at is given).
+    #[arg(long, allow_hyphen_values = true)]
+    t1: Option<f64>,
+    /// Number of equally spaced output times from t0 to t1, both included.
+    #[arg(long, default_value_t = 101)]
+    saves: usize,
+    /// Output times: a list `0,0.5,2` or `START:STOP:COUNT` (COUNT equally spaced points).
+    #[arg(long, allow_hyphen_values = true)]
+    at: Option<String>,
+    /// Parameter values from a numpy .npz (arrays named like the parameters: `f.W1`, or `W1` when unambiguous).
+    #[arg(long)]
+    params: Option<PathBuf>,
+    /// Initial states for a batch: .npz (its only array, or the one named `y0`), .npy or .csv, shape [batch, n_state].
+    #[arg(long)]
+    y0: Option<PathBuf>,
+    /// Output file: .csv (header `t`, then state names; `traj` first for a batch) or .npz (`t`, `y`). Default: CSV on stdout.
+    #[arg(short, long)]
+    out: Option<PathBuf>,
+    /// Print the number of right-hand-side evaluations and steps to stderr.
+    #[arg(long)]
+    stats: bool,
+    /// Print the time each stage took to stderr.
+    #[arg(long)]
+    timings: bool,
+    /// Worker threads for batches (0: all cores).
+    #[arg(long, default_value_t = 0)]
+    threads: usize,
+    /// Seed for parameter initialisers (glorot, normal).
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+}
+
+pub fn run(args: &RunArgs) -> u8 {
+    match run_inner(args) {
+        Ok(()) => 0,
+        Err(code) => code,
+    }
+}
+
+fn run_inner(args: &RunArgs) -> Result<(), u8> {
+    let opts = FrontendOptions { seed: args.seed };
+    let (checked, frontend_time) = driver::timed(|| driver::check_file(&args.file, &opts));
+    let checked = checked.map_err(|failure| {
+        render::emit(&failure.sources, &failure.diagnostics.0);
+        exit::MODEL_ERRORS
+    })?;
+    let model = driver::select_model(&checked.program, args.model.as_deref()).map_err(|e| fail(exit::USAGE, e))?;
+    let solve_opts = solve_options(args, &checked.program.solvers)?;
+    let saveat = output_times(args)?;
+
+    let mut params = model.param_values.clone();
+    if let Some(path) = &args.params {
+        let arrays = io::read_npz(path).map_err(|e| fail(exit::FILE_ERROR, e))?;
+        let report = driver::apply_param_arrays(model, &mut params, &arrays)
+            .map_err(|e| fail(exit::FILE_ERROR, format!("{}: {e}", path.display())))?;
+        if !report.kept.is_empty() {
+            eprintln!("note: {} does not set {}; they keep their initial values", path.display(), report.kept.join(", "));
+        }
+        if !report.unused.is_empty() {
+            eprintln!("note: ignoring arrays of {} that match no parameter: {}", path.display(), report.unused.join(", "));
+        }
+    }
+
+    let (kernels, codegen_time) = driver::timed(|| driver::compile_model(model, &JitOptions::default()));
+    let kernels = kernels.map_err(|e| fail(exit::MODEL_ERRORS, format!("code generation failed: {e}")))?;
+    let field = ModelField::new(&kernels.rhs, &params);
+    let n = model.n_state();
+
+    let (result, solve_time) = driver::timed(|| -> Result<Output, u8> {
+        match &args.y0 {
+            None => {
+                let y0 = driver::initial_state(model, &params, saveat[0].min(args.t0))
+                    .map_err(|e| fail(exit::MODEL_ERRORS, format!("evaluating the initial state: {e}")))?;
+                check_finite_state(model, &y0)?;
+                let sol = solve(&field, args.t0, &y0, &saveat, &solve_opts).map_err(|e| fail(exit::SOLVE_FAILED, e))?;
+                Ok(Output { t: sol.t, y: sol.y, batch: None, stats: vec![sol.stats] })
+            }
+            Some(path) => {
+                let y0s = read_initial_states(path, n)?;
+                let sol = solve_batch(&field, args.t0, &y0s, &saveat, &solve_opts, args.threads)
+                    .map_err(|e| fail(exit::SOLVE_FAILED, e))?;
+                Ok(Output { t: sol.t, y: sol.y, batch: Some(sol.batch), stats: sol.stats })
+            }
+        }
+    });
+    let output = result?;
+
+    write_output(args.out.as_deref(), model, &output)?;
+    if args.stats {
+        print_stats(&output.stats);
+    }
+    if args.timings {
+        eprintln!(
+            "timings: frontend {:.3} ms, codegen {:.3} ms, solve {:.3} ms",
+            frontend_time.as_secs_f64() * 1e3,
+            codegen_time.as_secs_f64() * 1e3,
+            solve_time.as_secs_f64() * 1e3
+        );
+    }
+    Ok(())
+}
+
+struct Output {
+    t: Vec<f64>,
+    /// `[batch][t][n_state]` row-major (no batch axis for a single solve).
+    y: Vec<f64>,
+    batch: Option<usize>,
+    stats: Vec<Stats>,
+}
+
+fn solve_options(args: &RunArgs, declared: &[SolverSpec]) -> Result<SolveOptions, u8> {
+    let mut opts = SolveOptions::default();
+    let spec = match &args.solver {
+        Some(name) => declared.iter().find(|s| &s.name == name),
+        None if declared.len() == 1 => declared.first(),
+        None => None,
+    };
+    let method_name = match (spec, &args.solver) {
+        (Some(s), _) => s.method.as_str(),
+        (None, Some(name)) => name.as_str(),
+        (None, None) => "tsit5",
+    };
+    opts.method = method_name.parse::<Method>().map_err(|e| {
+        let declared: Vec<_> = declared.iter().map(|s| s.name.as_str()).collect();
+        let extra = if declared.is_empty() { String::new() } else { format!(" (solvers declared in the file: {})", declared.join(", ")) };
+        fail(exit::USAGE, format!("{e}{extra}"))
+    })?;
+    if let Some(s) = spec {
+        for (key, value) in &s.options {
+            match key.as_str() {
+                "rtol" => opts.rtol = *value,
+                "atol" => opts.atol = *value,
+                "dt" => opts.dt = Some(*value),
+                "max_steps" => opts.max_steps = *value as usize,
+                _ => {}
+            }
+        }
+    }
+    if let Some(v) = args.rtol {
+        opts.rtol = v;
+    }
+    if let Some(v) = args.atol {
+        opts.atol = v;
+    }
+    if args.dt.is_some() {
+        opts.dt = args.dt;
+    }
+    if let Some(v) = args.max_steps {
+        opts.max_steps = v;
+    }
+    if !opts.method.is_adaptive() && opts.dt.is_none() {
+        return Err(fail(exit::USAGE, format!("{} is a fixed-step method: give a step size with --dt", opts.method.name())));
+    }
+    Ok(opts)
+}
+
+fn output_times(args: &RunArgs) -> Result<Vec<f64>, u8> {
+    let bad = |msg: String| fail(exit::USAGE, msg);
+    let times: Vec<f64> = match &args.at {
+        Some(spec) if spec.matches(':').count() == 2 => {
+            let parts: Vec<&str> = spec.split(':').collect();
+            let (a, b, n) = (parts[0].trim().parse::<f64>(), parts[1].trim().parse::<f64>(), parts[2].trim().parse::<usize>());
+            match (a, b, n) {
+                (Ok(a), Ok(b), Ok(n)) if n >= 1 => linspace(a, b, n),
+                _ => return Err(bad(format!("--at {spec}: expected START:STOP:COUNT, e.g. 0:10:11"))),
+            }
+        }
+        Some(spec) => spec
+            .split(',')
+            .map(|s| s.trim().parse::<f64>().map_err(|_| bad(format!("--at: `{s}` is not a number"))))
+            .collect::<Result<_, _>>()?,
+        None => match args.t1 {
+            Some(t1) => linspace(args.t0, t1, args.saves.max(2)),
+            None => return Err(bad("give the end time with --t1 (or output times with --at)".to_string())),
+        },
+    };
+    if times.is_empty() || times.iter().any(|t| !t.is_finite()) {
+        return Err(bad("output times must be finite numbers".to_string()));
+    }
+    if times.windows(2).any(|w| w[1] < w[0]) {
+        return Err(bad("output times must be in increasing order".to_string()));
+    }
+    if times[0] < args.t0 {
+        return Err(bad(format!("output time {} is before the start time t0 = {}", times[0], args.t0)));
+    }
+    Ok(times)
+}
+
+fn linspace(a: f64, b: f64, n: usize) -> Vec<f64> {
+    if n == 1 {
+        return vec![b];
+    }
+    (0..n).map(|i| if i == n - 1 { b } else { a + (b - a) * i as f64 / (n - 1) as f64 }).collect()
+}
+
+fn check_finite_state(model: &ModelIr, y0: &[f64]) -> Result<(), u8> {
+    match y0.iter().position(|v| !v.is_finite()) {
+        None => Ok(()),
+        Some(i) => Err(fail(exit::SOLVE_FAILED, format!("the initial state is not finite: {} = {}", state_column_names(model)[i], y0[i]))),
+    }
+}
+
+fn read_initial_states(path: &Path, n: usize) -> Result<Vec<f64>, u8> {
+    let file_err = |e: io::IoError| fail(exit::FILE_ERROR, e);
+    let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
+    let (shape, data) = match ext {
+        "npz" => {
+            let arrays = io::read_npz(path).map_err(file_err)?;
+            let pick = arrays.iter().find(|a| a.name == "y0").or(if arrays.len() == 1 { arrays.first() } else { None });
+            let Some(a) = pick else {
+                let names: Vec<_> = arrays.iter().map(|a| a.name.as_str()).collect();
+                return Err(fail(exit::FILE_ERROR, format!("{}: no array named `y0` (arrays: {})", path.display(), names.join(", "))));
+            };
+            (a.shape.clone(), a.data.clone())
+        }
+        "npy" => {
+            let a = io::read_npy(path).map_err(file_err)?;
+            (a.shape, a.data)
+        }
+        "csv" => {
+            let t = io::read_csv(path).map_err(file_err)?;
+            (vec![t.rows(), t.columns.len()], t.data)
+        }
+        _ => return Err(fail(exit::USAGE, format!("{}: --y0 reads .npz, .npy or .csv", path.display()))),
+    };
+    let ok = match shape.as_slice() {
+        [b, m] => *m == n && *b > 0,
+        [m] => *m == n,
+        _ => false,
+    };
+    if !ok {
+        return Err(fail(exit::FILE_ERROR, format!("{}: initial states have shape {shape:?}; expected [batch, {n}]", path.display())));
+    }
+    if let Some(i) = data.iter().position(|v| !v.is_finite()) {
+        return Err(fail(exit::FILE_ERROR, format!("{}: initial state {} (row {}) is not finite", path.display(), i % n, i / n)));
+    }
+    Ok(data)
+}
+
+/// Column names of the flat state: `x`, `y[0]`, `A[1,0]`.
+fn state_column_names(model: &ModelIr) -> Vec<String> {
+    let mut names = Vec::with_capacity(model.n_state());
+    for s in &model.states {
+        match s.shape.dims() {
+            [] => names.push(s.name.clone()),
+            [n] => names.extend((0..*n).map(|i| format!("{}[{i}]", s.name))),
+            [m, n] => {
+                for i in 0..*m {
+                    names.extend((0..*n).map(|j| format!("{}[{i},{j}]", s.name)));
+                }
+            }
+            _ => unreachable!("rank <= 2"),
+        }
+    }
+    names
+}
+
+fn write_output(out: Option<&Path>, model: &ModelIr, o: &Output) -> Result<(), u8> {
+    let n = model.n_state();
+    let nt = o.t.len();
+    let is_npz = out.is_some_and(|p| p.extension().is_some_and(|e| e == "npz"));
+    let result = if is_npz {
+        let mut shape = vec![nt, n];
+        if let Some(b) = o.batch {
+            shape.insert(0, b);
+        }
+        io::write_npz(out.unwrap(), &[Array::new("t", vec![nt], o.t.clone()), Array::new("y", shape, o.y.clone())])
+    } else {
+        let mut columns = vec!["t".to_string()];
+        columns.extend(state_column_names(model));
+        let mut data = Vec::with_capacity(o.y.len() + o.y.len() / n.max(1) * 2);
+        if o.batch.is_some() {
+            columns.insert(0, "traj".to_string());
+        }
+        for (row, y) in o.y.chunks(n).enumerate() {
+            if o.batch.is_some() {
+                data.push((row / nt) as f64);
+            }
+            data.push(o.t[row % nt]);
+            data.extend_from_slice(y);
+        }
+        let table = Table { columns, data };
+        match out {
+            Some(path) => io::write_csv(path, &table),
+            None => {
+                let stdout = std::io::stdout();
+                let mut lock = std::io::BufWriter::new(stdout.lock());
+                io::write_csv_to(&mut lock, &table)
+                    .and_then(|_| std::io::Write::flush(&mut lock))
+                    .map_err(|e| io::IoError::Io { path: "<stdout>".into(), source: e })
+            }
+        }
+    };
+    result.map_err(|e| fail(exit::FILE_ERROR, e))
+}
+
+fn print_stats(stats: &[Stats]) {
+    if let [s] = stats {
+        eprintln!("nfe {}  steps {} accepted, {} rejected", s.nfe, s.accepted, s.rejected);
+        return;
+    }
+    let total = |f: fn(&Stats) -> u64| stats.iter().map(f).sum::<u64>();
+    let max_steps = stats.iter().map(|s| s.accepted + s.rejected).max().unwrap_or(0);
+    eprintln!(
+        "batch {}: nfe {} in total ({:.1} per trajectory)  steps {} accepted, {} rejected  (most steps in one trajectory: {max_steps})",
+        stats.len(),
+        total(|s| s.nfe),
+        total(|s| s.nfe) as f64 / stats.len().max(1) as f64,
+        total(|s| s.accepted),
+        total(|s| s.rejected)
+    );
+}

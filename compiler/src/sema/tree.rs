@@ -1,0 +1,154 @@
+//! The checked program: sema's output and lowering's only input.
+//!
+//! Every expression here is resolved (names are slot indices), shaped (every
+//! node carries its static [`Shape`]) and constant-folded (a subexpression
+//! whose inputs are all compile-time values is a [`TKind::Const`]). User
+//! functions appear as [`TKind::Inline`] instances specialised to their
+//! argument shapes. Lowering may rely on every shape rule of the IR builder
+//! holding; a violation is a sema bug.
+
+use std::sync::Arc;
+
+use crate::ir::{BinaryOp, Shape, SolverSpec, UnaryOp};
+use crate::span::Span;
+
+/// A checked expression with its static shape.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TExpr {
+    pub kind: TKind,
+    pub shape: Shape,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum TKind {
+    /// A compile-time value, row-major, `shape.len()` elements.
+    Const(Arc<[f64]>),
+    /// The time `t` (scalar).
+    Time,
+    /// State slot `i` of the model (index into [`CheckedModel::states`]).
+    State(usize),
+    /// Parameter slot `i` of the model (index into [`CheckedModel::params`]).
+    Param(usize),
+    /// The `let` with index `i` (into [`CheckedModel::lets`]), computed once.
+    Let(usize),
+    /// Argument `i` of the innermost enclosing [`TKind::Inline`].
+    Arg(usize),
+    /// A user function instance: `body` reads its arguments through
+    /// [`TKind::Arg`]. Arguments known at compile time were substituted into
+    /// the body and are not listed.
+    Inline {
+        body: Arc<TExpr>,
+        args: Vec<TExpr>,
+    },
+    Unary(UnaryOp, Box<TExpr>),
+    /// Elementwise; operand shapes are equal or one of them is a scalar.
+    Binary(BinaryOp, Box<TExpr>, Box<TExpr>),
+    /// A scalar repeated to the node's shape.
+    Broadcast(Box<TExpr>),
+    /// numpy `@` for ranks 1 and 2.
+    MatMul(Box<TExpr>, Box<TExpr>),
+    /// Swaps the axes of a matrix (only built for rank 2).
+    Transpose(Box<TExpr>),
+    /// Sum of all elements.
+    Sum(Box<TExpr>),
+    /// Element `index` along `axis`, dropping the axis.
+    Index {
+        arg: Box<TExpr>,
+        axis: usize,
+        index: usize,
+    },
+    /// Elements `start..start + len` along `axis`, keeping it.
+    Slice {
+        arg: Box<TExpr>,
+        axis: usize,
+        start: usize,
+        len: usize,
+    },
+    /// Joins operands of equal rank along `axis`.
+    Concat {
+        args: Vec<TExpr>,
+        axis: usize,
+    },
+    /// Same elements, row-major, the node's shape.
+    Reshape(Box<TExpr>),
+}
+
+impl TExpr {
+    /// The compile-time value, if this is a constant.
+    pub fn as_const(&self) -> Option<&Arc<[f64]>> {
+        match &self.kind {
+            TKind::Const(v) => Some(v),
+            _ => None,
+        }
+    }
+
+    /// A constant node.
+    pub fn constant(values: Arc<[f64]>, shape: Shape, span: Span) -> TExpr {
+        debug_assert_eq!(values.len(), shape.len());
+        TExpr { kind: TKind::Const(values), shape, span }
+    }
+
+    /// A scalar constant.
+    pub fn scalar(x: f64, span: Span) -> TExpr {
+        TExpr::constant(Arc::from(vec![x]), Shape::scalar(), span)
+    }
+}
+
+/// How a parameter gets its initial value.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ParamInit {
+    /// Fixed values (a constant expression, a scalar already filled to the shape).
+    Values(Arc<[f64]>),
+    Zeros,
+    Ones,
+    /// Glorot (Xavier) uniform for a rank-2 `[fan_out, fan_in]` shape.
+    Glorot,
+    /// Normal with mean 0 and this standard deviation.
+    Normal {
+        std: f64,
+    },
+}
+
+/// A checked `param` (or one parameter of a `net`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct ParamDecl {
+    /// Full name: `sigma`, or `f.W1` for a net's parameter.
+    pub name: String,
+    pub shape: Shape,
+    pub init: ParamInit,
+    pub span: Span,
+}
+
+/// A checked `state`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StateDecl {
+    pub name: String,
+    pub shape: Shape,
+    /// The initial value, reading only `t`, params and constants; `shape` as the state.
+    pub init: TExpr,
+    pub span: Span,
+}
+
+/// A checked model.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CheckedModel {
+    pub name: String,
+    /// The model's name in its declaration.
+    pub span: Span,
+    /// In declaration order.
+    pub states: Vec<StateDecl>,
+    /// In declaration order; a net's parameters in layer order at the net's place.
+    pub params: Vec<ParamDecl>,
+    /// The `let`s in definition order; each may read earlier ones.
+    pub lets: Vec<TExpr>,
+    /// `rhs[i]` is `dSTATE_i/dt`, with the shape of `states[i]`.
+    pub rhs: Vec<TExpr>,
+}
+
+/// Everything sema produces from the root file.
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct CheckedProgram {
+    pub models: Vec<CheckedModel>,
+    pub solvers: Vec<SolverSpec>,
+}
