@@ -32,7 +32,10 @@ struct Env {
 }
 
 fn is_expensive(op: UnaryOp) -> bool {
-    !matches!(op, UnaryOp::Neg | UnaryOp::Abs | UnaryOp::Sqrt | UnaryOp::Relu | UnaryOp::Powi(_))
+    !matches!(
+        op,
+        UnaryOp::Neg | UnaryOp::Abs | UnaryOp::Sqrt | UnaryOp::Relu | UnaryOp::Powi(_)
+    )
 }
 
 impl Lowerer<'_, '_> {
@@ -41,7 +44,13 @@ impl Lowerer<'_, '_> {
     }
 
     /// Collects the leaves and fused broadcasts of the tree rooted at `id`.
-    fn collect(&self, id: ValueId, root: bool, leaves: &mut Vec<ValueId>, bcasts: &mut Vec<ValueId>) {
+    fn collect(
+        &self,
+        id: ValueId,
+        root: bool,
+        leaves: &mut Vec<ValueId>,
+        bcasts: &mut Vec<ValueId>,
+    ) {
         let fused = root || self.plan.node(id).repr == Repr::Fused;
         if !fused {
             if !leaves.contains(&id) {
@@ -69,7 +78,9 @@ impl Lowerer<'_, '_> {
         self.collect(id, true, &mut leaves, &mut bcasts);
         let mut env = Env::default();
         for &bid in &bcasts {
-            let Op::Broadcast(a) = self.f.node(bid).op else { continue };
+            let Op::Broadcast(a) = self.f.node(bid).op else {
+                continue;
+            };
             for k in 0..n {
                 let key = self.inst_key(bid, k);
                 if env.bcast.contains_key(&key) {
@@ -83,9 +94,8 @@ impl Lowerer<'_, '_> {
         for &leaf in &leaves {
             for k in 0..n {
                 let key = self.inst_key(leaf, k);
-                if !env.leaves.contains_key(&key) {
-                    let tv = self.tv(leaf, k)?;
-                    env.leaves.insert(key, tv);
+                if let std::collections::hash_map::Entry::Vacant(slot) = env.leaves.entry(key) {
+                    slot.insert(self.tv(leaf, k)?);
                 }
             }
         }
@@ -94,11 +104,23 @@ impl Lowerer<'_, '_> {
 
     /// Element `e` (row-major) of node `id`, instance `k`: a scalar, or
     /// elements `e, e+1` as an `f64x2` when `vector`.
-    fn ew_eval(&mut self, id: ValueId, k: usize, env: &Env, e: i64, vector: bool, root: bool) -> Result<Value, CodegenError> {
+    fn ew_eval(
+        &mut self,
+        id: ValueId,
+        k: usize,
+        env: &Env,
+        e: i64,
+        vector: bool,
+        root: bool,
+    ) -> Result<Value, CodegenError> {
         let fused = root || self.plan.node(id).repr == Repr::Fused;
         if !fused {
             let key = self.inst_key(id, k);
-            let tv = env.leaves.get(&key).cloned().map_or_else(|| self.tv(id, k), Ok)?;
+            let tv = env
+                .leaves
+                .get(&key)
+                .cloned()
+                .map_or_else(|| self.tv(id, k), Ok)?;
             let shape = self.f.shape(id);
             let off = tv.flat_at(shape, e as usize);
             return Ok(if vector {
@@ -120,10 +142,18 @@ impl Lowerer<'_, '_> {
             }
             Op::Broadcast(_) => {
                 let key = self.inst_key(id, k);
-                let s = *env.bcast.get(&key).ok_or_else(|| CodegenError::internal(format!("broadcast %{} not loaded", id.0)))?;
-                Ok(if vector { self.b.ins().splat(types::F64X2, s) } else { s })
+                let s = *env.bcast.get(&key).ok_or_else(|| {
+                    CodegenError::internal(format!("broadcast %{} not loaded", id.0))
+                })?;
+                Ok(if vector {
+                    self.b.ins().splat(types::F64X2, s)
+                } else {
+                    s
+                })
             }
-            other => Err(CodegenError::internal(format!("fused non-elementwise op {other:?}"))),
+            other => Err(CodegenError::internal(format!(
+                "fused non-elementwise op {other:?}"
+            ))),
         }
     }
 
@@ -148,7 +178,12 @@ impl Lowerer<'_, '_> {
         })
     }
 
-    pub(super) fn apply_binary(&mut self, op: BinaryOp, a: Value, b: Value) -> Result<Value, CodegenError> {
+    pub(super) fn apply_binary(
+        &mut self,
+        op: BinaryOp,
+        a: Value,
+        b: Value,
+    ) -> Result<Value, CodegenError> {
         let ins = self.b.ins();
         Ok(match op {
             BinaryOp::Add => ins.fadd(a, b),
@@ -157,7 +192,10 @@ impl Lowerer<'_, '_> {
             BinaryOp::Div => ins.fdiv(a, b),
             BinaryOp::Min => ins.fmin(a, b),
             BinaryOp::Max => ins.fmax(a, b),
-            BinaryOp::Pow => self.math().pow(a, b).ok_or_else(|| CodegenError::internal("pow used but not imported".into()))?,
+            BinaryOp::Pow => self
+                .math()
+                .pow(a, b)
+                .ok_or_else(|| CodegenError::internal("pow used but not imported".into()))?,
         })
     }
 
@@ -169,7 +207,9 @@ impl Lowerer<'_, '_> {
         let mut vals = Vec::with_capacity(len);
         if let Op::Unary(u, a) = self.f.node(id).op {
             if is_expensive(u) && len >= 2 {
-                let xs = (0..len).map(|e| self.ew_eval(a, k, &env, e as i64, false, false)).collect::<Result<Vec<_>, _>>()?;
+                let xs = (0..len)
+                    .map(|e| self.ew_eval(a, k, &env, e as i64, false, false))
+                    .collect::<Result<Vec<_>, _>>()?;
                 for pair in xs.chunks(2) {
                     if let [x0, x1] = *pair {
                         let v = self.vec2(x0, x1);
@@ -190,13 +230,19 @@ impl Lowerer<'_, '_> {
         Ok(Tv::regs(vals, shape))
     }
 
-    fn env_for_instance(&mut self, id: ValueId, k: usize) -> Result<(Env, Vec<ValueId>), CodegenError> {
+    fn env_for_instance(
+        &mut self,
+        id: ValueId,
+        k: usize,
+    ) -> Result<(Env, Vec<ValueId>), CodegenError> {
         // Broadcast scalars are keyed by instance; load only instance `k`'s.
         let (mut leaves, mut bcasts) = (Vec::new(), Vec::new());
         self.collect(id, true, &mut leaves, &mut bcasts);
         let mut env = Env::default();
         for &bid in &bcasts {
-            let Op::Broadcast(a) = self.f.node(bid).op else { continue };
+            let Op::Broadcast(a) = self.f.node(bid).op else {
+                continue;
+            };
             let tv = self.tv(a, k)?;
             let v = self.elem(&tv, tv.off);
             let key = self.inst_key(bid, k);
@@ -206,28 +252,44 @@ impl Lowerer<'_, '_> {
     }
 
     /// A large elementwise root: one loop writing every instance's `dests`.
-    pub(super) fn elementwise_root(&mut self, id: ValueId, dests: &[Tv]) -> Result<(), CodegenError> {
+    pub(super) fn elementwise_root(
+        &mut self,
+        id: ValueId,
+        dests: &[Tv],
+    ) -> Result<(), CodegenError> {
         let len = self.f.shape(id).len();
         let n = dests.len();
         let (env, leaves) = self.env_for(id, n)?;
         let pairs = len / 2;
         let per_iter = if n == 1 { PAIRS_PER_ITER } else { 1 };
-        let looped = if pairs > UNROLL_PAIRS { pairs / per_iter * per_iter } else { 0 };
+        let looped = if pairs > UNROLL_PAIRS {
+            pairs / per_iter * per_iter
+        } else {
+            0
+        };
         if looped > 0 {
             let step = (2 * per_iter) as i64;
             self.for_loop(0, (2 * looped) as i64, step, vec![], |l, i, _| {
                 // Leaves and destinations advanced to element `i`.
-                let mut lenv = Env { leaves: HashMap::new(), bcast: env.bcast.clone() };
+                let mut lenv = Env {
+                    leaves: HashMap::new(),
+                    bcast: env.bcast.clone(),
+                };
                 for &leaf in &leaves {
                     for k in 0..n {
                         let key = l.inst_key(leaf, k);
-                        if let (false, Some(tv)) = (lenv.leaves.contains_key(&key), env.leaves.get(&key)) {
+                        if let (false, Some(tv)) =
+                            (lenv.leaves.contains_key(&key), env.leaves.get(&key))
+                        {
                             let adv = l.advance(tv, i, 1)?;
                             lenv.leaves.insert(key, adv);
                         }
                     }
                 }
-                let ds = dests.iter().map(|d| l.advance(d, i, 1)).collect::<Result<Vec<_>, _>>()?;
+                let ds = dests
+                    .iter()
+                    .map(|d| l.advance(d, i, 1))
+                    .collect::<Result<Vec<_>, _>>()?;
                 for u in 0..per_iter {
                     let e = (2 * u) as i64;
                     for (k, d) in ds.iter().enumerate() {

@@ -116,7 +116,12 @@ impl Math<'_, '_> {
     /// A float constant of type `ty`.
     pub fn fc(&mut self, ty: Type, c: f64) -> Value {
         if ty.is_vector() {
-            let bytes: Vec<u8> = c.to_le_bytes().iter().chain(c.to_le_bytes().iter()).copied().collect();
+            let bytes: Vec<u8> = c
+                .to_le_bytes()
+                .iter()
+                .chain(c.to_le_bytes().iter())
+                .copied()
+                .collect();
             let h = self.b.func.dfg.constants.insert(ConstantData::from(bytes));
             self.b.ins().vconst(types::F64X2, h)
         } else {
@@ -126,7 +131,12 @@ impl Math<'_, '_> {
 
     fn ic(&mut self, ty: Type, c: i64) -> Value {
         if ty.is_vector() {
-            let bytes: Vec<u8> = c.to_le_bytes().iter().chain(c.to_le_bytes().iter()).copied().collect();
+            let bytes: Vec<u8> = c
+                .to_le_bytes()
+                .iter()
+                .chain(c.to_le_bytes().iter())
+                .copied()
+                .collect();
             let h = self.b.func.dfg.constants.insert(ConstantData::from(bytes));
             self.b.ins().vconst(types::I64X2, h)
         } else {
@@ -134,13 +144,21 @@ impl Math<'_, '_> {
         }
     }
 
-    fn to_int(&mut self, x: Value) -> Value {
-        let ty = if self.ty(x).is_vector() { types::I64X2 } else { types::I64 };
+    fn as_int(&mut self, x: Value) -> Value {
+        let ty = if self.ty(x).is_vector() {
+            types::I64X2
+        } else {
+            types::I64
+        };
         self.b.ins().bitcast(ty, MemFlagsData::new(), x)
     }
 
-    fn to_float(&mut self, x: Value) -> Value {
-        let ty = if self.ty(x).is_vector() { types::F64X2 } else { types::F64 };
+    fn as_float(&mut self, x: Value) -> Value {
+        let ty = if self.ty(x).is_vector() {
+            types::F64X2
+        } else {
+            types::F64
+        };
         self.b.ins().bitcast(ty, MemFlagsData::new(), x)
     }
 
@@ -212,11 +230,11 @@ impl Math<'_, '_> {
     /// `2^k` from `q = SHIFT + k`, for `-1022 ≤ k ≤ 1023`.
     fn pow2_from_shifted(&mut self, q: Value) -> Value {
         let ty = self.ty(q);
-        let bits = self.to_int(q);
+        let bits = self.as_int(q);
         let e = self.b.ins().ishl_imm_s(bits, 52);
         let one = self.ic(ty, EXP_ONE);
         let e = self.b.ins().iadd(e, one);
-        self.to_float(e)
+        self.as_float(e)
     }
 
     pub fn exp(&mut self, x: Value) -> Value {
@@ -237,10 +255,11 @@ impl Math<'_, '_> {
     }
 
     /// `exp(x) − 1`, accurate near 0; valid for `x ≤ 60` (larger inputs are
-    /// clamped: callers only use it there).
-    fn expm1(&mut self, x: Value) -> Value {
+    /// clamped: callers only use it there). `clamp = false` skips the clamp
+    /// for callers whose argument is already in `[-60, 60]` (or NaN).
+    fn expm1(&mut self, x: Value, clamp: bool) -> Value {
         let ty = self.ty(x);
-        let x = self.clamp(x, -60.0, 60.0);
+        let x = if clamp { self.clamp(x, -60.0, 60.0) } else { x };
         let (q, _, r) = self.exp_reduce(x);
         let p = self.horner(r, &taylor(2, 14, 1, false));
         let r2 = self.b.ins().fmul(r, r);
@@ -255,11 +274,11 @@ impl Math<'_, '_> {
     /// is added to the extracted exponent.
     fn log_core(&mut self, x: Value, eadj: Option<Value>) -> Value {
         let ty = self.ty(x);
-        let bits = self.to_int(x);
+        let bits = self.as_int(x);
         let ebits = self.b.ins().ushr_imm_s(bits, 52);
         let magic = self.ic(ty, 0x4330_0000_0000_0000);
         let eb = self.b.ins().bor(ebits, magic);
-        let ef = self.to_float(eb);
+        let ef = self.as_float(eb);
         let bias = self.fc(ty, 4_503_599_627_370_496.0 + 1023.0);
         let mut e = self.b.ins().fsub(ef, bias);
         if let Some(adj) = eadj {
@@ -269,7 +288,7 @@ impl Math<'_, '_> {
         let mb = self.b.ins().band(bits, mmask);
         let one_bits = self.ic(ty, EXP_ONE);
         let mb = self.b.ins().bor(mb, one_bits);
-        let m = self.to_float(mb);
+        let m = self.as_float(mb);
         // Mantissa into [√½, √2).
         let sqrt2 = self.fc(ty, std::f64::consts::SQRT_2);
         let big = self.b.ins().fcmp(FloatCC::LessThan, sqrt2, m);
@@ -335,7 +354,7 @@ impl Math<'_, '_> {
         let cap = self.fc(ty, 20.0);
         let a = self.pmin(cap, a);
         let a2 = self.b.ins().fadd(a, a);
-        let e = self.expm1(a2);
+        let e = self.expm1(a2, false);
         let two = self.fc(ty, 2.0);
         let d = self.b.ins().fadd(e, two);
         let t = self.b.ins().fdiv(e, d);
@@ -384,7 +403,7 @@ impl Math<'_, '_> {
 
     pub fn elu(&mut self, x: Value) -> Value {
         let ty = self.ty(x);
-        let em1 = self.expm1(x);
+        let em1 = self.expm1(x, true);
         let zero = self.fc(ty, 0.0);
         // `x >= 0` keeps -0 (expm1's polynomial would give +0 there).
         let pos = self.b.ins().fcmp(FloatCC::GreaterThanOrEqual, x, zero);
@@ -440,13 +459,19 @@ impl Math<'_, '_> {
         let r = self.fma_c(kf, -PIO2_1, x);
         let r = self.fma_c(kf, -PIO2_2, r);
         let r = self.fma_c(kf, -PIO2_3, r);
-        let qb = self.to_int(q);
+        let qb = self.as_int(q);
         (r, qb)
     }
 
     fn sin_poly(&mut self, r: Value) -> Value {
         let z = self.b.ins().fmul(r, r);
-        let s = self.horner(z, &taylor(3, 17, 2, true).iter().map(|c| -c).collect::<Vec<_>>());
+        let s = self.horner(
+            z,
+            &taylor(3, 17, 2, true)
+                .iter()
+                .map(|c| -c)
+                .collect::<Vec<_>>(),
+        );
         let rz = self.b.ins().fmul(r, z);
         self.fma(rz, s, r)
     }
@@ -454,7 +479,13 @@ impl Math<'_, '_> {
     fn cos_poly(&mut self, r: Value) -> Value {
         let ty = self.ty(r);
         let z = self.b.ins().fmul(r, r);
-        let c = self.horner(z, &taylor(2, 18, 2, true).iter().map(|c| -c).collect::<Vec<_>>());
+        let c = self.horner(
+            z,
+            &taylor(2, 18, 2, true)
+                .iter()
+                .map(|c| -c)
+                .collect::<Vec<_>>(),
+        );
         let one = self.fc(ty, 1.0);
         self.fma(z, c, one)
     }
@@ -476,9 +507,9 @@ impl Math<'_, '_> {
         let two = self.ic(ty, 2);
         let neg = self.b.ins().band(qb, two);
         let neg = self.b.ins().ishl_imm_s(neg, 62);
-        let vb = self.to_int(v);
+        let vb = self.as_int(v);
         let vb = self.b.ins().bxor(vb, neg);
-        self.to_float(vb)
+        self.as_float(vb)
     }
 
     pub fn sin(&mut self, x: Value) -> Value {
@@ -495,7 +526,11 @@ impl Math<'_, '_> {
         let (r, qb) = self.trig_reduce(x);
         let s = self.sin_poly(r);
         let c = self.cos_poly(r);
-        let ity = if ty.is_vector() { types::I64X2 } else { types::I64 };
+        let ity = if ty.is_vector() {
+            types::I64X2
+        } else {
+            types::I64
+        };
         let one = self.ic(ity, 1);
         let qb1 = self.b.ins().iadd(qb, one);
         let fast = self.quadrant(s, c, qb1);
@@ -533,7 +568,11 @@ impl Math<'_, '_> {
         let a = self.b.ins().fabs(x);
         let lim = self.fc(ty, TRIG_MAX);
         let big = self.b.ins().fcmp(FloatCC::GreaterThan, a, lim);
-        let any = if ty.is_vector() { self.b.ins().vany_true(big) } else { big };
+        let any = if ty.is_vector() {
+            self.b.ins().vany_true(big)
+        } else {
+            big
+        };
         let cold = self.b.create_block();
         let join = self.b.create_block();
         let res = self.b.append_block_param(join, ty);
@@ -553,13 +592,20 @@ impl Math<'_, '_> {
     }
 
     /// Applies a scalar emitter to each lane of `args` (all of one type).
-    fn map_lanes(&mut self, args: &[Value], mut f: impl FnMut(&mut Self, &[Value]) -> Value) -> Value {
+    fn map_lanes(
+        &mut self,
+        args: &[Value],
+        mut f: impl FnMut(&mut Self, &[Value]) -> Value,
+    ) -> Value {
         if !self.ty(args[0]).is_vector() {
             return f(self, args);
         }
         let mut out: Option<Value> = None;
         for lane in 0u8..2 {
-            let scalars: Vec<Value> = args.iter().map(|&a| self.b.ins().extractlane(a, lane)).collect();
+            let scalars: Vec<Value> = args
+                .iter()
+                .map(|&a| self.b.ins().extractlane(a, lane))
+                .collect();
             let r = f(self, &scalars);
             out = Some(match out {
                 None => self.b.ins().scalar_to_vector(types::F64X2, r),

@@ -29,7 +29,7 @@ use crate::ir::ValueId;
 use cranelift_codegen::ir::{types, InstBuilder, Value};
 
 /// Row-dot: rows per block (one trajectory / a tile sharing the matrix).
-const ROWS_SINGLE: usize = 4;
+const ROWS_SINGLE: usize = 8;
 const ROWS_TILED: usize = 2;
 /// Column-axpy: output pairs per block.
 const PAIRS_SINGLE: usize = 4;
@@ -53,41 +53,90 @@ struct RowPair {
 
 impl Lowerer<'_, '_> {
     /// Lowers `a @ b` for every instance of node `id`.
-    pub(super) fn matmul(&mut self, id: ValueId, a: ValueId, b: ValueId, repr: Repr) -> Result<Vec<Tv>, CodegenError> {
+    pub(super) fn matmul(
+        &mut self,
+        id: ValueId,
+        a: ValueId,
+        b: ValueId,
+        repr: Repr,
+    ) -> Result<Vec<Tv>, CodegenError> {
         let (sa, sb, so) = (self.f.shape(a), self.f.shape(b), self.f.shape(id));
         let n = self.ninst(id);
         let dests = match repr {
-            Repr::Mem(l) => Some((0..n).map(|k| self.resolve(l, k)).collect::<Result<Vec<_>, _>>()?),
+            Repr::Mem(l) => Some(
+                (0..n)
+                    .map(|k| self.resolve(l, k))
+                    .collect::<Result<Vec<_>, _>>()?,
+            ),
             _ => None,
         };
-        let ta = (0..n).map(|k| self.tv(a, k)).collect::<Result<Vec<_>, _>>()?;
-        let tb = (0..n).map(|k| self.tv(b, k)).collect::<Result<Vec<_>, _>>()?;
+        let ta = (0..n)
+            .map(|k| self.tv(a, k))
+            .collect::<Result<Vec<_>, _>>()?;
+        let tb = (0..n)
+            .map(|k| self.tv(b, k))
+            .collect::<Result<Vec<_>, _>>()?;
         let (a_shared, b_shared) = (!self.plan.node(a).varying, !self.plan.node(b).varying);
         let mut regs: Vec<Vec<Value>> = vec![Vec::new(); n];
         match (sa.dims(), sb.dims()) {
             ([m, k], [_]) => {
                 let xs: Vec<Tv> = tb;
-                regs = self.matvec_insts(*m as usize, *k as usize, &ta, a_shared, &xs, dests.as_deref())?;
+                regs = self.matvec_insts(
+                    *m as usize,
+                    *k as usize,
+                    &ta,
+                    a_shared,
+                    &xs,
+                    dests.as_deref(),
+                )?;
             }
             ([k], [_, nn]) => {
                 let mats: Vec<Tv> = tb.iter().map(Tv::transposed).collect();
-                regs = self.matvec_insts(*nn as usize, *k as usize, &mats, b_shared, &ta, dests.as_deref())?;
+                regs = self.matvec_insts(
+                    *nn as usize,
+                    *k as usize,
+                    &mats,
+                    b_shared,
+                    &ta,
+                    dests.as_deref(),
+                )?;
             }
             ([k], [_]) => {
-                let mats: Vec<Tv> = ta.iter().map(|t| Tv { strides: [0, t.strides[0]], ..t.clone() }).collect();
+                let mats: Vec<Tv> = ta
+                    .iter()
+                    .map(|t| Tv {
+                        strides: [0, t.strides[0]],
+                        ..t.clone()
+                    })
+                    .collect();
                 regs = self.matvec_insts(1, *k as usize, &mats, a_shared, &tb, None)?;
             }
             ([m, k], [_, nn]) => {
                 let (m, k, nn) = (*m as usize, *k as usize, *nn as usize);
                 let mats: Vec<Tv> = tb.iter().map(Tv::transposed).collect();
-                let row_of = |t: &Tv| Tv { strides: [t.strides[1], 0], ..t.clone() };
+                let row_of = |t: &Tv| Tv {
+                    strides: [t.strides[1], 0],
+                    ..t.clone()
+                };
                 match &dests {
                     Some(ds) if m > ROW_LOOP_MIN && matches!(ta[0].src, Src::Ptr(_)) => {
                         self.for_loop(0, m as i64, 1, vec![], |l, i, _| {
-                            let xs = ta.iter().map(|t| l.advance(&row_of(t), i, t.strides[0])).collect::<Result<Vec<_>, _>>()?;
+                            let xs = ta
+                                .iter()
+                                .map(|t| l.advance(&row_of(t), i, t.strides[0]))
+                                .collect::<Result<Vec<_>, _>>()?;
                             let ds2 = ds
                                 .iter()
-                                .map(|d| l.advance(&Tv { strides: [d.strides[1], 0], ..d.clone() }, i, d.strides[0]))
+                                .map(|d| {
+                                    l.advance(
+                                        &Tv {
+                                            strides: [d.strides[1], 0],
+                                            ..d.clone()
+                                        },
+                                        i,
+                                        d.strides[0],
+                                    )
+                                })
                                 .collect::<Result<Vec<_>, _>>()?;
                             l.matvec_insts(nn, k, &mats, b_shared, &xs, Some(&ds2))?;
                             Ok(vec![])
@@ -95,14 +144,24 @@ impl Lowerer<'_, '_> {
                     }
                     _ => {
                         for i in 0..m {
-                            let xs: Vec<Tv> =
-                                ta.iter().map(|t| Tv { off: t.off + i as i64 * t.strides[0], ..row_of(t) }).collect();
+                            let xs: Vec<Tv> = ta
+                                .iter()
+                                .map(|t| Tv {
+                                    off: t.off + i as i64 * t.strides[0],
+                                    ..row_of(t)
+                                })
+                                .collect();
                             let ds2 = dests.as_ref().map(|ds| {
                                 ds.iter()
-                                    .map(|d| Tv { off: d.off + i as i64 * d.strides[0], strides: [d.strides[1], 0], ..d.clone() })
+                                    .map(|d| Tv {
+                                        off: d.off + i as i64 * d.strides[0],
+                                        strides: [d.strides[1], 0],
+                                        ..d.clone()
+                                    })
                                     .collect::<Vec<_>>()
                             });
-                            let rows = self.matvec_insts(nn, k, &mats, b_shared, &xs, ds2.as_deref())?;
+                            let rows =
+                                self.matvec_insts(nn, k, &mats, b_shared, &xs, ds2.as_deref())?;
                             for (r, v) in regs.iter_mut().zip(rows) {
                                 r.extend(v);
                             }
@@ -143,8 +202,16 @@ impl Lowerer<'_, '_> {
     }
 
     /// `out_t[r] = Σ_k m[r,k] x_t[k]` for each `x_t` in `xs`.
-    fn matvec(&mut self, rows: usize, k: usize, m: &Tv, xs: &[Tv], dests: Option<&[Tv]>) -> Result<Vec<Vec<Value>>, CodegenError> {
-        let column = matches!(m.src, Src::Ptr(_)) && m.strides[1] != 1 && m.strides[0] == 1 && rows >= 2;
+    fn matvec(
+        &mut self,
+        rows: usize,
+        k: usize,
+        m: &Tv,
+        xs: &[Tv],
+        dests: Option<&[Tv]>,
+    ) -> Result<Vec<Vec<Value>>, CodegenError> {
+        let column =
+            matches!(m.src, Src::Ptr(_)) && m.strides[1] != 1 && m.strides[0] == 1 && rows >= 2;
         let n = xs.len();
         let mut regs = vec![Vec::with_capacity(rows); n];
         let can_loop = dests.is_some() && rows > ROW_LOOP_MIN && matches!(m.src, Src::Ptr(_));
@@ -156,12 +223,22 @@ impl Lowerer<'_, '_> {
             if let (true, Some(ds)) = (nbl > 0, dests) {
                 self.for_loop(0, nbl as i64, 1, vec![], |l, bi, _| {
                     let mb = l.advance(m, bi, (2 * per) as i64 * rs)?;
-                    let block: Vec<RowPair> = (0..per).map(|j| RowPair { row: 2 * j, step: 1 }).collect();
+                    let block: Vec<RowPair> = (0..per)
+                        .map(|j| RowPair {
+                            row: 2 * j,
+                            step: 1,
+                        })
+                        .collect();
                     let res = l.axpy_block(&mb, xs, &block, k)?;
                     for (t, d) in ds.iter().enumerate() {
                         let d = l.advance(d, bi, (2 * per) as i64 * d.strides[0])?;
                         for (j, v) in res.iter().enumerate() {
-                            l.store_pair(&d, d.off + (2 * j) as i64 * d.strides[0], d.strides[0], v[t])?;
+                            l.store_pair(
+                                &d,
+                                d.off + (2 * j) as i64 * d.strides[0],
+                                d.strides[0],
+                                v[t],
+                            )?;
                         }
                     }
                     Ok(vec![])
@@ -239,21 +316,38 @@ impl Lowerer<'_, '_> {
 
     /// `x` pairs built once when `x` is in registers (they would otherwise
     /// be rebuilt for every row block).
-    fn prebuild_pairs(&mut self, xs: &[Tv], k: usize) -> Result<Option<Vec<Vec<Value>>>, CodegenError> {
-        if !xs.iter().all(Tv::is_regs) || k < 2 || k > 2 * UNROLL_K_PAIRS {
+    fn prebuild_pairs(
+        &mut self,
+        xs: &[Tv],
+        k: usize,
+    ) -> Result<Option<Vec<Vec<Value>>>, CodegenError> {
+        if !xs.iter().all(Tv::is_regs) || !(2..=2 * UNROLL_K_PAIRS).contains(&k) {
             return Ok(None);
         }
         let mut out = Vec::with_capacity(xs.len());
         for x in xs {
             let s = x.strides[0];
-            out.push((0..k / 2).map(|p| self.pair(x, x.off + 2 * p as i64 * s, s)).collect());
+            out.push(
+                (0..k / 2)
+                    .map(|p| self.pair(x, x.off + 2 * p as i64 * s, s))
+                    .collect(),
+            );
         }
         Ok(Some(out))
     }
 
     /// One row-dot step: pair `p` of rows `r0..r0+rr` into `accs[r·n + t]`.
     #[allow(clippy::too_many_arguments)]
-    fn dot_step(&mut self, m: &Tv, xs: &[Tv], xpre: Option<&[Vec<Value>]>, r0: usize, rr: usize, p: usize, accs: &mut Vec<Value>) {
+    fn dot_step(
+        &mut self,
+        m: &Tv,
+        xs: &[Tv],
+        xpre: Option<&[Vec<Value>]>,
+        r0: usize,
+        rr: usize,
+        p: usize,
+        accs: &mut Vec<Value>,
+    ) {
         let n = xs.len();
         let first = accs.is_empty();
         let xv: Vec<Value> = (0..n)
@@ -346,7 +440,14 @@ impl Lowerer<'_, '_> {
     }
 
     /// One column-axpy step: column `kk` into `accs[j·n + t]`.
-    fn axpy_step(&mut self, m: &Tv, xs: &[Tv], block: &[RowPair], kk: usize, accs: &mut Vec<Value>) {
+    fn axpy_step(
+        &mut self,
+        m: &Tv,
+        xs: &[Tv],
+        block: &[RowPair],
+        kk: usize,
+        accs: &mut Vec<Value>,
+    ) {
         let n = xs.len();
         let first = accs.is_empty();
         let xv: Vec<Value> = xs
@@ -358,7 +459,11 @@ impl Lowerer<'_, '_> {
             .collect();
         let (rs, ks) = (m.strides[0], m.strides[1]);
         for (j, rp) in block.iter().enumerate() {
-            let mv = self.pair(m, m.off + rp.row as i64 * rs + kk as i64 * ks, rp.step as i64 * rs);
+            let mv = self.pair(
+                m,
+                m.off + rp.row as i64 * rs + kk as i64 * ks,
+                rp.step as i64 * rs,
+            );
             for t in 0..n {
                 if first {
                     let v = self.b.ins().fmul(mv, xv[t]);
@@ -371,7 +476,13 @@ impl Lowerer<'_, '_> {
     }
 
     /// Column-axpy results for the row pairs of `block`, as `[pair][instance]`.
-    fn axpy_block(&mut self, m: &Tv, xs: &[Tv], block: &[RowPair], k: usize) -> Result<Vec<Vec<Value>>, CodegenError> {
+    fn axpy_block(
+        &mut self,
+        m: &Tv,
+        xs: &[Tv],
+        block: &[RowPair],
+        k: usize,
+    ) -> Result<Vec<Vec<Value>>, CodegenError> {
         let n = xs.len();
         let ks = m.strides[1];
         let mut accs = Vec::with_capacity(block.len() * n);
@@ -399,6 +510,10 @@ impl Lowerer<'_, '_> {
                 self.axpy_step(m, xs, block, kk, &mut accs);
             }
         }
-        Ok(block.iter().enumerate().map(|(j, _)| (0..n).map(|t| accs[j * n + t]).collect()).collect())
+        Ok(block
+            .iter()
+            .enumerate()
+            .map(|(j, _)| (0..n).map(|t| accs[j * n + t]).collect())
+            .collect())
     }
 }

@@ -36,10 +36,17 @@ use nde_runtime::abi::{BatchKernelFn, KernelFn};
 use std::fmt;
 
 /// Cranelift's optimisation level.
+///
+/// The default is `None`: kernels arrive already fused, shared and
+/// scheduled (loads interleaved with the FMAs that use them), and
+/// cranelift's e-graph pass (`Speed`) re-elaborates pure values at their
+/// last use, which hoists every read-only load of a matrix–vector product
+/// ahead of the arithmetic and spills them: the benchmark MLP runs about
+/// 3× slower at `Speed` (measured with `examples/kernel_bench.rs`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum OptLevel {
-    None,
     #[default]
+    None,
     Speed,
     SpeedAndSize,
 }
@@ -69,7 +76,12 @@ pub struct JitOptions {
 
 impl Default for JitOptions {
     fn default() -> Self {
-        JitOptions { opt_level: OptLevel::Speed, batch_tile: 4, max_stack_bytes: 64 * 1024, verify_clif: cfg!(debug_assertions) }
+        JitOptions {
+            opt_level: OptLevel::default(),
+            batch_tile: 4,
+            max_stack_bytes: 64 * 1024,
+            verify_clif: cfg!(debug_assertions),
+        }
     }
 }
 
@@ -108,7 +120,11 @@ pub enum CodegenError {
     /// Cranelift rejected a setting, a function or the module.
     Cranelift { context: String, message: String },
     /// A kernel was called with buffers of the wrong length.
-    BufferLen { buffer: &'static str, expected: usize, found: usize },
+    BufferLen {
+        buffer: &'static str,
+        expected: usize,
+        found: usize,
+    },
     /// An invariant of the code generator failed (a bug).
     Internal(String),
 }
@@ -124,7 +140,10 @@ impl CodegenError {
     }
 
     pub(crate) fn cranelift(context: impl Into<String>, err: impl fmt::Debug) -> CodegenError {
-        CodegenError::Cranelift { context: context.into(), message: format!("{err:?}") }
+        CodegenError::Cranelift {
+            context: context.into(),
+            message: format!("{err:?}"),
+        }
     }
 }
 
@@ -134,10 +153,22 @@ impl fmt::Display for CodegenError {
             CodegenError::Verify(e) => e.fmt(f),
             CodegenError::DuplicateKernel(n) => write!(f, "two kernels are named `{n}`"),
             CodegenError::MissingKernel(n) => write!(f, "no kernel named `{n}`"),
-            CodegenError::UnsupportedHost(m) => write!(f, "this machine is not supported by the code generator: {m}"),
-            CodegenError::Cranelift { context, message } => write!(f, "code generation failed ({context}): {message}"),
-            CodegenError::BufferLen { buffer, expected, found } => {
-                write!(f, "buffer `{buffer}` has {found} elements, the kernel needs {expected}")
+            CodegenError::UnsupportedHost(m) => write!(
+                f,
+                "this machine is not supported by the code generator: {m}"
+            ),
+            CodegenError::Cranelift { context, message } => {
+                write!(f, "code generation failed ({context}): {message}")
+            }
+            CodegenError::BufferLen {
+                buffer,
+                expected,
+                found,
+            } => {
+                write!(
+                    f,
+                    "buffer `{buffer}` has {found} elements, the kernel needs {expected}"
+                )
             }
             CodegenError::Internal(m) => write!(f, "internal code generator error: {m}"),
         }

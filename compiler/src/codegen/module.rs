@@ -15,7 +15,9 @@ use super::plan::{Base, Plan, Repr};
 use super::{CodegenError, JitOptions};
 use crate::ir::verify::verify;
 use crate::ir::{BinaryOp, Function, Op, UnaryOp, ValueId};
-use cranelift_codegen::ir::{types, AbiParam, Signature, StackSlotData, StackSlotKind, UserFuncName};
+use cranelift_codegen::ir::{
+    types, AbiParam, Signature, StackSlotData, StackSlotKind, UserFuncName,
+};
 use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
 use cranelift_module::{DataDescription, DataId, FuncId, Linkage, Module};
 use std::collections::{HashMap, HashSet};
@@ -95,8 +97,11 @@ pub(super) fn define_kernels<M: Module>(
         for (i, (name, _)) in super::math::libm_symbols().iter().enumerate() {
             if need[i] && libm_ids[i].is_none() {
                 let sig = if i == 3 { &pow_sig } else { &libm_sig };
-                libm_ids[i] =
-                    Some(module.declare_function(name, Linkage::Import, sig).map_err(|e| CodegenError::cranelift(*name, e))?);
+                libm_ids[i] = Some(
+                    module
+                        .declare_function(name, Linkage::Import, sig)
+                        .map_err(|e| CodegenError::cranelift(*name, e))?,
+                );
             }
         }
         let single_id = module
@@ -108,7 +113,10 @@ pub(super) fn define_kernels<M: Module>(
             .map_err(|e| CodegenError::cranelift(batch_name.clone(), e))?;
         let data = define_constants(module, f, define)?;
         let mut lens = [0usize; 2];
-        for (mode, (id, sig)) in [(single_id, &sig_single), (batch_id, &sig_batch)].into_iter().enumerate() {
+        for (mode, (id, sig)) in [(single_id, &sig_single), (batch_id, &sig_batch)]
+            .into_iter()
+            .enumerate()
+        {
             let tile = if mode == 0 { 1 } else { opts.batch_tile.max(1) };
             let plan = Plan::new(f, tile);
             ctx.func.signature = sig.clone();
@@ -116,11 +124,18 @@ pub(super) fn define_kernels<M: Module>(
             let on_stack = plan.frame_len * 8 <= opts.max_stack_bytes;
             let stack = (on_stack && plan.frame_len > 0).then(|| {
                 let size = (plan.frame_len * 8) as u32;
-                ctx.func.create_sized_stack_slot(StackSlotData::new(StackSlotKind::ExplicitSlot, size, 4))
+                ctx.func.create_sized_stack_slot(StackSlotData::new(
+                    StackSlotKind::ExplicitSlot,
+                    size,
+                    4,
+                ))
             });
             lens[mode] = if on_stack { 0 } else { plan.frame_len };
             let mut libm = Libm::default();
-            let refs: Vec<_> = libm_ids.iter().map(|id| id.map(|id| module.declare_func_in_func(id, &mut ctx.func))).collect();
+            let refs: Vec<_> = libm_ids
+                .iter()
+                .map(|id| id.map(|id| module.declare_func_in_func(id, &mut ctx.func)))
+                .collect();
             let need = libm_needed(f);
             let pick = |i: usize| if need[i] { refs[i] } else { None };
             (libm.sin, libm.cos, libm.tan, libm.pow) = (pick(0), pick(1), pick(2), pick(3));
@@ -129,13 +144,20 @@ pub(super) fn define_kernels<M: Module>(
                 if let Repr::Mem(l) = np.repr {
                     if let Base::Data(cid) = l.base {
                         if cid.index() == i {
-                            let did = data.get(&cid).ok_or_else(|| CodegenError::internal(format!("no data for %{}", cid.0)))?;
+                            let did = data.get(&cid).ok_or_else(|| {
+                                CodegenError::internal(format!("no data for %{}", cid.0))
+                            })?;
                             gvs.push((cid, module.declare_data_in_func(*did, &mut ctx.func)));
                         }
                     }
                 }
             }
-            let imports = Imports { libm, data: gvs, stack, frontend: module.target_config() };
+            let imports = Imports {
+                libm,
+                data: gvs,
+                stack,
+                frontend: module.target_config(),
+            };
             let builder = FunctionBuilder::new(&mut ctx.func, &mut fctx);
             if mode == 0 {
                 Lowerer::build_single(builder, f, &plan, &imports)?;
@@ -146,8 +168,14 @@ pub(super) fn define_kernels<M: Module>(
                 let _ = write!(text, "{}", ctx.func.display());
             }
             if define {
-                let name = if mode == 0 { f.name.clone() } else { batch_name.clone() };
-                module.define_function(id, &mut ctx).map_err(|e| CodegenError::cranelift(name, e))?;
+                let name = if mode == 0 {
+                    f.name.clone()
+                } else {
+                    batch_name.clone()
+                };
+                module
+                    .define_function(id, &mut ctx)
+                    .map_err(|e| CodegenError::cranelift(name, e))?;
             }
             module.clear_context(&mut ctx);
         }
@@ -166,18 +194,28 @@ pub(super) fn define_kernels<M: Module>(
 }
 
 /// One read-only data object per large constant node the kernels read.
-fn define_constants<M: Module>(module: &mut M, f: &Function, define: bool) -> Result<HashMap<ValueId, DataId>, CodegenError> {
+fn define_constants<M: Module>(
+    module: &mut M,
+    f: &Function,
+    define: bool,
+) -> Result<HashMap<ValueId, DataId>, CodegenError> {
     let plan = Plan::new(f, 1);
     let mut data = HashMap::new();
     for (i, node) in f.nodes.iter().enumerate() {
-        let (Op::Const(values), Repr::Mem(_)) = (&node.op, plan.nodes[i].repr) else { continue };
-        let id = module.declare_anonymous_data(false, false).map_err(|e| CodegenError::cranelift("constant data", e))?;
+        let (Op::Const(values), Repr::Mem(_)) = (&node.op, plan.nodes[i].repr) else {
+            continue;
+        };
+        let id = module
+            .declare_anonymous_data(false, false)
+            .map_err(|e| CodegenError::cranelift("constant data", e))?;
         if define {
             let mut desc = DataDescription::new();
             let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
             desc.define(bytes.into_boxed_slice());
             desc.set_align(16);
-            module.define_data(id, &desc).map_err(|e| CodegenError::cranelift("constant data", e))?;
+            module
+                .define_data(id, &desc)
+                .map_err(|e| CodegenError::cranelift("constant data", e))?;
         }
         data.insert(ValueId(i as u32), id);
     }

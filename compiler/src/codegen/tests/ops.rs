@@ -24,12 +24,22 @@ const UNARY: [UnaryOp; 17] = [
     UnaryOp::Powi(0),
 ];
 
-const BINARY: [BinaryOp; 7] =
-    [BinaryOp::Add, BinaryOp::Sub, BinaryOp::Mul, BinaryOp::Div, BinaryOp::Pow, BinaryOp::Min, BinaryOp::Max];
+const BINARY: [BinaryOp; 7] = [
+    BinaryOp::Add,
+    BinaryOp::Sub,
+    BinaryOp::Mul,
+    BinaryOp::Div,
+    BinaryOp::Pow,
+    BinaryOp::Min,
+    BinaryOp::Max,
+];
 
 /// Ops whose compiled form must equal the interpreter bit for bit.
 fn exact(op: UnaryOp) -> bool {
-    matches!(op, UnaryOp::Neg | UnaryOp::Abs | UnaryOp::Sqrt | UnaryOp::Relu | UnaryOp::Powi(_))
+    matches!(
+        op,
+        UnaryOp::Neg | UnaryOp::Abs | UnaryOp::Sqrt | UnaryOp::Relu | UnaryOp::Powi(_)
+    )
 }
 
 /// `op(y)` for `y` of length `n` (small: registers; large: a loop).
@@ -121,7 +131,10 @@ fn time_constants_and_broadcasts() {
     let t = b.time();
     let y = b.state(0, Shape::vector(2));
     let small = b.constant(vec![1.5, -0.25], Shape::vector(2));
-    let big = b.constant((0..50).map(|i| (i as f64 * 0.37).sin()).collect(), Shape::vector(50));
+    let big = b.constant(
+        (0..50).map(|i| (i as f64 * 0.37).sin()).collect(),
+        Shape::vector(50),
+    );
     let ty = b.binary(BinaryOp::Mul, t, y);
     let r1 = b.binary(BinaryOp::Add, ty, small);
     let bt = b.broadcast(t, Shape::vector(50));
@@ -161,7 +174,9 @@ fn structural_ops_on_both_axes() {
         let back = b.reshape(flat, Shape::matrix(n, m));
         let sq = b.reshape(w, Shape::vector(m * n));
         let tcol = b.index(wt, 0, 1);
-        for o in [e, row, col, rows, cols, cat0, cat1, total, colsum, flat, back, sq, tcol] {
+        for o in [
+            e, row, col, rows, cols, cat0, cat1, total, colsum, flat, back, sq, tcol,
+        ] {
             b.output(o);
         }
         let f = b.finish();
@@ -200,7 +215,13 @@ fn random_graphs() {
                 0 => b.matmul(w, a),
                 1 => b.matmul(a, v),
                 2 => {
-                    let op = [UnaryOp::Tanh, UnaryOp::Sin, UnaryOp::Sigmoid, UnaryOp::Softplus, UnaryOp::Gelu][g % 5];
+                    let op = [
+                        UnaryOp::Tanh,
+                        UnaryOp::Sin,
+                        UnaryOp::Sigmoid,
+                        UnaryOp::Softplus,
+                        UnaryOp::Gelu,
+                    ][g % 5];
                     b.unary(op, a)
                 }
                 3 => b.binary(BinaryOp::Add, a, z),
@@ -225,11 +246,21 @@ fn random_graphs() {
 fn malformed_functions_are_errors_not_panics() {
     let mut f = unary_fn(UnaryOp::Exp, 3);
     f.outputs.push(crate::ir::ValueId(9));
-    let err = super::super::JitModule::compile(&[&f], &super::opts()).err().expect("accepted a malformed function");
-    assert!(matches!(err, super::super::CodegenError::Verify(_)), "{err}");
+    let err = super::super::JitModule::compile(&[&f], &super::opts())
+        .err()
+        .expect("accepted a malformed function");
+    assert!(
+        matches!(err, super::super::CodegenError::Verify(_)),
+        "{err}"
+    );
     let g = unary_fn(UnaryOp::Exp, 3);
-    let err = super::super::JitModule::compile(&[&g, &g], &super::opts()).err().expect("accepted duplicate names");
-    assert!(matches!(err, super::super::CodegenError::DuplicateKernel(_)), "{err}");
+    let err = super::super::JitModule::compile(&[&g, &g], &super::opts())
+        .err()
+        .expect("accepted duplicate names");
+    assert!(
+        matches!(err, super::super::CodegenError::DuplicateKernel(_)),
+        "{err}"
+    );
 }
 
 #[test]
@@ -254,18 +285,79 @@ fn emit_clif_prints_both_kernels() {
     assert!(text.contains("fma"), "{text}");
 }
 
+const SPECIALS: [f64; 12] = [
+    0.0,
+    -0.0,
+    1.0,
+    -1.0,
+    2.5,
+    -0.75,
+    1e-310,
+    1e300,
+    -1e300,
+    f64::INFINITY,
+    f64::NEG_INFINITY,
+    f64::NAN,
+];
+
 #[test]
-fn debug_structural() {
-    for (m, n) in [(3, 4), (20, 30), (2, 70)] {
-        let mut b = Builder::new("s", m * n, m * n);
-        let a = b.state(0, Shape::matrix(m, n));
-        let w = b.param(0, Shape::matrix(m, n));
-        let at = b.transpose(a);
-        let wt = b.transpose(w);
-        let sum_at = b.binary(BinaryOp::Add, at, wt);
-        b.output(sum_at);
+fn binary_special_values_match_exactly() {
+    let n = SPECIALS.len() * SPECIALS.len();
+    let xs: Vec<f64> = SPECIALS
+        .iter()
+        .flat_map(|&a| SPECIALS.iter().map(move |_| a))
+        .collect();
+    let ys: Vec<f64> = SPECIALS
+        .iter()
+        .flat_map(|_| SPECIALS.iter().copied())
+        .collect();
+    for op in BINARY {
+        let mut b = Builder::new("sp", 2 * n, 0);
+        let x = b.state(0, Shape::vector(n));
+        let y = b.state(n, Shape::vector(n));
+        let r = b.binary(op, x, y);
+        b.output(r);
         let f = b.finish();
-        eprintln!("{m}x{n}");
-        check_fn(&f, 1.0, 1e-13, 1.0, 900 + m as u64);
+        let j = compile(&f);
+        let input: Vec<f64> = xs.iter().chain(&ys).copied().collect();
+        let got = run(&j, &f, 0.0, &input, &[]);
+        let want = interp::eval(&f, 0.0, &input, &[]).unwrap_or_default();
+        super::assert_bits(&got, &want, &format!("{op:?} on special values"));
     }
+}
+
+#[test]
+fn exact_unary_special_values_match_exactly() {
+    for op in [
+        UnaryOp::Neg,
+        UnaryOp::Abs,
+        UnaryOp::Sqrt,
+        UnaryOp::Relu,
+        UnaryOp::Powi(3),
+        UnaryOp::Powi(-2),
+        UnaryOp::Powi(0),
+    ] {
+        let f = unary_fn(op, SPECIALS.len());
+        let j = compile(&f);
+        let got = run(&j, &f, 0.0, &SPECIALS, &[]);
+        let want = interp::eval(&f, 0.0, &SPECIALS, &[]).unwrap_or_default();
+        super::assert_bits(&got, &want, &format!("{op:?} on special values"));
+    }
+}
+
+#[test]
+fn speed_opt_level_compiles_correct_code() {
+    let f = super::batch::mlp(2, 64);
+    let opts = super::super::JitOptions {
+        opt_level: super::super::OptLevel::Speed,
+        ..super::opts()
+    };
+    let j = super::super::JitModule::compile(&[&f], &opts).expect("compile");
+    let mut rng = Rng::new(11);
+    let p = rng.vec(f.n_param, -0.5, 0.5);
+    let y = rng.vec(2, -1.0, 1.0);
+    let want = interp::eval(&f, 0.0, &y, &p).unwrap_or_default();
+    let got = run(&j, &f, 0.0, &y, &p);
+    super::assert_close(&got, &want, 1e-13, 1.0, "mlp at opt_level speed");
+    super::check_batch(&j, &f, &p, 9, 1.0, 12);
 }

@@ -1,0 +1,187 @@
+//! The `nde` command as a user meets it: exit codes, output formats, and
+//! error messages, driven through the real binary.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn nde(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_nde")).args(args).current_dir(repo()).output().expect("run nde")
+}
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("nde-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join(name)
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn write_model(name: &str, source: &str) -> String {
+    let path = scratch(name);
+    std::fs::write(&path, source).unwrap();
+    path.display().to_string()
+}
+
+#[test]
+fn check_accepts_every_example() {
+    for entry in std::fs::read_dir(repo().join("examples")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "nde") {
+            let out = nde(&["check", path.to_str().unwrap()]);
+            assert!(out.status.success(), "{}: {}", path.display(), text(&out.stderr));
+        }
+    }
+}
+
+#[test]
+fn check_reports_errors_with_place_and_exit_1() {
+    let file = write_model("bad.nde", "model m {\n  param W: [50, 3] = zeros\n  state y: [2] = [1, 2]\n  dy/dt = W @ y\n}\n");
+    let out = nde(&["check", &file]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(err.contains("error[E0301]"), "{err}");
+    assert!(err.contains("bad.nde:4:11"), "{err}");
+    assert!(err.contains("inner sizes 3 and 2 differ"), "{err}");
+}
+
+#[test]
+fn missing_file_is_a_clear_error() {
+    let out = nde(&["check", "no/such/file.nde"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("cannot read `no/such/file.nde`"), "{}", text(&out.stderr));
+}
+
+#[test]
+fn run_writes_csv_with_a_header() {
+    let out = nde(&["run", "examples/lorenz.nde", "--t1", "1", "--saves", "3"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let csv = text(&out.stdout);
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines[0], "t,x,y,z");
+    assert_eq!(lines.len(), 4);
+    assert!(lines[1].starts_with("0.0,1.0,1.0,1.0"));
+    assert!(lines[3].starts_with("1.0,"));
+}
+
+#[test]
+fn run_writes_npz_that_reads_back() {
+    let path = scratch("lorenz.npz");
+    let out = nde(&["run", "examples/lorenz.nde", "--at", "0:2:5", "-o", path.to_str().unwrap(), "--stats"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("nfe "), "{}", text(&out.stderr));
+    let arrays = nde_runtime::io::read_npz(&path).unwrap();
+    let t = arrays.iter().find(|a| a.name == "t").unwrap();
+    let y = arrays.iter().find(|a| a.name == "y").unwrap();
+    assert_eq!(t.data, vec![0.0, 0.5, 1.0, 1.5, 2.0]);
+    assert_eq!(y.shape, vec![5, 3]);
+    // numpy reads it too, where numpy is installed.
+    let py = format!("import numpy as np; d = np.load('{}'); assert d['y'].shape == (5, 3), d['y'].shape", path.display());
+    if let Ok(o) = Command::new("python3").args(["-c", "import numpy"]).output() {
+        if o.status.success() {
+            let o = Command::new("python3").args(["-c", &py]).output().unwrap();
+            assert!(o.status.success(), "{}", text(&o.stderr));
+        }
+    }
+}
+
+#[test]
+fn run_solves_a_batch_of_initial_states() {
+    let y0 = scratch("y0.csv");
+    std::fs::write(&y0, "x,y,z\n1,1,1\n2,2,2\n").unwrap();
+    let out = nde(&["run", "examples/lorenz.nde", "--t1", "1", "--saves", "2", "--y0", y0.to_str().unwrap(), "--threads", "2"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let csv = text(&out.stdout);
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines[0], "traj,t,x,y,z");
+    assert_eq!(lines.len(), 5);
+    assert!(lines[3].starts_with("1.0,0.0,2.0,2.0,2.0"), "{csv}");
+}
+
+#[test]
+fn fixed_step_methods_need_dt() {
+    let out = nde(&["run", "examples/pendulum.nde", "--t1", "1", "--solver", "rk4"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("--dt"), "{}", text(&out.stderr));
+    let out = nde(&["run", "examples/pendulum.nde", "--t1", "1", "--solver", "rk4", "--dt", "0.01"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+}
+
+#[test]
+fn unknown_solver_is_a_usage_error() {
+    let out = nde(&["run", "examples/lorenz.nde", "--t1", "1", "--solver", "tsit6"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("tsit6"), "{}", text(&out.stderr));
+}
+
+#[test]
+fn declared_solver_is_used() {
+    let out = nde(&["run", "examples/spiral.nde", "--model", "truth", "--t1", "1", "--solver", "fast", "--stats"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+}
+
+#[test]
+fn several_models_need_a_choice() {
+    let out = nde(&["run", "examples/spiral.nde", "--t1", "1"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("--model"), "{}", text(&out.stderr));
+}
+
+#[test]
+fn wrong_parameter_shapes_are_file_errors() {
+    let params = scratch("bad_params.npz");
+    nde_runtime::io::write_npz(&params, &[nde_runtime::io::Array::new("sigma", vec![2], vec![1.0, 2.0])]).unwrap();
+    let out = nde(&["run", "examples/lorenz.nde", "--t1", "1", "--params", params.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(4));
+    assert!(text(&out.stderr).contains("sigma"), "{}", text(&out.stderr));
+    let out = nde(&["run", "examples/lorenz.nde", "--t1", "1", "--params", "missing.npz"]);
+    assert_eq!(out.status.code(), Some(4));
+}
+
+#[test]
+fn parameters_load_by_name() {
+    let params = scratch("rho.npz");
+    nde_runtime::io::write_npz(&params, &[nde_runtime::io::Array::new("rho", vec![], vec![0.0])]).unwrap();
+    // With rho = 0 the origin attracts: the state decays.
+    let out = nde(&["run", "examples/lorenz.nde", "--t1", "20", "--saves", "2", "--params", params.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let last: Vec<f64> = text(&out.stdout).lines().last().unwrap().split(',').map(|v| v.parse().unwrap()).collect();
+    assert!(last[1..].iter().all(|v| v.abs() < 1e-3), "{last:?}");
+}
+
+#[test]
+fn blow_up_fails_with_the_time_and_writes_nothing() {
+    let file = write_model("blowup.nde", "model blowup {\n  state y = 1.0\n  dy/dt = y^2\n}\n");
+    let out_path = scratch("blowup.csv");
+    let out = nde(&["run", &file, "--t1", "2", "-o", out_path.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    let err = text(&out.stderr);
+    assert!(err.contains("t = 1.0") || err.contains("t = 0.99"), "{err}");
+    assert!(!out_path.exists());
+}
+
+#[test]
+fn emit_prints_each_stage() {
+    for stage in ["ast", "ir", "clif"] {
+        let out = nde(&["emit", stage, "examples/lorenz.nde"]);
+        assert!(out.status.success(), "{stage}: {}", text(&out.stderr));
+        assert!(!out.stdout.is_empty(), "{stage}");
+    }
+    let ir = text(&nde(&["emit", "ir", "examples/lorenz.nde"]).stdout);
+    assert!(ir.contains("lorenz"), "{ir}");
+}
+
+#[test]
+fn help_teaches() {
+    let out = nde(&["run", "--help"]);
+    assert!(out.status.success());
+    let help = text(&out.stdout);
+    for flag in ["--solver", "--rtol", "--params", "--y0", "--at", "--stats"] {
+        assert!(help.contains(flag), "{flag} missing from help");
+    }
+}
