@@ -32,10 +32,7 @@ struct Env {
 }
 
 fn is_expensive(op: UnaryOp) -> bool {
-    !matches!(
-        op,
-        UnaryOp::Neg | UnaryOp::Abs | UnaryOp::Sqrt | UnaryOp::Relu | UnaryOp::Powi(_)
-    )
+    !matches!(op, UnaryOp::Neg | UnaryOp::Abs | UnaryOp::Sqrt | UnaryOp::Relu | UnaryOp::Powi(_))
 }
 
 impl Lowerer<'_, '_> {
@@ -44,13 +41,7 @@ impl Lowerer<'_, '_> {
     }
 
     /// Collects the leaves and fused broadcasts of the tree rooted at `id`.
-    fn collect(
-        &self,
-        id: ValueId,
-        root: bool,
-        leaves: &mut Vec<ValueId>,
-        bcasts: &mut Vec<ValueId>,
-    ) {
+    fn collect(&self, id: ValueId, root: bool, leaves: &mut Vec<ValueId>, bcasts: &mut Vec<ValueId>) {
         let fused = root || self.plan.node(id).repr == Repr::Fused;
         if !fused {
             if !leaves.contains(&id) {
@@ -116,11 +107,7 @@ impl Lowerer<'_, '_> {
         let fused = root || self.plan.node(id).repr == Repr::Fused;
         if !fused {
             let key = self.inst_key(id, k);
-            let tv = env
-                .leaves
-                .get(&key)
-                .cloned()
-                .map_or_else(|| self.tv(id, k), Ok)?;
+            let tv = env.leaves.get(&key).cloned().map_or_else(|| self.tv(id, k), Ok)?;
             let shape = self.f.shape(id);
             let off = tv.flat_at(shape, e as usize);
             return Ok(if vector {
@@ -142,18 +129,13 @@ impl Lowerer<'_, '_> {
             }
             Op::Broadcast(_) => {
                 let key = self.inst_key(id, k);
-                let s = *env.bcast.get(&key).ok_or_else(|| {
-                    CodegenError::internal(format!("broadcast %{} not loaded", id.0))
-                })?;
-                Ok(if vector {
-                    self.b.ins().splat(types::F64X2, s)
-                } else {
-                    s
-                })
+                let s = *env
+                    .bcast
+                    .get(&key)
+                    .ok_or_else(|| CodegenError::internal(format!("broadcast %{} not loaded", id.0)))?;
+                Ok(if vector { self.b.ins().splat(types::F64X2, s) } else { s })
             }
-            other => Err(CodegenError::internal(format!(
-                "fused non-elementwise op {other:?}"
-            ))),
+            other => Err(CodegenError::internal(format!("fused non-elementwise op {other:?}"))),
         }
     }
 
@@ -178,12 +160,7 @@ impl Lowerer<'_, '_> {
         })
     }
 
-    pub(super) fn apply_binary(
-        &mut self,
-        op: BinaryOp,
-        a: Value,
-        b: Value,
-    ) -> Result<Value, CodegenError> {
+    pub(super) fn apply_binary(&mut self, op: BinaryOp, a: Value, b: Value) -> Result<Value, CodegenError> {
         let ins = self.b.ins();
         Ok(match op {
             BinaryOp::Add => ins.fadd(a, b),
@@ -192,10 +169,9 @@ impl Lowerer<'_, '_> {
             BinaryOp::Div => ins.fdiv(a, b),
             BinaryOp::Min => ins.fmin(a, b),
             BinaryOp::Max => ins.fmax(a, b),
-            BinaryOp::Pow => self
-                .math()
-                .pow(a, b)
-                .ok_or_else(|| CodegenError::internal("pow used but not imported".into()))?,
+            BinaryOp::Pow => {
+                self.math().pow(a, b).ok_or_else(|| CodegenError::internal("pow used but not imported".into()))?
+            }
         })
     }
 
@@ -230,11 +206,7 @@ impl Lowerer<'_, '_> {
         Ok(Tv::regs(vals, shape))
     }
 
-    fn env_for_instance(
-        &mut self,
-        id: ValueId,
-        k: usize,
-    ) -> Result<(Env, Vec<ValueId>), CodegenError> {
+    fn env_for_instance(&mut self, id: ValueId, k: usize) -> Result<(Env, Vec<ValueId>), CodegenError> {
         // Broadcast scalars are keyed by instance; load only instance `k`'s.
         let (mut leaves, mut bcasts) = (Vec::new(), Vec::new());
         self.collect(id, true, &mut leaves, &mut bcasts);
@@ -252,44 +224,28 @@ impl Lowerer<'_, '_> {
     }
 
     /// A large elementwise root: one loop writing every instance's `dests`.
-    pub(super) fn elementwise_root(
-        &mut self,
-        id: ValueId,
-        dests: &[Tv],
-    ) -> Result<(), CodegenError> {
+    pub(super) fn elementwise_root(&mut self, id: ValueId, dests: &[Tv]) -> Result<(), CodegenError> {
         let len = self.f.shape(id).len();
         let n = dests.len();
         let (env, leaves) = self.env_for(id, n)?;
         let pairs = len / 2;
         let per_iter = if n == 1 { PAIRS_PER_ITER } else { 1 };
-        let looped = if pairs > UNROLL_PAIRS {
-            pairs / per_iter * per_iter
-        } else {
-            0
-        };
+        let looped = if pairs > UNROLL_PAIRS { pairs / per_iter * per_iter } else { 0 };
         if looped > 0 {
             let step = (2 * per_iter) as i64;
             self.for_loop(0, (2 * looped) as i64, step, vec![], |l, i, _| {
                 // Leaves and destinations advanced to element `i`.
-                let mut lenv = Env {
-                    leaves: HashMap::new(),
-                    bcast: env.bcast.clone(),
-                };
+                let mut lenv = Env { leaves: HashMap::new(), bcast: env.bcast.clone() };
                 for &leaf in &leaves {
                     for k in 0..n {
                         let key = l.inst_key(leaf, k);
-                        if let (false, Some(tv)) =
-                            (lenv.leaves.contains_key(&key), env.leaves.get(&key))
-                        {
+                        if let (false, Some(tv)) = (lenv.leaves.contains_key(&key), env.leaves.get(&key)) {
                             let adv = l.advance(tv, i, 1)?;
                             lenv.leaves.insert(key, adv);
                         }
                     }
                 }
-                let ds = dests
-                    .iter()
-                    .map(|d| l.advance(d, i, 1))
-                    .collect::<Result<Vec<_>, _>>()?;
+                let ds = dests.iter().map(|d| l.advance(d, i, 1)).collect::<Result<Vec<_>, _>>()?;
                 for u in 0..per_iter {
                     let e = (2 * u) as i64;
                     for (k, d) in ds.iter().enumerate() {
@@ -323,6 +279,10 @@ impl Lowerer<'_, '_> {
         let shape = self.f.shape(a);
         let len = shape.len();
         let tv = self.tv(a, k)?;
+        if len == 0 {
+            let zero = self.b.ins().f64const(0.0);
+            return Ok(Tv::regs(vec![zero], crate::ir::Shape::scalar()));
+        }
         if len == 1 {
             let v = self.elem(&tv, tv.off);
             return Ok(Tv::regs(vec![v], crate::ir::Shape::scalar()));

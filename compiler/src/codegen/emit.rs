@@ -42,11 +42,7 @@ pub(super) struct Tv {
 
 impl Tv {
     pub fn regs(vals: Vec<Value>, shape: Shape) -> Tv {
-        Tv {
-            src: Src::Regs(vals.into()),
-            off: 0,
-            strides: row_major(shape),
-        }
+        Tv { src: Src::Regs(vals.into()), off: 0, strides: row_major(shape) }
     }
     /// Offset of element `(i, j)`.
     pub fn at(&self, i: usize, j: usize) -> i64 {
@@ -64,11 +60,7 @@ impl Tv {
     }
     /// The transposed view (strides swapped).
     pub fn transposed(&self) -> Tv {
-        Tv {
-            src: self.src.clone(),
-            off: self.off,
-            strides: [self.strides[1], self.strides[0]],
-        }
+        Tv { src: self.src.clone(), off: self.off, strides: [self.strides[1], self.strides[0]] }
     }
 }
 
@@ -153,9 +145,7 @@ impl<'a, 'f> Lowerer<'a, 'f> {
         l.b.switch_to_block(entry);
         l.b.seal_block(entry);
         let params = l.b.block_params(entry).to_vec();
-        let (n, tp, y, p, out, scratch) = (
-            params[0], params[1], params[2], params[3], params[4], params[5],
-        );
+        let (n, tp, y, p, out, scratch) = (params[0], params[1], params[2], params[3], params[4], params[5]);
         l.setup(p, scratch, imp);
         l.emit_nodes(Some(false))?;
         let tile = plan.tile.max(1) as i64;
@@ -173,13 +163,10 @@ impl<'a, 'f> Lowerer<'a, 'f> {
             let bi = l.b.block_params(hdr)[0];
             let end = l.b.ins().iadd_imm_s(bi, tile);
             let fits = l.b.ins().icmp(IntCC::UnsignedLessThanOrEqual, end, n);
-            l.b.ins()
-                .brif(fits, body, &[], rem_hdr, &[BlockArg::Value(bi)]);
+            l.b.ins().brif(fits, body, &[], rem_hdr, &[BlockArg::Value(bi)]);
             l.b.switch_to_block(body);
             l.b.seal_block(body);
-            l.insts = (0..tile)
-                .map(|k| l.trajectory(bi, k, tp, y, out, ns, no))
-                .collect();
+            l.insts = (0..tile).map(|k| l.trajectory(bi, k, tp, y, out, ns, no)).collect();
             l.emit_nodes(Some(true))?;
             l.write_outputs()?;
             l.b.ins().jump(hdr, &[BlockArg::Value(end)]);
@@ -246,21 +233,8 @@ impl<'a, 'f> Lowerer<'a, 'f> {
 
     /// Pointers of trajectory `bi + k`.
     #[allow(clippy::too_many_arguments)]
-    fn trajectory(
-        &mut self,
-        bi: Value,
-        k: i64,
-        tp: Value,
-        y: Value,
-        out: Value,
-        ns: i64,
-        no: i64,
-    ) -> Inst {
-        let idx = if k == 0 {
-            bi
-        } else {
-            self.b.ins().iadd_imm_s(bi, k)
-        };
+    fn trajectory(&mut self, bi: Value, k: i64, tp: Value, y: Value, out: Value, ns: i64, no: i64) -> Inst {
+        let idx = if k == 0 { bi } else { self.b.ins().iadd_imm_s(bi, k) };
         let t_off = self.b.ins().ishl_imm_s(idx, 3);
         let ta = self.b.ins().iadd(tp, t_off);
         let t = self.b.ins().load(types::F64, ro(), ta, 0);
@@ -292,9 +266,7 @@ impl<'a, 'f> Lowerer<'a, 'f> {
     pub fn tv(&self, id: ValueId, k: usize) -> Result<Tv, CodegenError> {
         let v = &self.vals[id.index()];
         let k = if self.plan.node(id).varying { k } else { 0 };
-        v.get(k)
-            .cloned()
-            .ok_or_else(|| CodegenError::internal(format!("%{} used before it was emitted", id.0)))
+        v.get(k).cloned().ok_or_else(|| CodegenError::internal(format!("%{} used before it was emitted", id.0)))
     }
 
     /// The memory tensor of instance `k` of a node planned with layout `l`.
@@ -306,13 +278,8 @@ impl<'a, 'f> Lowerer<'a, 'f> {
             Base::Data(id) => (self.data.get(&id).copied(), l.off),
             Base::Frame { inst_stride } => (Some(self.frame), l.off + (k * inst_stride) as i64),
         };
-        let ptr =
-            ptr.ok_or_else(|| CodegenError::internal(format!("no base pointer for {:?}", l.base)))?;
-        Ok(Tv {
-            src: Src::Ptr(ptr),
-            off,
-            strides: l.strides,
-        })
+        let ptr = ptr.ok_or_else(|| CodegenError::internal(format!("no base pointer for {:?}", l.base)))?;
+        Ok(Tv { src: Src::Ptr(ptr), off, strides: l.strides })
     }
 
     /// Emits every live node of the chosen kind (`Some(true)`: varying only,
@@ -337,22 +304,18 @@ impl<'a, 'f> Lowerer<'a, 'f> {
         let n = self.ninst(id);
         let vals = match (&node.op, np.repr) {
             (Op::Unary(..) | Op::Binary(..) | Op::Broadcast(_), Repr::Mem(l)) => {
-                let dests = (0..n)
-                    .map(|k| self.resolve(l, k))
-                    .collect::<Result<Vec<_>, _>>()?;
+                let dests = (0..n).map(|k| self.resolve(l, k)).collect::<Result<Vec<_>, _>>()?;
                 self.elementwise_root(id, &dests)?;
                 dests
             }
-            (Op::Unary(..) | Op::Binary(..) | Op::Broadcast(_), _) => (0..n)
-                .map(|k| self.elementwise_small(id, k))
-                .collect::<Result<Vec<_>, _>>()?,
+            (Op::Unary(..) | Op::Binary(..) | Op::Broadcast(_), _) => {
+                (0..n).map(|k| self.elementwise_small(id, k)).collect::<Result<Vec<_>, _>>()?
+            }
             (Op::MatMul(a, b), repr) => self.matmul(id, *a, *b, repr)?,
-            (Op::Sum(a), _) => (0..n)
-                .map(|k| self.sum(*a, k))
-                .collect::<Result<Vec<_>, _>>()?,
-            (Op::Input { .. }, Repr::Mem(l)) | (Op::Const(_), Repr::Mem(l)) => (0..n)
-                .map(|k| self.resolve(l, k))
-                .collect::<Result<Vec<_>, _>>()?,
+            (Op::Sum(a), _) => (0..n).map(|k| self.sum(*a, k)).collect::<Result<Vec<_>, _>>()?,
+            (Op::Input { .. }, Repr::Mem(l)) | (Op::Const(_), Repr::Mem(l)) => {
+                (0..n).map(|k| self.resolve(l, k)).collect::<Result<Vec<_>, _>>()?
+            }
             (Op::Input { buf, offset }, _) => {
                 let mut out = Vec::with_capacity(n);
                 for k in 0..n {
@@ -362,9 +325,7 @@ impl<'a, 'f> Lowerer<'a, 'f> {
                             let y = self.insts[k].y;
                             self.load_n(y, *offset as i64, node.shape.len(), ro())
                         }
-                        crate::ir::InputBuf::Param => {
-                            self.load_n(self.p, *offset as i64, node.shape.len(), ro())
-                        }
+                        crate::ir::InputBuf::Param => self.load_n(self.p, *offset as i64, node.shape.len(), ro()),
                     };
                     out.push(Tv::regs(vals, node.shape));
                 }
@@ -374,13 +335,9 @@ impl<'a, 'f> Lowerer<'a, 'f> {
                 let vals = c.iter().map(|&x| self.b.ins().f64const(x)).collect();
                 vec![Tv::regs(vals, node.shape)]
             }
-            (
-                Op::Transpose(a)
-                | Op::Slice { arg: a, .. }
-                | Op::Index { arg: a, .. }
-                | Op::Reshape(a),
-                repr,
-            ) => self.view(id, *a, repr, np.copy_of_arg)?,
+            (Op::Transpose(a) | Op::Slice { arg: a, .. } | Op::Index { arg: a, .. } | Op::Reshape(a), repr) => {
+                self.view(id, *a, repr, np.copy_of_arg)?
+            }
             (Op::Concat { args, axis }, repr) => self.concat(id, args, *axis as usize, repr)?,
         };
         self.vals[id.index()] = vals;
@@ -388,22 +345,10 @@ impl<'a, 'f> Lowerer<'a, 'f> {
     }
 
     fn load_n(&mut self, ptr: Value, off: i64, n: usize, flags: MemFlagsData) -> Vec<Value> {
-        (0..n)
-            .map(|k| {
-                self.b
-                    .ins()
-                    .load(types::F64, flags, ptr, ((off + k as i64) * 8) as i32)
-            })
-            .collect()
+        (0..n).map(|k| self.b.ins().load(types::F64, flags, ptr, ((off + k as i64) * 8) as i32)).collect()
     }
 
-    fn view(
-        &mut self,
-        id: ValueId,
-        a: ValueId,
-        repr: Repr,
-        copy: bool,
-    ) -> Result<Vec<Tv>, CodegenError> {
+    fn view(&mut self, id: ValueId, a: ValueId, repr: Repr, copy: bool) -> Result<Vec<Tv>, CodegenError> {
         let node = &self.f.nodes[id.index()];
         let arg_shape = self.f.shape(a);
         let n = self.ninst(id);
@@ -414,26 +359,15 @@ impl<'a, 'f> Lowerer<'a, 'f> {
                 Repr::Mem(l) if copy => {
                     // Materialise the view, row-major, in fresh memory.
                     let dst = self.resolve(l, k)?;
-                    let sl = Layout {
-                        base: Base::Param,
-                        off: src.off,
-                        strides: src.strides,
-                    };
+                    let sl = Layout { base: Base::Param, off: src.off, strides: src.strides };
                     match super::plan::view_layout(&node.op, sl, arg_shape, node.shape) {
                         Some(v) => {
-                            let view = Tv {
-                                src: src.src.clone(),
-                                off: v.off,
-                                strides: v.strides,
-                            };
+                            let view = Tv { src: src.src.clone(), off: v.off, strides: v.strides };
                             self.copy(&view, &dst, node.shape)?;
                         }
                         None => {
                             // A reshape: the operand's row-major order is the result's.
-                            let dst_as_arg = Tv {
-                                strides: row_major(arg_shape),
-                                ..dst.clone()
-                            };
+                            let dst_as_arg = Tv { strides: row_major(arg_shape), ..dst.clone() };
                             self.copy(&src, &dst_as_arg, arg_shape)?;
                         }
                     }
@@ -442,21 +376,12 @@ impl<'a, 'f> Lowerer<'a, 'f> {
                 Repr::Mem(l) => self.resolve(l, k)?,
                 _ => {
                     // Registers: apply the view to the strides, or gather (reshape).
-                    let l = Layout {
-                        base: Base::Param,
-                        off: src.off,
-                        strides: src.strides,
-                    };
+                    let l = Layout { base: Base::Param, off: src.off, strides: src.strides };
                     match super::plan::view_layout(&node.op, l, arg_shape, node.shape) {
-                        Some(v) => Tv {
-                            src: src.src.clone(),
-                            off: v.off,
-                            strides: v.strides,
-                        },
+                        Some(v) => Tv { src: src.src.clone(), off: v.off, strides: v.strides },
                         None => {
-                            let vals = (0..arg_shape.len())
-                                .map(|e| self.elem(&src, src.flat_at(arg_shape, e)))
-                                .collect();
+                            let vals =
+                                (0..arg_shape.len()).map(|e| self.elem(&src, src.flat_at(arg_shape, e))).collect();
                             Tv::regs(vals, node.shape)
                         }
                     }
@@ -467,13 +392,7 @@ impl<'a, 'f> Lowerer<'a, 'f> {
         Ok(out)
     }
 
-    fn concat(
-        &mut self,
-        id: ValueId,
-        args: &[ValueId],
-        axis: usize,
-        repr: Repr,
-    ) -> Result<Vec<Tv>, CodegenError> {
+    fn concat(&mut self, id: ValueId, args: &[ValueId], axis: usize, repr: Repr) -> Result<Vec<Tv>, CodegenError> {
         let shape = self.f.shape(id);
         let n = self.ninst(id);
         let mut out = Vec::with_capacity(n);
@@ -487,10 +406,7 @@ impl<'a, 'f> Lowerer<'a, 'f> {
                     let dst = self.resolve(l, k)?;
                     let mut pos = 0i64;
                     for (src, s) in &parts {
-                        let d = Tv {
-                            off: dst.off + pos * dst.strides[axis],
-                            ..dst.clone()
-                        };
+                        let d = Tv { off: dst.off + pos * dst.strides[axis], ..dst.clone() };
                         self.copy(src, &d, *s)?;
                         pos += s.dim(axis) as i64;
                     }
@@ -532,11 +448,7 @@ impl<'a, 'f> Lowerer<'a, 'f> {
             if !in_place {
                 for k in 0..self.insts.len() {
                     let src = self.tv(o, k)?;
-                    let dst = Tv {
-                        src: Src::Ptr(self.insts[k].out),
-                        off: pos as i64,
-                        strides: row_major(shape),
-                    };
+                    let dst = Tv { src: Src::Ptr(self.insts[k].out), off: pos as i64, strides: row_major(shape) };
                     self.copy(&src, &dst, shape)?;
                 }
             }
@@ -582,13 +494,7 @@ impl<'a, 'f> Lowerer<'a, 'f> {
     }
 
     /// Stores an `f64x2` to offsets `off`, `off + step`.
-    pub fn store_pair(
-        &mut self,
-        tv: &Tv,
-        off: i64,
-        step: i64,
-        v: Value,
-    ) -> Result<(), CodegenError> {
+    pub fn store_pair(&mut self, tv: &Tv, off: i64, step: i64, v: Value) -> Result<(), CodegenError> {
         let Src::Ptr(p) = tv.src else {
             return Err(CodegenError::internal("store to registers".into()));
         };
@@ -606,26 +512,18 @@ impl<'a, 'f> Lowerer<'a, 'f> {
     /// `tv` with `idx · scale` elements added to its pointer (a loop index).
     pub fn advance(&mut self, tv: &Tv, idx: Value, scale: i64) -> Result<Tv, CodegenError> {
         let Src::Ptr(p) = tv.src else {
-            return Err(CodegenError::internal(
-                "dynamic index into registers".into(),
-            ));
+            return Err(CodegenError::internal("dynamic index into registers".into()));
         };
         if scale == 0 {
             return Ok(tv.clone());
         }
         let o = self.b.ins().imul_imm_s(idx, scale * 8);
         let np = self.b.ins().iadd(p, o);
-        Ok(Tv {
-            src: Src::Ptr(np),
-            ..tv.clone()
-        })
+        Ok(Tv { src: Src::Ptr(np), ..tv.clone() })
     }
 
     pub fn math(&mut self) -> Math<'_, 'f> {
-        Math {
-            b: &mut self.b,
-            libm: &self.libm,
-        }
+        Math { b: &mut self.b, libm: &self.libm }
     }
 
     // ---- loops and copies ------------------------------------------------
@@ -649,10 +547,7 @@ impl<'a, 'f> Lowerer<'a, 'f> {
             params.push(self.b.append_block_param(blk, ty));
         }
         let s = self.b.ins().iconst(types::I64, start);
-        let args: Vec<BlockArg> = std::iter::once(s)
-            .chain(carry)
-            .map(BlockArg::Value)
-            .collect();
+        let args: Vec<BlockArg> = std::iter::once(s).chain(carry).map(BlockArg::Value).collect();
         self.b.ins().jump(blk, &args);
         self.b.switch_to_block(blk);
         let res = body(self, iv, params)?;
@@ -664,10 +559,7 @@ impl<'a, 'f> Lowerer<'a, 'f> {
             let ty = self.b.func.dfg.value_type(r);
             outs.push(self.b.append_block_param(exit, ty));
         }
-        let back: Vec<BlockArg> = std::iter::once(next)
-            .chain(res.iter().copied())
-            .map(BlockArg::Value)
-            .collect();
+        let back: Vec<BlockArg> = std::iter::once(next).chain(res.iter().copied()).map(BlockArg::Value).collect();
         let fwd: Vec<BlockArg> = res.iter().copied().map(BlockArg::Value).collect();
         self.b.ins().brif(more, blk, &back, exit, &fwd);
         self.b.seal_block(blk);
@@ -723,15 +615,7 @@ impl<'a, 'f> Lowerer<'a, 'f> {
             Ok(vec![])
         })?;
         let done = (chunks * CHUNK) as i64;
-        self.copy_row(
-            src,
-            dst,
-            so + done * scs,
-            d0 + done * dcs,
-            cols - chunks * CHUNK,
-            scs,
-            dcs,
-        )
+        self.copy_row(src, dst, so + done * scs, d0 + done * dcs, cols - chunks * CHUNK, scs, dcs)
     }
 
     #[allow(clippy::too_many_arguments)]

@@ -32,24 +32,16 @@ unsafe impl Sync for JitModule {}
 fn host_isa(opts: &JitOptions) -> Result<OwnedTargetIsa, CodegenError> {
     let mut flags = settings::builder();
     let set = |flags: &mut settings::Builder, k: &str, v: &str| {
-        flags
-            .set(k, v)
-            .map_err(|e| CodegenError::cranelift(format!("setting {k}={v}"), e))
+        flags.set(k, v).map_err(|e| CodegenError::cranelift(format!("setting {k}={v}"), e))
     };
     set(&mut flags, "opt_level", opts.opt_level.setting())?;
     set(&mut flags, "is_pic", "false")?;
     set(&mut flags, "use_colocated_libcalls", "false")?;
-    set(
-        &mut flags,
-        "enable_verifier",
-        if opts.verify_clif { "true" } else { "false" },
-    )?;
+    set(&mut flags, "enable_verifier", if opts.verify_clif { "true" } else { "false" })?;
     set(&mut flags, "enable_probestack", "true")?;
     set(&mut flags, "probestack_strategy", "inline")?;
-    let isa =
-        cranelift_native::builder().map_err(|m| CodegenError::UnsupportedHost(m.to_string()))?;
-    isa.finish(settings::Flags::new(flags))
-        .map_err(|e| CodegenError::cranelift("target ISA", e))
+    let isa = cranelift_native::builder().map_err(|m| CodegenError::UnsupportedHost(m.to_string()))?;
+    isa.finish(settings::Flags::new(flags)).map_err(|e| CodegenError::cranelift("target ISA", e))
 }
 
 fn new_module(opts: &JitOptions) -> Result<JITModule, CodegenError> {
@@ -73,12 +65,9 @@ impl JitModule {
     /// `f` gives kernels `f.name` and `f.name_batch`).
     pub fn compile(funcs: &[&Function], opts: &JitOptions) -> Result<JitModule, CodegenError> {
         let mut module = new_module(opts)?;
-        let decls = match define_kernels(&mut module, funcs, opts, None, true).and_then(|d| {
-            module
-                .finalize_definitions()
-                .map(|_| d)
-                .map_err(|e| CodegenError::cranelift("linking", e))
-        }) {
+        let decls = match define_kernels(&mut module, funcs, opts, None, true)
+            .and_then(|d| module.finalize_definitions().map(|_| d).map_err(|e| CodegenError::cranelift("linking", e)))
+        {
             Ok(d) => d,
             Err(e) => {
                 // SAFETY: no pointer into the module has been handed out.
@@ -111,10 +100,7 @@ impl JitModule {
                 }
             })
             .collect();
-        Ok(JitModule {
-            module: Some(module),
-            kernels,
-        })
+        Ok(JitModule { module: Some(module), kernels })
     }
 
     pub fn kernel(&self, name: &str) -> Option<&CompiledKernel> {
@@ -127,63 +113,28 @@ impl JitModule {
 
     /// Runs the single kernel `name` with checked buffer lengths (scratch
     /// is allocated here when needed: for tests and tools, not hot loops).
-    pub fn run(
-        &self,
-        name: &str,
-        t: f64,
-        y: &[f64],
-        p: &[f64],
-        out: &mut [f64],
-    ) -> Result<(), CodegenError> {
-        let k = self
-            .kernel(name)
-            .ok_or_else(|| CodegenError::missing(name))?;
+    pub fn run(&self, name: &str, t: f64, y: &[f64], p: &[f64], out: &mut [f64]) -> Result<(), CodegenError> {
+        let k = self.kernel(name).ok_or_else(|| CodegenError::missing(name))?;
         check("y", k.n_state, y.len())?;
         check("p", k.n_param, p.len())?;
         check("out", k.out_len, out.len())?;
         let mut scratch = vec![0.0; k.scratch_len];
         // SAFETY: lengths checked against the kernel's metadata; the module
         // (and so the code) lives as long as `self`.
-        unsafe {
-            (k.single)(
-                t,
-                y.as_ptr(),
-                p.as_ptr(),
-                out.as_mut_ptr(),
-                scratch.as_mut_ptr(),
-            )
-        };
+        unsafe { (k.single)(t, y.as_ptr(), p.as_ptr(), out.as_mut_ptr(), scratch.as_mut_ptr()) };
         Ok(())
     }
 
     /// Runs the batched kernel `name` over `t.len()` trajectories.
-    pub fn run_batch(
-        &self,
-        name: &str,
-        t: &[f64],
-        y: &[f64],
-        p: &[f64],
-        out: &mut [f64],
-    ) -> Result<(), CodegenError> {
-        let k = self
-            .kernel(name)
-            .ok_or_else(|| CodegenError::missing(name))?;
+    pub fn run_batch(&self, name: &str, t: &[f64], y: &[f64], p: &[f64], out: &mut [f64]) -> Result<(), CodegenError> {
+        let k = self.kernel(name).ok_or_else(|| CodegenError::missing(name))?;
         let n = t.len();
         check("y", n * k.n_state, y.len())?;
         check("p", k.n_param, p.len())?;
         check("out", n * k.out_len, out.len())?;
         let mut scratch = vec![0.0; k.batch_scratch_len];
         // SAFETY: as in `run`.
-        unsafe {
-            (k.batch)(
-                n,
-                t.as_ptr(),
-                y.as_ptr(),
-                p.as_ptr(),
-                out.as_mut_ptr(),
-                scratch.as_mut_ptr(),
-            )
-        };
+        unsafe { (k.batch)(n, t.as_ptr(), y.as_ptr(), p.as_ptr(), out.as_mut_ptr(), scratch.as_mut_ptr()) };
         Ok(())
     }
 }
@@ -192,11 +143,7 @@ fn check(buffer: &'static str, expected: usize, found: usize) -> Result<(), Code
     if expected == found {
         Ok(())
     } else {
-        Err(CodegenError::BufferLen {
-            buffer,
-            expected,
-            found,
-        })
+        Err(CodegenError::BufferLen { buffer, expected, found })
     }
 }
 

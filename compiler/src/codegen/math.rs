@@ -116,12 +116,7 @@ impl Math<'_, '_> {
     /// A float constant of type `ty`.
     pub fn fc(&mut self, ty: Type, c: f64) -> Value {
         if ty.is_vector() {
-            let bytes: Vec<u8> = c
-                .to_le_bytes()
-                .iter()
-                .chain(c.to_le_bytes().iter())
-                .copied()
-                .collect();
+            let bytes: Vec<u8> = c.to_le_bytes().iter().chain(c.to_le_bytes().iter()).copied().collect();
             let h = self.b.func.dfg.constants.insert(ConstantData::from(bytes));
             self.b.ins().vconst(types::F64X2, h)
         } else {
@@ -131,12 +126,7 @@ impl Math<'_, '_> {
 
     fn ic(&mut self, ty: Type, c: i64) -> Value {
         if ty.is_vector() {
-            let bytes: Vec<u8> = c
-                .to_le_bytes()
-                .iter()
-                .chain(c.to_le_bytes().iter())
-                .copied()
-                .collect();
+            let bytes: Vec<u8> = c.to_le_bytes().iter().chain(c.to_le_bytes().iter()).copied().collect();
             let h = self.b.func.dfg.constants.insert(ConstantData::from(bytes));
             self.b.ins().vconst(types::I64X2, h)
         } else {
@@ -145,20 +135,12 @@ impl Math<'_, '_> {
     }
 
     fn as_int(&mut self, x: Value) -> Value {
-        let ty = if self.ty(x).is_vector() {
-            types::I64X2
-        } else {
-            types::I64
-        };
+        let ty = if self.ty(x).is_vector() { types::I64X2 } else { types::I64 };
         self.b.ins().bitcast(ty, MemFlagsData::new(), x)
     }
 
     fn as_float(&mut self, x: Value) -> Value {
-        let ty = if self.ty(x).is_vector() {
-            types::F64X2
-        } else {
-            types::F64
-        };
+        let ty = if self.ty(x).is_vector() { types::F64X2 } else { types::F64 };
         self.b.ins().bitcast(ty, MemFlagsData::new(), x)
     }
 
@@ -465,13 +447,7 @@ impl Math<'_, '_> {
 
     fn sin_poly(&mut self, r: Value) -> Value {
         let z = self.b.ins().fmul(r, r);
-        let s = self.horner(
-            z,
-            &taylor(3, 17, 2, true)
-                .iter()
-                .map(|c| -c)
-                .collect::<Vec<_>>(),
-        );
+        let s = self.horner(z, &taylor(3, 17, 2, true).iter().map(|c| -c).collect::<Vec<_>>());
         let rz = self.b.ins().fmul(r, z);
         self.fma(rz, s, r)
     }
@@ -479,13 +455,7 @@ impl Math<'_, '_> {
     fn cos_poly(&mut self, r: Value) -> Value {
         let ty = self.ty(r);
         let z = self.b.ins().fmul(r, r);
-        let c = self.horner(
-            z,
-            &taylor(2, 18, 2, true)
-                .iter()
-                .map(|c| -c)
-                .collect::<Vec<_>>(),
-        );
+        let c = self.horner(z, &taylor(2, 18, 2, true).iter().map(|c| -c).collect::<Vec<_>>());
         let one = self.fc(ty, 1.0);
         self.fma(z, c, one)
     }
@@ -526,11 +496,7 @@ impl Math<'_, '_> {
         let (r, qb) = self.trig_reduce(x);
         let s = self.sin_poly(r);
         let c = self.cos_poly(r);
-        let ity = if ty.is_vector() {
-            types::I64X2
-        } else {
-            types::I64
-        };
+        let ity = if ty.is_vector() { types::I64X2 } else { types::I64 };
         let one = self.ic(ity, 1);
         let qb1 = self.b.ins().iadd(qb, one);
         let fast = self.quadrant(s, c, qb1);
@@ -568,11 +534,7 @@ impl Math<'_, '_> {
         let a = self.b.ins().fabs(x);
         let lim = self.fc(ty, TRIG_MAX);
         let big = self.b.ins().fcmp(FloatCC::GreaterThan, a, lim);
-        let any = if ty.is_vector() {
-            self.b.ins().vany_true(big)
-        } else {
-            big
-        };
+        let any = if ty.is_vector() { self.b.ins().vany_true(big) } else { big };
         let cold = self.b.create_block();
         let join = self.b.create_block();
         let res = self.b.append_block_param(join, ty);
@@ -592,20 +554,13 @@ impl Math<'_, '_> {
     }
 
     /// Applies a scalar emitter to each lane of `args` (all of one type).
-    fn map_lanes(
-        &mut self,
-        args: &[Value],
-        mut f: impl FnMut(&mut Self, &[Value]) -> Value,
-    ) -> Value {
+    fn map_lanes(&mut self, args: &[Value], mut f: impl FnMut(&mut Self, &[Value]) -> Value) -> Value {
         if !self.ty(args[0]).is_vector() {
             return f(self, args);
         }
         let mut out: Option<Value> = None;
         for lane in 0u8..2 {
-            let scalars: Vec<Value> = args
-                .iter()
-                .map(|&a| self.b.ins().extractlane(a, lane))
-                .collect();
+            let scalars: Vec<Value> = args.iter().map(|&a| self.b.ins().extractlane(a, lane)).collect();
             let r = f(self, &scalars);
             out = Some(match out {
                 None => self.b.ins().scalar_to_vector(types::F64X2, r),

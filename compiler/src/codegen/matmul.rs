@@ -53,71 +53,34 @@ struct RowPair {
 
 impl Lowerer<'_, '_> {
     /// Lowers `a @ b` for every instance of node `id`.
-    pub(super) fn matmul(
-        &mut self,
-        id: ValueId,
-        a: ValueId,
-        b: ValueId,
-        repr: Repr,
-    ) -> Result<Vec<Tv>, CodegenError> {
+    pub(super) fn matmul(&mut self, id: ValueId, a: ValueId, b: ValueId, repr: Repr) -> Result<Vec<Tv>, CodegenError> {
         let (sa, sb, so) = (self.f.shape(a), self.f.shape(b), self.f.shape(id));
         let n = self.ninst(id);
         let dests = match repr {
-            Repr::Mem(l) => Some(
-                (0..n)
-                    .map(|k| self.resolve(l, k))
-                    .collect::<Result<Vec<_>, _>>()?,
-            ),
+            Repr::Mem(l) => Some((0..n).map(|k| self.resolve(l, k)).collect::<Result<Vec<_>, _>>()?),
             _ => None,
         };
-        let ta = (0..n)
-            .map(|k| self.tv(a, k))
-            .collect::<Result<Vec<_>, _>>()?;
-        let tb = (0..n)
-            .map(|k| self.tv(b, k))
-            .collect::<Result<Vec<_>, _>>()?;
+        let ta = (0..n).map(|k| self.tv(a, k)).collect::<Result<Vec<_>, _>>()?;
+        let tb = (0..n).map(|k| self.tv(b, k)).collect::<Result<Vec<_>, _>>()?;
         let (a_shared, b_shared) = (!self.plan.node(a).varying, !self.plan.node(b).varying);
         let mut regs: Vec<Vec<Value>> = vec![Vec::new(); n];
         match (sa.dims(), sb.dims()) {
             ([m, k], [_]) => {
                 let xs: Vec<Tv> = tb;
-                regs = self.matvec_insts(
-                    *m as usize,
-                    *k as usize,
-                    &ta,
-                    a_shared,
-                    &xs,
-                    dests.as_deref(),
-                )?;
+                regs = self.matvec_insts(*m as usize, *k as usize, &ta, a_shared, &xs, dests.as_deref())?;
             }
             ([k], [_, nn]) => {
                 let mats: Vec<Tv> = tb.iter().map(Tv::transposed).collect();
-                regs = self.matvec_insts(
-                    *nn as usize,
-                    *k as usize,
-                    &mats,
-                    b_shared,
-                    &ta,
-                    dests.as_deref(),
-                )?;
+                regs = self.matvec_insts(*nn as usize, *k as usize, &mats, b_shared, &ta, dests.as_deref())?;
             }
             ([k], [_]) => {
-                let mats: Vec<Tv> = ta
-                    .iter()
-                    .map(|t| Tv {
-                        strides: [0, t.strides[0]],
-                        ..t.clone()
-                    })
-                    .collect();
+                let mats: Vec<Tv> = ta.iter().map(|t| Tv { strides: [0, t.strides[0]], ..t.clone() }).collect();
                 regs = self.matvec_insts(1, *k as usize, &mats, a_shared, &tb, None)?;
             }
             ([m, k], [_, nn]) => {
                 let (m, k, nn) = (*m as usize, *k as usize, *nn as usize);
                 let mats: Vec<Tv> = tb.iter().map(Tv::transposed).collect();
-                let row_of = |t: &Tv| Tv {
-                    strides: [t.strides[1], 0],
-                    ..t.clone()
-                };
+                let row_of = |t: &Tv| Tv { strides: [t.strides[1], 0], ..t.clone() };
                 match &dests {
                     Some(ds) if m > ROW_LOOP_MIN && matches!(ta[0].src, Src::Ptr(_)) => {
                         self.for_loop(0, m as i64, 1, vec![], |l, i, _| {
@@ -127,16 +90,7 @@ impl Lowerer<'_, '_> {
                                 .collect::<Result<Vec<_>, _>>()?;
                             let ds2 = ds
                                 .iter()
-                                .map(|d| {
-                                    l.advance(
-                                        &Tv {
-                                            strides: [d.strides[1], 0],
-                                            ..d.clone()
-                                        },
-                                        i,
-                                        d.strides[0],
-                                    )
-                                })
+                                .map(|d| l.advance(&Tv { strides: [d.strides[1], 0], ..d.clone() }, i, d.strides[0]))
                                 .collect::<Result<Vec<_>, _>>()?;
                             l.matvec_insts(nn, k, &mats, b_shared, &xs, Some(&ds2))?;
                             Ok(vec![])
@@ -144,13 +98,8 @@ impl Lowerer<'_, '_> {
                     }
                     _ => {
                         for i in 0..m {
-                            let xs: Vec<Tv> = ta
-                                .iter()
-                                .map(|t| Tv {
-                                    off: t.off + i as i64 * t.strides[0],
-                                    ..row_of(t)
-                                })
-                                .collect();
+                            let xs: Vec<Tv> =
+                                ta.iter().map(|t| Tv { off: t.off + i as i64 * t.strides[0], ..row_of(t) }).collect();
                             let ds2 = dests.as_ref().map(|ds| {
                                 ds.iter()
                                     .map(|d| Tv {
@@ -160,8 +109,7 @@ impl Lowerer<'_, '_> {
                                     })
                                     .collect::<Vec<_>>()
                             });
-                            let rows =
-                                self.matvec_insts(nn, k, &mats, b_shared, &xs, ds2.as_deref())?;
+                            let rows = self.matvec_insts(nn, k, &mats, b_shared, &xs, ds2.as_deref())?;
                             for (r, v) in regs.iter_mut().zip(rows) {
                                 r.extend(v);
                             }
@@ -210,10 +158,24 @@ impl Lowerer<'_, '_> {
         xs: &[Tv],
         dests: Option<&[Tv]>,
     ) -> Result<Vec<Vec<Value>>, CodegenError> {
-        let column =
-            matches!(m.src, Src::Ptr(_)) && m.strides[1] != 1 && m.strides[0] == 1 && rows >= 2;
+        let column = matches!(m.src, Src::Ptr(_)) && m.strides[1] != 1 && m.strides[0] == 1 && rows >= 2;
         let n = xs.len();
         let mut regs = vec![Vec::with_capacity(rows); n];
+        if k == 0 {
+            // Empty sums are zero.
+            let zero = self.b.ins().f64const(0.0);
+            for t in 0..n {
+                match dests {
+                    Some(ds) => {
+                        for r in 0..rows {
+                            self.store(&ds[t], ds[t].off + r as i64 * ds[t].strides[0], zero)?;
+                        }
+                    }
+                    None => regs[t] = vec![zero; rows],
+                }
+            }
+            return Ok(regs);
+        }
         let can_loop = dests.is_some() && rows > ROW_LOOP_MIN && matches!(m.src, Src::Ptr(_));
         if column {
             let per = if n == 1 { PAIRS_SINGLE } else { PAIRS_TILED };
@@ -223,22 +185,12 @@ impl Lowerer<'_, '_> {
             if let (true, Some(ds)) = (nbl > 0, dests) {
                 self.for_loop(0, nbl as i64, 1, vec![], |l, bi, _| {
                     let mb = l.advance(m, bi, (2 * per) as i64 * rs)?;
-                    let block: Vec<RowPair> = (0..per)
-                        .map(|j| RowPair {
-                            row: 2 * j,
-                            step: 1,
-                        })
-                        .collect();
+                    let block: Vec<RowPair> = (0..per).map(|j| RowPair { row: 2 * j, step: 1 }).collect();
                     let res = l.axpy_block(&mb, xs, &block, k)?;
                     for (t, d) in ds.iter().enumerate() {
                         let d = l.advance(d, bi, (2 * per) as i64 * d.strides[0])?;
                         for (j, v) in res.iter().enumerate() {
-                            l.store_pair(
-                                &d,
-                                d.off + (2 * j) as i64 * d.strides[0],
-                                d.strides[0],
-                                v[t],
-                            )?;
+                            l.store_pair(&d, d.off + (2 * j) as i64 * d.strides[0], d.strides[0], v[t])?;
                         }
                     }
                     Ok(vec![])
@@ -316,22 +268,14 @@ impl Lowerer<'_, '_> {
 
     /// `x` pairs built once when `x` is in registers (they would otherwise
     /// be rebuilt for every row block).
-    fn prebuild_pairs(
-        &mut self,
-        xs: &[Tv],
-        k: usize,
-    ) -> Result<Option<Vec<Vec<Value>>>, CodegenError> {
+    fn prebuild_pairs(&mut self, xs: &[Tv], k: usize) -> Result<Option<Vec<Vec<Value>>>, CodegenError> {
         if !xs.iter().all(Tv::is_regs) || !(2..=2 * UNROLL_K_PAIRS).contains(&k) {
             return Ok(None);
         }
         let mut out = Vec::with_capacity(xs.len());
         for x in xs {
             let s = x.strides[0];
-            out.push(
-                (0..k / 2)
-                    .map(|p| self.pair(x, x.off + 2 * p as i64 * s, s))
-                    .collect(),
-            );
+            out.push((0..k / 2).map(|p| self.pair(x, x.off + 2 * p as i64 * s, s)).collect());
         }
         Ok(Some(out))
     }
@@ -440,14 +384,7 @@ impl Lowerer<'_, '_> {
     }
 
     /// One column-axpy step: column `kk` into `accs[j·n + t]`.
-    fn axpy_step(
-        &mut self,
-        m: &Tv,
-        xs: &[Tv],
-        block: &[RowPair],
-        kk: usize,
-        accs: &mut Vec<Value>,
-    ) {
+    fn axpy_step(&mut self, m: &Tv, xs: &[Tv], block: &[RowPair], kk: usize, accs: &mut Vec<Value>) {
         let n = xs.len();
         let first = accs.is_empty();
         let xv: Vec<Value> = xs
@@ -459,11 +396,7 @@ impl Lowerer<'_, '_> {
             .collect();
         let (rs, ks) = (m.strides[0], m.strides[1]);
         for (j, rp) in block.iter().enumerate() {
-            let mv = self.pair(
-                m,
-                m.off + rp.row as i64 * rs + kk as i64 * ks,
-                rp.step as i64 * rs,
-            );
+            let mv = self.pair(m, m.off + rp.row as i64 * rs + kk as i64 * ks, rp.step as i64 * rs);
             for t in 0..n {
                 if first {
                     let v = self.b.ins().fmul(mv, xv[t]);
@@ -476,13 +409,7 @@ impl Lowerer<'_, '_> {
     }
 
     /// Column-axpy results for the row pairs of `block`, as `[pair][instance]`.
-    fn axpy_block(
-        &mut self,
-        m: &Tv,
-        xs: &[Tv],
-        block: &[RowPair],
-        k: usize,
-    ) -> Result<Vec<Vec<Value>>, CodegenError> {
+    fn axpy_block(&mut self, m: &Tv, xs: &[Tv], block: &[RowPair], k: usize) -> Result<Vec<Vec<Value>>, CodegenError> {
         let n = xs.len();
         let ks = m.strides[1];
         let mut accs = Vec::with_capacity(block.len() * n);
@@ -510,10 +437,6 @@ impl Lowerer<'_, '_> {
                 self.axpy_step(m, xs, block, kk, &mut accs);
             }
         }
-        Ok(block
-            .iter()
-            .enumerate()
-            .map(|(j, _)| (0..n).map(|t| accs[j * n + t]).collect())
-            .collect())
+        Ok(block.iter().enumerate().map(|(j, _)| (0..n).map(|t| accs[j * n + t]).collect()).collect())
     }
 }

@@ -35,6 +35,10 @@ use crate::ir::Function;
 use nde_runtime::abi::{BatchKernelFn, KernelFn};
 use std::fmt;
 
+/// The most elements one kernel buffer (state, parameters, output, frame or
+/// constant) may have: offsets are encoded as 32-bit byte displacements.
+pub const MAX_ELEMENTS: usize = (i32::MAX / 8) as usize;
+
 /// Cranelift's optimisation level.
 ///
 /// The default is `None`: kernels arrive already fused, shared and
@@ -119,12 +123,10 @@ pub enum CodegenError {
     UnsupportedHost(String),
     /// Cranelift rejected a setting, a function or the module.
     Cranelift { context: String, message: String },
+    /// A buffer or constant is too large for 32-bit address offsets.
+    TooLarge { function: String, elements: usize },
     /// A kernel was called with buffers of the wrong length.
-    BufferLen {
-        buffer: &'static str,
-        expected: usize,
-        found: usize,
-    },
+    BufferLen { buffer: &'static str, expected: usize, found: usize },
     /// An invariant of the code generator failed (a bug).
     Internal(String),
 }
@@ -140,10 +142,7 @@ impl CodegenError {
     }
 
     pub(crate) fn cranelift(context: impl Into<String>, err: impl fmt::Debug) -> CodegenError {
-        CodegenError::Cranelift {
-            context: context.into(),
-            message: format!("{err:?}"),
-        }
+        CodegenError::Cranelift { context: context.into(), message: format!("{err:?}") }
     }
 }
 
@@ -153,22 +152,15 @@ impl fmt::Display for CodegenError {
             CodegenError::Verify(e) => e.fmt(f),
             CodegenError::DuplicateKernel(n) => write!(f, "two kernels are named `{n}`"),
             CodegenError::MissingKernel(n) => write!(f, "no kernel named `{n}`"),
-            CodegenError::UnsupportedHost(m) => write!(
-                f,
-                "this machine is not supported by the code generator: {m}"
-            ),
+            CodegenError::UnsupportedHost(m) => write!(f, "this machine is not supported by the code generator: {m}"),
             CodegenError::Cranelift { context, message } => {
                 write!(f, "code generation failed ({context}): {message}")
             }
-            CodegenError::BufferLen {
-                buffer,
-                expected,
-                found,
-            } => {
-                write!(
-                    f,
-                    "buffer `{buffer}` has {found} elements, the kernel needs {expected}"
-                )
+            CodegenError::TooLarge { function, elements } => {
+                write!(f, "`{function}` addresses {elements} elements in one buffer; the limit is {}", MAX_ELEMENTS)
+            }
+            CodegenError::BufferLen { buffer, expected, found } => {
+                write!(f, "buffer `{buffer}` has {found} elements, the kernel needs {expected}")
             }
             CodegenError::Internal(m) => write!(f, "internal code generator error: {m}"),
         }

@@ -12,12 +12,10 @@
 use super::emit::{Imports, Lowerer};
 use super::math::Libm;
 use super::plan::{Base, Plan, Repr};
-use super::{CodegenError, JitOptions};
+use super::{CodegenError, JitOptions, MAX_ELEMENTS};
 use crate::ir::verify::verify;
 use crate::ir::{BinaryOp, Function, Op, UnaryOp, ValueId};
-use cranelift_codegen::ir::{
-    types, AbiParam, Signature, StackSlotData, StackSlotKind, UserFuncName,
-};
+use cranelift_codegen::ir::{types, AbiParam, Signature, StackSlotData, StackSlotKind, UserFuncName};
 use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
 use cranelift_module::{DataDescription, DataId, FuncId, Linkage, Module};
 use std::collections::{HashMap, HashSet};
@@ -104,6 +102,12 @@ pub(super) fn define_kernels<M: Module>(
                 );
             }
         }
+        let frame = Plan::new(f, opts.batch_tile.max(1)).frame_len;
+        let consts = f.nodes.iter().map(|n| if let Op::Const(v) = &n.op { v.len() } else { 0 });
+        let biggest = [f.n_state, f.n_param, f.output_len(), frame].into_iter().chain(consts).max().unwrap_or(0);
+        if biggest > MAX_ELEMENTS {
+            return Err(CodegenError::TooLarge { function: f.name.clone(), elements: biggest });
+        }
         let single_id = module
             .declare_function(&f.name, Linkage::Export, &sig_single)
             .map_err(|e| CodegenError::cranelift(f.name.clone(), e))?;
@@ -113,10 +117,7 @@ pub(super) fn define_kernels<M: Module>(
             .map_err(|e| CodegenError::cranelift(batch_name.clone(), e))?;
         let data = define_constants(module, f, define)?;
         let mut lens = [0usize; 2];
-        for (mode, (id, sig)) in [(single_id, &sig_single), (batch_id, &sig_batch)]
-            .into_iter()
-            .enumerate()
-        {
+        for (mode, (id, sig)) in [(single_id, &sig_single), (batch_id, &sig_batch)].into_iter().enumerate() {
             let tile = if mode == 0 { 1 } else { opts.batch_tile.max(1) };
             let plan = Plan::new(f, tile);
             ctx.func.signature = sig.clone();
@@ -124,18 +125,12 @@ pub(super) fn define_kernels<M: Module>(
             let on_stack = plan.frame_len * 8 <= opts.max_stack_bytes;
             let stack = (on_stack && plan.frame_len > 0).then(|| {
                 let size = (plan.frame_len * 8) as u32;
-                ctx.func.create_sized_stack_slot(StackSlotData::new(
-                    StackSlotKind::ExplicitSlot,
-                    size,
-                    4,
-                ))
+                ctx.func.create_sized_stack_slot(StackSlotData::new(StackSlotKind::ExplicitSlot, size, 4))
             });
             lens[mode] = if on_stack { 0 } else { plan.frame_len };
             let mut libm = Libm::default();
-            let refs: Vec<_> = libm_ids
-                .iter()
-                .map(|id| id.map(|id| module.declare_func_in_func(id, &mut ctx.func)))
-                .collect();
+            let refs: Vec<_> =
+                libm_ids.iter().map(|id| id.map(|id| module.declare_func_in_func(id, &mut ctx.func))).collect();
             let need = libm_needed(f);
             let pick = |i: usize| if need[i] { refs[i] } else { None };
             (libm.sin, libm.cos, libm.tan, libm.pow) = (pick(0), pick(1), pick(2), pick(3));
@@ -144,20 +139,15 @@ pub(super) fn define_kernels<M: Module>(
                 if let Repr::Mem(l) = np.repr {
                     if let Base::Data(cid) = l.base {
                         if cid.index() == i {
-                            let did = data.get(&cid).ok_or_else(|| {
-                                CodegenError::internal(format!("no data for %{}", cid.0))
-                            })?;
+                            let did = data
+                                .get(&cid)
+                                .ok_or_else(|| CodegenError::internal(format!("no data for %{}", cid.0)))?;
                             gvs.push((cid, module.declare_data_in_func(*did, &mut ctx.func)));
                         }
                     }
                 }
             }
-            let imports = Imports {
-                libm,
-                data: gvs,
-                stack,
-                frontend: module.target_config(),
-            };
+            let imports = Imports { libm, data: gvs, stack, frontend: module.target_config() };
             let builder = FunctionBuilder::new(&mut ctx.func, &mut fctx);
             if mode == 0 {
                 Lowerer::build_single(builder, f, &plan, &imports)?;
@@ -168,14 +158,8 @@ pub(super) fn define_kernels<M: Module>(
                 let _ = write!(text, "{}", ctx.func.display());
             }
             if define {
-                let name = if mode == 0 {
-                    f.name.clone()
-                } else {
-                    batch_name.clone()
-                };
-                module
-                    .define_function(id, &mut ctx)
-                    .map_err(|e| CodegenError::cranelift(name, e))?;
+                let name = if mode == 0 { f.name.clone() } else { batch_name.clone() };
+                module.define_function(id, &mut ctx).map_err(|e| CodegenError::cranelift(name, e))?;
             }
             module.clear_context(&mut ctx);
         }
@@ -205,17 +189,14 @@ fn define_constants<M: Module>(
         let (Op::Const(values), Repr::Mem(_)) = (&node.op, plan.nodes[i].repr) else {
             continue;
         };
-        let id = module
-            .declare_anonymous_data(false, false)
-            .map_err(|e| CodegenError::cranelift("constant data", e))?;
+        let id =
+            module.declare_anonymous_data(false, false).map_err(|e| CodegenError::cranelift("constant data", e))?;
         if define {
             let mut desc = DataDescription::new();
             let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
             desc.define(bytes.into_boxed_slice());
             desc.set_align(16);
-            module
-                .define_data(id, &desc)
-                .map_err(|e| CodegenError::cranelift("constant data", e))?;
+            module.define_data(id, &desc).map_err(|e| CodegenError::cranelift("constant data", e))?;
         }
         data.insert(ValueId(i as u32), id);
     }

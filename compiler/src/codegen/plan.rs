@@ -153,21 +153,13 @@ impl Plan {
             let mut alloc = || -> Repr {
                 if let Some(off) = out_off[i] {
                     if varying[i] || tile == 1 {
-                        return Repr::Mem(Layout {
-                            base: Base::Out,
-                            off: off as i64,
-                            strides: row_major(shape),
-                        });
+                        return Repr::Mem(Layout { base: Base::Out, off: off as i64, strides: row_major(shape) });
                     }
                 }
                 let inst = if varying[i] { tile } else { 1 };
                 let off = frame_len;
                 frame_len += len * inst;
-                Repr::Mem(Layout {
-                    base: Base::Frame { inst_stride: len },
-                    off: off as i64,
-                    strides: row_major(shape),
-                })
+                Repr::Mem(Layout { base: Base::Frame { inst_stride: len }, off: off as i64, strides: row_major(shape) })
             };
             let repr = if !live[i] {
                 Repr::Dead
@@ -176,23 +168,17 @@ impl Plan {
                     Op::Input { buf, offset } => match buf {
                         InputBuf::Time => Repr::Regs,
                         _ if len <= SMALL => Repr::Regs,
-                        InputBuf::State => Repr::Mem(Layout {
-                            base: Base::State,
-                            off: *offset as i64,
-                            strides: row_major(shape),
-                        }),
-                        InputBuf::Param => Repr::Mem(Layout {
-                            base: Base::Param,
-                            off: *offset as i64,
-                            strides: row_major(shape),
-                        }),
+                        InputBuf::State => {
+                            Repr::Mem(Layout { base: Base::State, off: *offset as i64, strides: row_major(shape) })
+                        }
+                        InputBuf::Param => {
+                            Repr::Mem(Layout { base: Base::Param, off: *offset as i64, strides: row_major(shape) })
+                        }
                     },
                     Op::Const(_) if len <= SMALL => Repr::Regs,
-                    Op::Const(_) => Repr::Mem(Layout {
-                        base: Base::Data(ValueId(i as u32)),
-                        off: 0,
-                        strides: row_major(shape),
-                    }),
+                    Op::Const(_) => {
+                        Repr::Mem(Layout { base: Base::Data(ValueId(i as u32)), off: 0, strides: row_major(shape) })
+                    }
                     Op::Unary(..) | Op::Binary(..) => {
                         if len > SMALL && uses[i] == 1 && ew_users_only[i] && !is_output[i] {
                             Repr::Fused
@@ -219,20 +205,11 @@ impl Plan {
                         }
                     }
                     Op::Sum(_) => Repr::Regs,
-                    Op::Transpose(a)
-                    | Op::Slice { arg: a, .. }
-                    | Op::Index { arg: a, .. }
-                    | Op::Reshape(a) => {
+                    Op::Transpose(a) | Op::Slice { arg: a, .. } | Op::Index { arg: a, .. } | Op::Reshape(a) => {
                         let arg_shape = f.shape(*a);
                         match nodes[a.index()].repr {
                             Repr::Mem(l) => match view_layout(&node.op, l, arg_shape, shape) {
-                                Some(v)
-                                    if len <= SMALL
-                                        || is_flat(v.strides, shape)
-                                        || !flat_user[i] =>
-                                {
-                                    Repr::Mem(v)
-                                }
+                                Some(v) if len <= SMALL || is_flat(v.strides, shape) || !flat_user[i] => Repr::Mem(v),
                                 _ => {
                                     copy_of_arg = true;
                                     alloc()
@@ -243,17 +220,9 @@ impl Plan {
                     }
                 }
             };
-            nodes.push(NodePlan {
-                repr,
-                varying: varying[i],
-                copy_of_arg,
-            });
+            nodes.push(NodePlan { repr, varying: varying[i], copy_of_arg });
         }
-        Plan {
-            nodes,
-            frame_len,
-            tile,
-        }
+        Plan { nodes, frame_len, tile }
     }
 
     pub fn node(&self, id: ValueId) -> &NodePlan {
@@ -266,15 +235,9 @@ impl Plan {
 pub(super) fn view_layout(op: &Op, l: Layout, arg: Shape, out: Shape) -> Option<Layout> {
     let [s0, s1] = l.strides;
     Some(match op {
-        Op::Transpose(_) if arg.rank() == 2 => Layout {
-            strides: [s1, s0],
-            ..l
-        },
+        Op::Transpose(_) if arg.rank() == 2 => Layout { strides: [s1, s0], ..l },
         Op::Transpose(_) => l,
-        Op::Slice { axis, start, .. } => Layout {
-            off: l.off + *start as i64 * l.strides[*axis as usize],
-            ..l
-        },
+        Op::Slice { axis, start, .. } => Layout { off: l.off + *start as i64 * l.strides[*axis as usize], ..l },
         Op::Index { axis, index, .. } => {
             let off = l.off + *index as i64 * l.strides[*axis as usize];
             let strides = match (arg.rank(), axis) {
@@ -284,10 +247,7 @@ pub(super) fn view_layout(op: &Op, l: Layout, arg: Shape, out: Shape) -> Option<
             };
             Layout { off, strides, ..l }
         }
-        Op::Reshape(_) if is_flat(l.strides, arg) => Layout {
-            strides: row_major(out),
-            ..l
-        },
+        Op::Reshape(_) if is_flat(l.strides, arg) => Layout { strides: row_major(out), ..l },
         _ => return None,
     })
 }
@@ -315,24 +275,10 @@ mod tests {
         let f = b.finish();
         let p = Plan::new(&f, 4);
         assert_eq!(p.node(y).repr, Repr::Regs);
-        assert!(matches!(
-            p.node(w1).repr,
-            Repr::Mem(Layout {
-                base: Base::Param,
-                off: 0,
-                strides: [2, 1]
-            })
-        ));
+        assert!(matches!(p.node(w1).repr, Repr::Mem(Layout { base: Base::Param, off: 0, strides: [2, 1] })));
         assert_eq!(p.node(a1).repr, Repr::Fused);
         assert_eq!(p.node(a2).repr, Repr::Fused);
-        assert!(matches!(
-            p.node(h2).repr,
-            Repr::Mem(Layout {
-                base: Base::Out,
-                off: 0,
-                ..
-            })
-        ));
+        assert!(matches!(p.node(h2).repr, Repr::Mem(Layout { base: Base::Out, off: 0, .. })));
         // m1, h1, m2 in the frame, 4 instances each.
         assert_eq!(p.frame_len, 3 * 64 * 4);
         assert!(p.node(m1).varying && !p.node(w2).varying);
@@ -354,13 +300,6 @@ mod tests {
         let p = Plan::new(&f, 1);
         // The transpose feeds an elementwise op: copied to the frame.
         assert!(p.node(wt).copy_of_arg);
-        assert!(matches!(
-            p.node(col).repr,
-            Repr::Mem(Layout {
-                base: Base::Param,
-                off: 3,
-                strides: [20, 0]
-            })
-        ));
+        assert!(matches!(p.node(col).repr, Repr::Mem(Layout { base: Base::Param, off: 3, strides: [20, 0] })));
     }
 }

@@ -46,16 +46,10 @@ impl fmt::Display for InterpError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             InterpError::StateLen { expected, found } => {
-                write!(
-                    f,
-                    "state buffer has {found} elements, the function reads {expected}"
-                )
+                write!(f, "state buffer has {found} elements, the function reads {expected}")
             }
             InterpError::ParamLen { expected, found } => {
-                write!(
-                    f,
-                    "parameter buffer has {found} elements, the function reads {expected}"
-                )
+                write!(f, "parameter buffer has {found} elements, the function reads {expected}")
             }
             InterpError::Malformed(e) => e.fmt(f),
         }
@@ -68,16 +62,10 @@ impl std::error::Error for InterpError {}
 /// (length [`Function::output_len`]).
 pub fn eval(f: &Function, t: f64, y: &[f64], p: &[f64]) -> Result<Vec<f64>, InterpError> {
     if y.len() != f.n_state {
-        return Err(InterpError::StateLen {
-            expected: f.n_state,
-            found: y.len(),
-        });
+        return Err(InterpError::StateLen { expected: f.n_state, found: y.len() });
     }
     if p.len() != f.n_param {
-        return Err(InterpError::ParamLen {
-            expected: f.n_param,
-            found: p.len(),
-        });
+        return Err(InterpError::ParamLen { expected: f.n_param, found: p.len() });
     }
     verify(f).map_err(InterpError::Malformed)?;
     let mut vals: Vec<Vec<f64>> = Vec::with_capacity(f.nodes.len());
@@ -92,15 +80,7 @@ pub fn eval(f: &Function, t: f64, y: &[f64], p: &[f64]) -> Result<Vec<f64>, Inte
     Ok(out)
 }
 
-fn eval_node(
-    op: &Op,
-    shape: Shape,
-    vals: &[Vec<f64>],
-    f: &Function,
-    t: f64,
-    y: &[f64],
-    p: &[f64],
-) -> Vec<f64> {
+fn eval_node(op: &Op, shape: Shape, vals: &[Vec<f64>], f: &Function, t: f64, y: &[f64], p: &[f64]) -> Vec<f64> {
     let arg = |id: super::ValueId| &vals[id.index()];
     match op {
         Op::Input { buf, offset } => {
@@ -113,25 +93,21 @@ fn eval_node(
         }
         Op::Const(v) => v.to_vec(),
         Op::Unary(u, a) => arg(*a).iter().map(|&x| unary(*u, x)).collect(),
-        Op::Binary(bop, a, b) => arg(*a)
-            .iter()
-            .zip(arg(*b))
-            .map(|(&x, &z)| binary(*bop, x, z))
-            .collect(),
+        Op::Binary(bop, a, b) => arg(*a).iter().zip(arg(*b)).map(|(&x, &z)| binary(*bop, x, z)).collect(),
         Op::Broadcast(a) => vec![arg(*a)[0]; shape.len()],
         Op::MatMul(a, b) => {
             let (sa, sb) = (f.shape(*a), f.shape(*b));
             // As [m, k] @ [k, n] with vectors promoted.
-            let (m, k) = if sa.rank() == 2 {
-                (sa.dim(0), sa.dim(1))
-            } else {
-                (1, sa.dim(0))
-            };
+            let (m, k) = if sa.rank() == 2 { (sa.dim(0), sa.dim(1)) } else { (1, sa.dim(0)) };
             let n = if sb.rank() == 2 { sb.dim(1) } else { 1 };
             let (av, bv) = (arg(*a), arg(*b));
             let mut out = Vec::with_capacity(m * n);
             for i in 0..m {
                 for j in 0..n {
+                    if k == 0 {
+                        out.push(0.0);
+                        continue;
+                    }
                     let mut s = av[i * k] * bv[j];
                     for kk in 1..k {
                         s += av[i * k + kk] * bv[kk * n + j];
@@ -164,11 +140,7 @@ fn eval_node(
             }
             vec![s]
         }
-        Op::Slice {
-            arg: a,
-            axis,
-            start,
-        } => {
+        Op::Slice { arg: a, axis, start } => {
             let s = f.shape(*a);
             let av = arg(*a);
             let start = *start as usize;
@@ -187,11 +159,7 @@ fn eval_node(
             }
             out
         }
-        Op::Index {
-            arg: a,
-            axis,
-            index,
-        } => {
+        Op::Index { arg: a, axis, index } => {
             let s = f.shape(*a);
             let av = arg(*a);
             let i = *index as usize;
@@ -363,20 +331,8 @@ mod tests {
         let y = b.state(0, Shape::vector(2));
         b.output(y);
         let f = b.finish();
-        assert_eq!(
-            eval(&f, 0.0, &[1.0], &[0.0]),
-            Err(InterpError::StateLen {
-                expected: 2,
-                found: 1
-            })
-        );
-        assert_eq!(
-            eval(&f, 0.0, &[1.0, 2.0], &[]),
-            Err(InterpError::ParamLen {
-                expected: 1,
-                found: 0
-            })
-        );
+        assert_eq!(eval(&f, 0.0, &[1.0], &[0.0]), Err(InterpError::StateLen { expected: 2, found: 1 }));
+        assert_eq!(eval(&f, 0.0, &[1.0, 2.0], &[]), Err(InterpError::ParamLen { expected: 1, found: 0 }));
         assert_eq!(eval(&f, 0.0, &[1.0, 2.0], &[0.0]), Ok(vec![1.0, 2.0]));
     }
 
@@ -387,10 +343,7 @@ mod tests {
         b.output(y);
         let mut f = b.finish();
         f.outputs.push(crate::ir::ValueId(7));
-        assert!(matches!(
-            eval(&f, 0.0, &[1.0, 2.0], &[]),
-            Err(InterpError::Malformed(_))
-        ));
+        assert!(matches!(eval(&f, 0.0, &[1.0, 2.0], &[]), Err(InterpError::Malformed(_))));
     }
 
     #[test]
@@ -415,10 +368,7 @@ mod tests {
         let out = eval(&f, 0.0, &[1.0, 2.0, 3.0], &p).unwrap();
         // wy = [14, 32]; col = [3, 6]; rows of W^T 1..3 = [[2,5],[3,6]];
         // sum of [W W] = 42; wy @ W = [14+128, 28+160, 42+192]
-        assert_eq!(
-            out,
-            vec![14.0, 32.0, 3.0, 6.0, 2.0, 5.0, 3.0, 6.0, 42.0, 142.0, 188.0, 234.0]
-        );
+        assert_eq!(out, vec![14.0, 32.0, 3.0, 6.0, 2.0, 5.0, 3.0, 6.0, 42.0, 142.0, 188.0, 234.0]);
     }
 
     #[test]

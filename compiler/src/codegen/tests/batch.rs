@@ -82,16 +82,10 @@ fn batch_with_varying_matrices_time_and_uniform_outputs() {
 #[test]
 fn large_frames_use_scratch() {
     let f = mlp(3, 300);
-    let opts = super::super::JitOptions {
-        max_stack_bytes: 1024,
-        ..super::opts()
-    };
+    let opts = super::super::JitOptions { max_stack_bytes: 1024, ..super::opts() };
     let j = super::super::JitModule::compile(&[&f], &opts).expect("compile");
     let k = j.kernel("mlp").expect("kernel");
-    assert!(
-        k.scratch_len >= 900 && k.batch_scratch_len >= k.scratch_len,
-        "{k:?}"
-    );
+    assert!(k.scratch_len >= 900 && k.batch_scratch_len >= k.scratch_len, "{k:?}");
     let mut rng = Rng::new(3);
     let p = rng.vec(f.n_param, -0.1, 0.1);
     let y = rng.vec(3, -1.0, 1.0);

@@ -78,11 +78,7 @@ fn edge_cases() -> Vec<f64> {
     // Near multiples of π/2 (hard for argument reduction).
     for k in [1.0, 2.0, 3.0, 7.0, 100.0, 1000.0, 12345.0, 1e6, 6e8] {
         let x = k * std::f64::consts::FRAC_PI_2;
-        v.extend([
-            x,
-            f64::from_bits(x.to_bits() + 1),
-            f64::from_bits(x.to_bits() - 1),
-        ]);
+        v.extend([x, f64::from_bits(x.to_bits() + 1), f64::from_bits(x.to_bits() - 1)]);
     }
     v
 }
@@ -123,10 +119,7 @@ fn measure(op: UnaryOp, xs: &[f64]) -> (f64, f64) {
     for (&x, &g) in xs.iter().zip(&got) {
         let w = interp::unary(op, x);
         if w.is_nan() || g.is_nan() || w.is_infinite() || g.is_infinite() {
-            assert!(
-                w.is_nan() && g.is_nan() || w == g,
-                "{op:?}({x:e}) = {g:e}, libm says {w:e}"
-            );
+            assert!(w.is_nan() && g.is_nan() || w == g, "{op:?}({x:e}) = {g:e}, libm says {w:e}");
             continue;
         }
         let e = ulps(g, w);
@@ -143,10 +136,7 @@ fn check(op: UnaryOp, lo_exp: f64, hi_exp: f64, linear: f64, bound: f64) {
     xs.extend(sweep(&mut rng, lo_exp, hi_exp, linear, 20_000));
     let (worst, at) = measure(op, &xs);
     eprintln!("{op:?}: max error {worst:.2} ulp (at x = {at:e})");
-    assert!(
-        worst <= bound,
-        "{op:?}: {worst} ulp at x = {at:e} exceeds {bound}"
-    );
+    assert!(worst <= bound, "{op:?}: {worst} ulp at x = {at:e} exceeds {bound}");
 }
 
 #[test]
@@ -197,25 +187,14 @@ fn tan_within_3_ulp() {
 
 #[test]
 fn signed_zeros_and_tiny_arguments() {
-    let xs = [
-        0.0,
-        -0.0,
-        1e-300,
-        -1e-300,
-        f64::from_bits(1),
-        -f64::from_bits(1),
-    ];
+    let xs = [0.0, -0.0, 1e-300, -1e-300, f64::from_bits(1), -f64::from_bits(1)];
     for op in [UnaryOp::Tanh, UnaryOp::Sin, UnaryOp::Tan, UnaryOp::Elu] {
         let f = unary_fn(op, xs.len());
         let j = compile(&f);
         let got = run(&j, &f, 0.0, &xs, &[]);
         for (&x, &g) in xs.iter().zip(&got) {
             let w = interp::unary(op, x);
-            assert_eq!(
-                g.to_bits(),
-                w.to_bits(),
-                "{op:?}({x:e}) = {g:e}, libm says {w:e}"
-            );
+            assert_eq!(g.to_bits(), w.to_bits(), "{op:?}({x:e}) = {g:e}, libm says {w:e}");
         }
     }
 }

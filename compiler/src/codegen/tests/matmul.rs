@@ -5,24 +5,9 @@ use crate::ir::{BinaryOp, Builder, Shape, UnaryOp, ValueId};
 
 /// An `[r, c]` operand from `y` (varying) or `p` (shared), optionally
 /// read through a transpose.
-fn operand(
-    b: &mut Builder,
-    from_state: bool,
-    offset: usize,
-    r: usize,
-    c: usize,
-    transposed: bool,
-) -> ValueId {
-    let shape = if transposed {
-        Shape::matrix(c, r)
-    } else {
-        Shape::matrix(r, c)
-    };
-    let v = if from_state {
-        b.state(offset, shape)
-    } else {
-        b.param(offset, shape)
-    };
+fn operand(b: &mut Builder, from_state: bool, offset: usize, r: usize, c: usize, transposed: bool) -> ValueId {
+    let shape = if transposed { Shape::matrix(c, r) } else { Shape::matrix(r, c) };
+    let v = if from_state { b.state(offset, shape) } else { b.param(offset, shape) };
     if transposed {
         b.transpose(v)
     } else {
@@ -32,29 +17,11 @@ fn operand(
 
 #[test]
 fn matrix_vector_all_layouts() {
-    for (m, k) in [
-        (1, 1),
-        (2, 2),
-        (3, 5),
-        (4, 16),
-        (17, 3),
-        (64, 64),
-        (33, 130),
-        (5, 200),
-    ] {
-        for (transposed, mat_in_state) in
-            [(false, false), (true, false), (false, true), (true, true)]
-        {
+    for (m, k) in [(1, 1), (2, 2), (3, 5), (4, 16), (17, 3), (64, 64), (33, 130), (5, 200)] {
+        for (transposed, mat_in_state) in [(false, false), (true, false), (false, true), (true, true)] {
             let mut b = Builder::new("mv", k + m * k, m * k + k);
             let x = b.state(0, Shape::vector(k));
-            let a = operand(
-                &mut b,
-                mat_in_state,
-                if mat_in_state { k } else { 0 },
-                m,
-                k,
-                transposed,
-            );
+            let a = operand(&mut b, mat_in_state, if mat_in_state { k } else { 0 }, m, k, transposed);
             let ax = b.matmul(a, x);
             // The vector from memory too (a parameter slice).
             let px = b.param(m * k, Shape::vector(k));
@@ -69,15 +36,7 @@ fn matrix_vector_all_layouts() {
 
 #[test]
 fn vector_matrix_and_dot() {
-    for (k, n) in [
-        (1, 1),
-        (2, 3),
-        (7, 2),
-        (16, 16),
-        (64, 2),
-        (3, 70),
-        (100, 33),
-    ] {
+    for (k, n) in [(1, 1), (2, 3), (7, 2), (16, 16), (64, 2), (3, 70), (100, 33)] {
         for transposed in [false, true] {
             let mut b = Builder::new("vm", k, k * n + k);
             let x = b.state(0, Shape::vector(k));
@@ -96,15 +55,7 @@ fn vector_matrix_and_dot() {
 
 #[test]
 fn matrix_matrix_all_layouts() {
-    for (m, k, n) in [
-        (1, 1, 1),
-        (2, 3, 2),
-        (3, 4, 5),
-        (20, 3, 4),
-        (4, 70, 3),
-        (18, 18, 18),
-        (5, 2, 40),
-    ] {
+    for (m, k, n) in [(1, 1, 1), (2, 3, 2), (3, 4, 5), (20, 3, 4), (4, 70, 3), (18, 18, 18), (5, 2, 40)] {
         for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
             let mut b = Builder::new("mm", m * k, k * n);
             let a = operand(&mut b, true, 0, m, k, ta);

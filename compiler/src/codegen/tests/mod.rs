@@ -36,10 +36,7 @@ impl Rng {
 }
 
 pub(super) fn opts() -> JitOptions {
-    JitOptions {
-        verify_clif: true,
-        ..JitOptions::default()
-    }
+    JitOptions { verify_clif: true, ..JitOptions::default() }
 }
 
 pub(super) fn compile(f: &Function) -> JitModule {
@@ -65,10 +62,7 @@ pub(super) fn assert_close(got: &[f64], want: &[f64], tol: f64, floor: f64, what
         } else {
             (g - w).abs() <= tol * w.abs().max(floor)
         };
-        assert!(
-            ok,
-            "{what}: element {i}: jit {g:e} vs interpreter {w:e} (tolerance {tol:e})"
-        );
+        assert!(ok, "{what}: element {i}: jit {g:e} vs interpreter {w:e} (tolerance {tol:e})");
     }
 }
 
@@ -76,10 +70,7 @@ pub(super) fn assert_close(got: &[f64], want: &[f64], tol: f64, floor: f64, what
 pub(super) fn assert_bits(got: &[f64], want: &[f64], what: &str) {
     assert_eq!(got.len(), want.len(), "{what}: lengths");
     for (i, (&g, &w)) in got.iter().zip(want).enumerate() {
-        assert!(
-            g.to_bits() == w.to_bits() || g.is_nan() && w.is_nan(),
-            "{what}: element {i}: {g:e} vs {w:e}"
-        );
+        assert!(g.to_bits() == w.to_bits() || g.is_nan() && w.is_nan(), "{what}: element {i}: {g:e} vs {w:e}");
     }
 }
 
@@ -107,8 +98,7 @@ pub(super) fn check_batch(j: &JitModule, f: &Function, p: &[f64], n: usize, ylim
     let ts = rng.vec(n, -2.0, 2.0);
     let ys = rng.vec(n * f.n_state, -ylim, ylim);
     let mut out = vec![f64::NAN; n * f.output_len()];
-    j.run_batch(&f.name, &ts, &ys, p, &mut out)
-        .expect("run_batch");
+    j.run_batch(&f.name, &ts, &ys, p, &mut out).expect("run_batch");
     for b in 0..n {
         let y = &ys[b * f.n_state..(b + 1) * f.n_state];
         let single = run(j, f, ts[b], y, p);

@@ -24,22 +24,12 @@ const UNARY: [UnaryOp; 17] = [
     UnaryOp::Powi(0),
 ];
 
-const BINARY: [BinaryOp; 7] = [
-    BinaryOp::Add,
-    BinaryOp::Sub,
-    BinaryOp::Mul,
-    BinaryOp::Div,
-    BinaryOp::Pow,
-    BinaryOp::Min,
-    BinaryOp::Max,
-];
+const BINARY: [BinaryOp; 7] =
+    [BinaryOp::Add, BinaryOp::Sub, BinaryOp::Mul, BinaryOp::Div, BinaryOp::Pow, BinaryOp::Min, BinaryOp::Max];
 
 /// Ops whose compiled form must equal the interpreter bit for bit.
 fn exact(op: UnaryOp) -> bool {
-    matches!(
-        op,
-        UnaryOp::Neg | UnaryOp::Abs | UnaryOp::Sqrt | UnaryOp::Relu | UnaryOp::Powi(_)
-    )
+    matches!(op, UnaryOp::Neg | UnaryOp::Abs | UnaryOp::Sqrt | UnaryOp::Relu | UnaryOp::Powi(_))
 }
 
 /// `op(y)` for `y` of length `n` (small: registers; large: a loop).
@@ -131,10 +121,7 @@ fn time_constants_and_broadcasts() {
     let t = b.time();
     let y = b.state(0, Shape::vector(2));
     let small = b.constant(vec![1.5, -0.25], Shape::vector(2));
-    let big = b.constant(
-        (0..50).map(|i| (i as f64 * 0.37).sin()).collect(),
-        Shape::vector(50),
-    );
+    let big = b.constant((0..50).map(|i| (i as f64 * 0.37).sin()).collect(), Shape::vector(50));
     let ty = b.binary(BinaryOp::Mul, t, y);
     let r1 = b.binary(BinaryOp::Add, ty, small);
     let bt = b.broadcast(t, Shape::vector(50));
@@ -174,9 +161,7 @@ fn structural_ops_on_both_axes() {
         let back = b.reshape(flat, Shape::matrix(n, m));
         let sq = b.reshape(w, Shape::vector(m * n));
         let tcol = b.index(wt, 0, 1);
-        for o in [
-            e, row, col, rows, cols, cat0, cat1, total, colsum, flat, back, sq, tcol,
-        ] {
+        for o in [e, row, col, rows, cols, cat0, cat1, total, colsum, flat, back, sq, tcol] {
             b.output(o);
         }
         let f = b.finish();
@@ -215,13 +200,7 @@ fn random_graphs() {
                 0 => b.matmul(w, a),
                 1 => b.matmul(a, v),
                 2 => {
-                    let op = [
-                        UnaryOp::Tanh,
-                        UnaryOp::Sin,
-                        UnaryOp::Sigmoid,
-                        UnaryOp::Softplus,
-                        UnaryOp::Gelu,
-                    ][g % 5];
+                    let op = [UnaryOp::Tanh, UnaryOp::Sin, UnaryOp::Sigmoid, UnaryOp::Softplus, UnaryOp::Gelu][g % 5];
                     b.unary(op, a)
                 }
                 3 => b.binary(BinaryOp::Add, a, z),
@@ -246,21 +225,11 @@ fn random_graphs() {
 fn malformed_functions_are_errors_not_panics() {
     let mut f = unary_fn(UnaryOp::Exp, 3);
     f.outputs.push(crate::ir::ValueId(9));
-    let err = super::super::JitModule::compile(&[&f], &super::opts())
-        .err()
-        .expect("accepted a malformed function");
-    assert!(
-        matches!(err, super::super::CodegenError::Verify(_)),
-        "{err}"
-    );
+    let err = super::super::JitModule::compile(&[&f], &super::opts()).err().expect("accepted a malformed function");
+    assert!(matches!(err, super::super::CodegenError::Verify(_)), "{err}");
     let g = unary_fn(UnaryOp::Exp, 3);
-    let err = super::super::JitModule::compile(&[&g, &g], &super::opts())
-        .err()
-        .expect("accepted duplicate names");
-    assert!(
-        matches!(err, super::super::CodegenError::DuplicateKernel(_)),
-        "{err}"
-    );
+    let err = super::super::JitModule::compile(&[&g, &g], &super::opts()).err().expect("accepted duplicate names");
+    assert!(matches!(err, super::super::CodegenError::DuplicateKernel(_)), "{err}");
 }
 
 #[test]
@@ -285,32 +254,14 @@ fn emit_clif_prints_both_kernels() {
     assert!(text.contains("fma"), "{text}");
 }
 
-const SPECIALS: [f64; 12] = [
-    0.0,
-    -0.0,
-    1.0,
-    -1.0,
-    2.5,
-    -0.75,
-    1e-310,
-    1e300,
-    -1e300,
-    f64::INFINITY,
-    f64::NEG_INFINITY,
-    f64::NAN,
-];
+const SPECIALS: [f64; 12] =
+    [0.0, -0.0, 1.0, -1.0, 2.5, -0.75, 1e-310, 1e300, -1e300, f64::INFINITY, f64::NEG_INFINITY, f64::NAN];
 
 #[test]
 fn binary_special_values_match_exactly() {
     let n = SPECIALS.len() * SPECIALS.len();
-    let xs: Vec<f64> = SPECIALS
-        .iter()
-        .flat_map(|&a| SPECIALS.iter().map(move |_| a))
-        .collect();
-    let ys: Vec<f64> = SPECIALS
-        .iter()
-        .flat_map(|_| SPECIALS.iter().copied())
-        .collect();
+    let xs: Vec<f64> = SPECIALS.iter().flat_map(|&a| SPECIALS.iter().map(move |_| a)).collect();
+    let ys: Vec<f64> = SPECIALS.iter().flat_map(|_| SPECIALS.iter().copied()).collect();
     for op in BINARY {
         let mut b = Builder::new("sp", 2 * n, 0);
         let x = b.state(0, Shape::vector(n));
@@ -348,10 +299,7 @@ fn exact_unary_special_values_match_exactly() {
 #[test]
 fn speed_opt_level_compiles_correct_code() {
     let f = super::batch::mlp(2, 64);
-    let opts = super::super::JitOptions {
-        opt_level: super::super::OptLevel::Speed,
-        ..super::opts()
-    };
+    let opts = super::super::JitOptions { opt_level: super::super::OptLevel::Speed, ..super::opts() };
     let j = super::super::JitModule::compile(&[&f], &opts).expect("compile");
     let mut rng = Rng::new(11);
     let p = rng.vec(f.n_param, -0.5, 0.5);
@@ -360,4 +308,17 @@ fn speed_opt_level_compiles_correct_code() {
     let got = run(&j, &f, 0.0, &y, &p);
     super::assert_close(&got, &want, 1e-13, 1.0, "mlp at opt_level speed");
     super::check_batch(&j, &f, &p, 9, 1.0, 12);
+}
+
+#[test]
+fn empty_reductions_are_zero() {
+    let mut b = Builder::new("empty", 0, 0);
+    let a = b.constant(vec![], Shape::matrix(3, 0));
+    let x = b.constant(vec![], Shape::vector(0));
+    let ax = b.matmul(a, x);
+    let s = b.sum(x);
+    b.output(ax);
+    b.output(s);
+    let f = b.finish();
+    check_fn(&f, 1.0, 0.0, 1.0, 1);
 }
