@@ -16,8 +16,7 @@ fn bless() -> bool {
 
 /// Parses one file, turning a panic into a message.
 fn parse_file(path: &Path) -> Result<(SourceMap, Result<ast::Module, Diagnostic>), String> {
-    let text =
-        std::fs::read_to_string(path).map_err(|e| format!("{}: cannot read: {e}", rel(path)))?;
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: cannot read: {e}", rel(path)))?;
     let mut sources = SourceMap::new();
     let file = sources.add(rel(path), text.clone());
     // Boxed only to keep the closure's return value small.
@@ -33,26 +32,14 @@ fn check_all(folder: &str, check: impl Fn(&Path) -> Result<(), String>) {
     let files = cases(folder);
     assert!(!files.is_empty(), "no cases in tests/{folder}");
     let failures: Vec<String> = files.iter().filter_map(|path| check(path).err()).collect();
-    assert!(
-        failures.is_empty(),
-        "{} of {} cases failed:\n\n{}",
-        failures.len(),
-        files.len(),
-        failures.join("\n\n")
-    );
+    assert!(failures.is_empty(), "{} of {} cases failed:\n\n{}", failures.len(), files.len(), failures.join("\n\n"));
 }
 
 #[test]
 fn parse_ok_cases_match_their_snapshots() {
     check_all("parse/ok", |path| {
         let (sources, result) = parse_file(path)?;
-        let module = result.map_err(|d| {
-            format!(
-                "{}: should parse, but:\n{}",
-                rel(path),
-                d.render_plain(&sources)
-            )
-        })?;
+        let module = result.map_err(|d| format!("{}: should parse, but:\n{}", rel(path), d.render_plain(&sources)))?;
         let printed = print_module(&module);
         let snapshot = path.with_extension("ast");
         if bless() {
@@ -77,32 +64,15 @@ fn parse_err_cases_fail_as_annotated() {
         let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", rel(path)))?;
         let want = match expected_errors(&text).as_slice() {
             [one] => one.clone(),
-            other => {
-                return Err(format!(
-                    "{}: needs exactly one `// error:` line, has {}",
-                    rel(path),
-                    other.len()
-                ))
-            }
+            other => return Err(format!("{}: needs exactly one `// error:` line, has {}", rel(path), other.len())),
         };
         let (sources, result) = parse_file(path)?;
         let d = match result {
-            Ok(_) => {
-                return Err(format!(
-                    "{}: parsed, but should fail with {want:?}",
-                    rel(path)
-                ))
-            }
+            Ok(_) => return Err(format!("{}: parsed, but should fail with {want:?}", rel(path))),
             Err(d) => d,
         };
-        let (line, col) = sources
-            .line_col(d.primary.span.file, d.primary.span.start)
-            .unwrap_or((0, 0));
-        let got = Expected {
-            code: d.code.to_string(),
-            line,
-            col,
-        };
+        let (line, col) = sources.line_col(d.primary.span.file, d.primary.span.start).unwrap_or((0, 0));
+        let got = Expected { code: d.code.to_string(), line, col };
         if got == want {
             Ok(())
         } else {
@@ -128,10 +98,7 @@ fn parse_ok_cases_have_no_error_annotations() {
         let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", rel(path)))?;
         match expected_errors(&text).is_empty() {
             true => Ok(()),
-            false => Err(format!(
-                "{}: an ok case with `// error:` annotations",
-                rel(path)
-            )),
+            false => Err(format!("{}: an ok case with `// error:` annotations", rel(path))),
         }
     });
 }

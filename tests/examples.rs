@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use nde_compiler::codegen::JitOptions;
 use nde_compiler::driver::{self, FrontendOptions, ModelField};
 use nde_runtime::io::read_npz;
-use nde_runtime::{solve, Method, SolveOptions, Solution};
+use nde_runtime::{solve, Method, Solution, SolveOptions};
 
 fn repo() -> PathBuf {
     crate::tests_dir().parent().unwrap().to_path_buf()
@@ -113,7 +113,14 @@ fn accepted_steps_match_diffrax_on_the_bench_mlp() {
 #[test]
 fn accepted_steps_match_diffrax_on_lorenz() {
     for (method, (acc, _)) in [(Method::Dopri5, DIFFRAX_P3_DOPRI5), (Method::Tsit5, DIFFRAX_P3_TSIT5)] {
-        let opts = SolveOptions { method, rtol: 1e-8, atol: 1e-10, dt: Some(0.01), max_steps: 1_000_000, ..Default::default() };
+        let opts = SolveOptions {
+            method,
+            rtol: 1e-8,
+            atol: 1e-10,
+            dt: Some(0.01),
+            max_steps: 1_000_000,
+            ..Default::default()
+        };
         let sol = run(&repo().join("examples/lorenz.nde"), None, None, &[100.0], &opts);
         assert_within_5_percent(&format!("lorenz {method:?} accepted"), sol.stats.accepted, acc);
     }

@@ -42,7 +42,11 @@ pub fn expected_errors(text: &str) -> Vec<Expected> {
         .filter_map(|rest| {
             let (code, pos) = rest.split_once('@')?;
             let (line, col) = pos.trim().split_once(':')?;
-            Some(Expected { code: code.trim().to_string(), line: line.trim().parse().ok()?, col: col.trim().parse().ok()? })
+            Some(Expected {
+                code: code.trim().to_string(),
+                line: line.trim().parse().ok()?,
+                col: col.trim().parse().ok()?,
+            })
         })
         .collect()
 }

@@ -119,7 +119,14 @@ fn p1(root: &Path, threads: &str, n_threads: usize) {
             std::hint::black_box(&dy);
         }
     });
-    emit("P1-mlp-forward", "rhs kernel x100000", 1, threads, &t, &format!(", \"ns_per_call\": {:.1}", t.median / calls as f64 * 1e9));
+    emit(
+        "P1-mlp-forward",
+        "rhs kernel x100000",
+        1,
+        threads,
+        &t,
+        &format!(", \"ns_per_call\": {:.1}", t.median / calls as f64 * 1e9),
+    );
 
     // Batch 1024, each trajectory its own step size.
     let mut batch_sol = None;

@@ -80,10 +80,7 @@ fn reference(y: &[f64], p: &[f64], out: &mut [f64]) {
 
 fn main() {
     let f = mlp(2, 64);
-    let opts = JitOptions {
-        verify_clif: false,
-        ..JitOptions::default()
-    };
+    let opts = JitOptions { verify_clif: false, ..JitOptions::default() };
     let mut seed = 0x2545_f491_4f6c_dd1d_u64;
     let p = random(f.n_param, 0.3, &mut seed);
 
@@ -112,15 +109,7 @@ fn main() {
                 for c in 0..calls {
                     let y = &ys[2 * (c % 256)..];
                     // SAFETY: buffers sized from the kernel's metadata; `jit` lives.
-                    unsafe {
-                        (k.single)(
-                            c as f64,
-                            y.as_ptr(),
-                            p.as_ptr(),
-                            out.as_mut_ptr(),
-                            std::ptr::null_mut(),
-                        )
-                    };
+                    unsafe { (k.single)(c as f64, y.as_ptr(), p.as_ptr(), out.as_mut_ptr(), std::ptr::null_mut()) };
                     black_box(&out);
                 }
                 t.elapsed().as_secs_f64() * 1e9 / calls as f64
@@ -141,14 +130,7 @@ fn main() {
                 for _ in 0..20 {
                     // SAFETY: as above, with `n` rows.
                     unsafe {
-                        (k.batch)(
-                            n,
-                            tb.as_ptr(),
-                            yb.as_ptr(),
-                            p.as_ptr(),
-                            ob.as_mut_ptr(),
-                            scratch.as_mut_ptr(),
-                        )
+                        (k.batch)(n, tb.as_ptr(), yb.as_ptr(), p.as_ptr(), ob.as_mut_ptr(), scratch.as_mut_ptr())
                     };
                     black_box(&ob);
                 }

@@ -93,7 +93,15 @@ impl Diagnostic {
                 .count()
                 .max(1)
                 .min(line_len.saturating_sub(col - 1).max(1));
-            out += &format!("{:w$} |\n{line} | {text}\n{:w$} | {}{} {}\n", "", "", " ".repeat(col - 1), "^".repeat(len), self.primary.message, w = width);
+            out += &format!(
+                "{:w$} |\n{line} | {text}\n{:w$} | {}{} {}\n",
+                "",
+                "",
+                " ".repeat(col - 1),
+                "^".repeat(len),
+                self.primary.message,
+                w = width
+            );
         }
         for l in &self.secondary {
             out += &format!("  note: {} ({})\n", l.message, Diagnostic::error("", "", l.span).location(sources));

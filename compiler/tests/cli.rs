@@ -41,7 +41,8 @@ fn check_accepts_every_example() {
 
 #[test]
 fn check_reports_errors_with_place_and_exit_1() {
-    let file = write_model("bad.nde", "model m {\n  param W: [50, 3] = zeros\n  state y: [2] = [1, 2]\n  dy/dt = W @ y\n}\n");
+    let file =
+        write_model("bad.nde", "model m {\n  param W: [50, 3] = zeros\n  state y: [2] = [1, 2]\n  dy/dt = W @ y\n}\n");
     let out = nde(&["check", &file]);
     assert_eq!(out.status.code(), Some(1));
     let err = text(&out.stderr);
@@ -81,7 +82,8 @@ fn run_writes_npz_that_reads_back() {
     assert_eq!(t.data, vec![0.0, 0.5, 1.0, 1.5, 2.0]);
     assert_eq!(y.shape, vec![5, 3]);
     // numpy reads it too, where numpy is installed.
-    let py = format!("import numpy as np; d = np.load('{}'); assert d['y'].shape == (5, 3), d['y'].shape", path.display());
+    let py =
+        format!("import numpy as np; d = np.load('{}'); assert d['y'].shape == (5, 3), d['y'].shape", path.display());
     if let Ok(o) = Command::new("python3").args(["-c", "import numpy"]).output() {
         if o.status.success() {
             let o = Command::new("python3").args(["-c", &py]).output().unwrap();
@@ -94,7 +96,18 @@ fn run_writes_npz_that_reads_back() {
 fn run_solves_a_batch_of_initial_states() {
     let y0 = scratch("y0.csv");
     std::fs::write(&y0, "x,y,z\n1,1,1\n2,2,2\n").unwrap();
-    let out = nde(&["run", "examples/lorenz.nde", "--t1", "1", "--saves", "2", "--y0", y0.to_str().unwrap(), "--threads", "2"]);
+    let out = nde(&[
+        "run",
+        "examples/lorenz.nde",
+        "--t1",
+        "1",
+        "--saves",
+        "2",
+        "--y0",
+        y0.to_str().unwrap(),
+        "--threads",
+        "2",
+    ]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let csv = text(&out.stdout);
     let lines: Vec<&str> = csv.lines().collect();

@@ -28,10 +28,7 @@ pub enum SolveError {
     /// before `t0`).
     InvalidTimes { what: String },
     /// Trajectory `index` of a batch failed.
-    InBatch {
-        index: usize,
-        error: Box<SolveError>,
-    },
+    InBatch { index: usize, error: Box<SolveError> },
 }
 
 impl SolveError {
@@ -93,12 +90,7 @@ pub struct UnknownMethod {
 
 impl fmt::Display for UnknownMethod {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "unknown solver `{}`; known solvers: {}",
-            self.name,
-            self.known.join(", ")
-        )
+        write!(f, "unknown solver `{}`; known solvers: {}", self.name, self.known.join(", "))
     }
 }
 

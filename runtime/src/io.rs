@@ -30,10 +30,18 @@ impl Array {
 /// What can go wrong reading or writing array files.
 #[derive(Debug)]
 pub enum IoError {
-    NotFound { path: PathBuf },
-    Io { path: PathBuf, source: io::Error },
+    NotFound {
+        path: PathBuf,
+    },
+    Io {
+        path: PathBuf,
+        source: io::Error,
+    },
     /// The file exists but its contents are not what the format requires.
-    Format { path: PathBuf, message: String },
+    Format {
+        path: PathBuf,
+        message: String,
+    },
 }
 
 impl fmt::Display for IoError {
@@ -127,7 +135,10 @@ fn parse_npy(path: &Path, name: &str, bytes: &[u8]) -> Result<Array, IoError> {
         "i8" => npy.into_vec::<i64>().map_err(bad)?.into_iter().map(|x| x as f64).collect(),
         "i4" => npy.into_vec::<i32>().map_err(bad)?.into_iter().map(f64::from).collect(),
         other => {
-            return Err(format_err(path, format!("array `{name}` has dtype {other}; expected float64, float32 or an integer type")))
+            return Err(format_err(
+                path,
+                format!("array `{name}` has dtype {other}; expected float64, float32 or an integer type"),
+            ))
         }
     };
     let data = if fortran && shape.len() == 2 { transpose(&data, shape[1], shape[0]) } else { data };
@@ -308,9 +319,9 @@ mod tests {
         let r = write_atomic(&path, |_| Err(io::Error::other("boom")));
         assert!(r.is_err());
         assert!(!path.exists());
-        let leftovers = fs::read_dir(path.parent().unwrap()).unwrap().filter(|e| {
-            e.as_ref().unwrap().file_name().to_string_lossy().contains("never.csv")
-        });
+        let leftovers = fs::read_dir(path.parent().unwrap())
+            .unwrap()
+            .filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().contains("never.csv"));
         assert_eq!(leftovers.count(), 0);
     }
 }

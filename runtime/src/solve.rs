@@ -60,13 +60,7 @@ fn bad_times(what: String) -> SolveError {
 
 /// Checks everything but the initial state's values. `fixed` says the
 /// solve runs at a constant step (so tolerances are unused).
-fn validate(
-    n: usize,
-    t0: f64,
-    saveat: &[f64],
-    opts: &SolveOptions,
-    fixed: bool,
-) -> Result<(), SolveError> {
+fn validate(n: usize, t0: f64, saveat: &[f64], opts: &SolveOptions, fixed: bool) -> Result<(), SolveError> {
     if n == 0 {
         return Err(invalid("the system has no state variables".into()));
     }
@@ -74,14 +68,10 @@ fn validate(
         return Err(bad_times(format!("the start time t0 = {t0} is not finite")));
     }
     let Some(&first) = saveat.first() else {
-        return Err(bad_times(
-            "no output times were given (at least the end time is needed)".into(),
-        ));
+        return Err(bad_times("no output times were given (at least the end time is needed)".into()));
     };
     if let Some((i, t)) = saveat.iter().enumerate().find(|(_, t)| !t.is_finite()) {
-        return Err(bad_times(format!(
-            "output time #{i} is {t}, not a finite number"
-        )));
+        return Err(bad_times(format!("output time #{i} is {t}, not a finite number")));
     }
     if let Some(i) = (1..saveat.len()).find(|&i| saveat[i] < saveat[i - 1]) {
         return Err(bad_times(format!(
@@ -100,24 +90,17 @@ fn validate(
     }
     match opts.dt {
         Some(dt) if !(dt.is_finite() && dt > 0.0) => {
-            return Err(invalid(format!(
-                "the step size dt must be a positive finite number, got {dt}"
-            )));
+            return Err(invalid(format!("the step size dt must be a positive finite number, got {dt}")));
         }
         None if fixed => {
-            return Err(invalid(format!(
-                "{} is a fixed-step method: give a step size dt",
-                opts.method.name()
-            )));
+            return Err(invalid(format!("{} is a fixed-step method: give a step size dt", opts.method.name())));
         }
         _ => {}
     }
     if !fixed {
         for (name, v) in [("rtol", opts.rtol), ("atol", opts.atol)] {
             if !(v.is_finite() && v >= 0.0) {
-                return Err(invalid(format!(
-                    "{name} must be a finite number >= 0, got {v}"
-                )));
+                return Err(invalid(format!("{name} must be a finite number >= 0, got {v}")));
             }
         }
         if opts.rtol == 0.0 && opts.atol == 0.0 {
@@ -139,10 +122,7 @@ fn run<S: Scheme>(
     match (fixed, opts.dt) {
         (true, Some(dt)) => solver::integrate_fixed::<S>(p, dt, opts.max_steps, ws, out),
         // Validation guarantees a step for fixed solves.
-        (true, None) => Err(invalid(format!(
-            "{} at fixed step needs a step size dt",
-            opts.method.name()
-        ))),
+        (true, None) => Err(invalid(format!("{} at fixed step needs a step size dt", opts.method.name()))),
         (false, _) => solver::integrate_adaptive::<S>(p, opts, ws, out),
     }
 }
@@ -186,12 +166,7 @@ fn solve_impl(
     let mut y = vec![0.0; saveat.len() * n];
     let p = Problem { f, t0, y0, saveat };
     let stats = integrate_one(&p, opts, fixed, &mut ws, &mut y)?;
-    Ok(Solution {
-        t: saveat.to_vec(),
-        y,
-        n_state: n,
-        stats,
-    })
+    Ok(Solution { t: saveat.to_vec(), y, n_state: n, stats })
 }
 
 /// Solves `y' = f(t, y)` from `(t0, y0)`, returning the state at each time
@@ -272,14 +247,8 @@ pub fn solve_batch(
             .zip(results.par_iter_mut())
             .for_each_init(new_ws, |ws, ((out, y0), r)| *r = one(ws, y0, out));
     };
-    let pool = if threads > 1 && batch > 1 {
-        rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .build()
-            .ok()
-    } else {
-        None
-    };
+    let pool =
+        if threads > 1 && batch > 1 { rayon::ThreadPoolBuilder::new().num_threads(threads).build().ok() } else { None };
     match (threads, pool) {
         (0, _) if batch > 1 => parallel(&mut y, &mut results),
         (_, Some(pool)) => pool.install(|| parallel(&mut y, &mut results)),
@@ -287,11 +256,7 @@ pub fn solve_batch(
         // thread does it all (same results).
         _ => {
             let mut ws = new_ws();
-            for ((out, y0), r) in y
-                .chunks_exact_mut(rows)
-                .zip(y0s.chunks_exact(n))
-                .zip(&mut results)
-            {
+            for ((out, y0), r) in y.chunks_exact_mut(rows).zip(y0s.chunks_exact(n)).zip(&mut results) {
                 *r = one(&mut ws, y0, out);
             }
         }
@@ -301,19 +266,8 @@ pub fn solve_batch(
     for (index, r) in results.into_iter().enumerate() {
         match r {
             Ok(s) => stats.push(s),
-            Err(error) => {
-                return Err(SolveError::InBatch {
-                    index,
-                    error: Box::new(error),
-                })
-            }
+            Err(error) => return Err(SolveError::InBatch { index, error: Box::new(error) }),
         }
     }
-    Ok(BatchSolution {
-        t: saveat.to_vec(),
-        y,
-        batch,
-        n_state: n,
-        stats,
-    })
+    Ok(BatchSolution { t: saveat.to_vec(), y, batch, n_state: n, stats })
 }

@@ -45,14 +45,7 @@ impl Default for Controller {
     /// diffrax's defaults: an integral controller, `(P, I, D) = (0, 1, 0)`,
     /// safety 0.9, factors in `[0.2, 10]`.
     fn default() -> Controller {
-        Controller {
-            pcoeff: 0.0,
-            icoeff: 1.0,
-            dcoeff: 0.0,
-            safety: 0.9,
-            factormin: 0.2,
-            factormax: 10.0,
-        }
+        Controller { pcoeff: 0.0, icoeff: 1.0, dcoeff: 0.0, safety: 0.9, factormin: 0.2, factormax: 10.0 }
     }
 }
 
@@ -60,35 +53,19 @@ impl Controller {
     /// diffrax's PI setting `(P, I) = (0.4, 0.3)`, the same law as
     /// OrdinaryDiffEq's default PI controller: fewer rejected steps.
     pub fn pi() -> Controller {
-        Controller {
-            pcoeff: 0.4,
-            icoeff: 0.3,
-            ..Controller::default()
-        }
+        Controller { pcoeff: 0.4, icoeff: 0.3, ..Controller::default() }
     }
 
     /// Checks the coefficients (finite; `0 < safety < 1`,
     /// `0 < factormin <= safety`, `factormax >= 1`).
     pub fn validate(&self) -> Result<(), SolveError> {
         let bad = |what: String| Err(SolveError::InvalidOptions { what });
-        let all = [
-            self.pcoeff,
-            self.icoeff,
-            self.dcoeff,
-            self.safety,
-            self.factormin,
-            self.factormax,
-        ];
+        let all = [self.pcoeff, self.icoeff, self.dcoeff, self.safety, self.factormin, self.factormax];
         if all.iter().any(|v| !v.is_finite()) {
-            return bad(format!(
-                "controller coefficients must be finite, got {self:?}"
-            ));
+            return bad(format!("controller coefficients must be finite, got {self:?}"));
         }
         if !(self.safety > 0.0 && self.safety < 1.0) {
-            return bad(format!(
-                "controller safety must lie in (0, 1), got {}",
-                self.safety
-            ));
+            return bad(format!("controller safety must lie in (0, 1), got {}", self.safety));
         }
         if !(self.factormin > 0.0 && self.factormin <= self.safety) {
             return bad(format!(
@@ -97,10 +74,7 @@ impl Controller {
             ));
         }
         if self.factormax < 1.0 {
-            return bad(format!(
-                "controller factormax must be at least 1, got {}",
-                self.factormax
-            ));
+            return bad(format!("controller factormax must be at least 1, got {}", self.factormax));
         }
         Ok(())
     }
@@ -143,24 +117,13 @@ impl Pid {
         // A zero coefficient contributes exactly 1 (as diffrax skips it),
         // which also saves the `powf`.
         let pow = |x: f64, c: f64| if c == 0.0 { 1.0 } else { x.powf(c) };
-        let raw = self.safety
-            * pow(inv, self.c1)
-            * pow(self.prev, self.c2)
-            * pow(self.prev_prev, self.c3);
-        let (lo, hi) = if accept {
-            (1.0, self.factormax)
-        } else {
-            (self.factormin, self.safety)
-        };
+        let raw = self.safety * pow(inv, self.c1) * pow(self.prev, self.c2) * pow(self.prev_prev, self.c3);
+        let (lo, hi) = if accept { (1.0, self.factormax) } else { (self.factormin, self.safety) };
         // NaN-free clip: `max` then `min` (a NaN `raw` cannot arise: eest is
         // never NaN and the history is finite and positive).
         let factor = raw.max(lo).min(hi);
         if accept {
-            let stored = if inv == 0.0 || inv.is_infinite() {
-                1.0
-            } else {
-                inv
-            };
+            let stored = if inv == 0.0 || inv.is_infinite() { 1.0 } else { inv };
             self.prev_prev = self.prev;
             self.prev = stored;
         }
@@ -212,11 +175,7 @@ pub(crate) fn select_initial_step(
     let sc = || y0.iter().map(|y| atol + rtol * y.abs());
     let d0 = rms_scaled(y0.iter().copied(), sc(), n);
     let d1 = rms_scaled(bufs.f0.iter().copied(), sc(), n);
-    let mut h0 = if d0 < 1e-5 || d1 < 1e-5 {
-        1e-6
-    } else {
-        0.01 * (d0 / d1)
-    };
+    let mut h0 = if d0 < 1e-5 || d1 < 1e-5 { 1e-6 } else { 0.01 * (d0 / d1) };
     if !(h0.is_finite() && h0 > 0.0) {
         h0 = 1e-6;
     }
@@ -228,11 +187,7 @@ pub(crate) fn select_initial_step(
     let d2 = rms_scaled(diff, sc(), n) / h0;
     // `f64::max` ignores a NaN operand, so a NaN d2 falls back to d1.
     let max_d = d1.max(d2);
-    let h1 = if max_d <= 1e-15 {
-        (h0 * 1e-3).max(1e-6)
-    } else {
-        (0.01 / max_d).powf(1.0 / f64::from(error_order))
-    };
+    let h1 = if max_d <= 1e-15 { (h0 * 1e-3).max(1e-6) } else { (0.01 / max_d).powf(1.0 / f64::from(error_order)) };
     let h = (100.0 * h0).min(h1);
     if h.is_finite() && h > 0.0 {
         h
@@ -265,10 +220,7 @@ pub fn initial_step(
     let n = y0.len();
     if n != f.dim() {
         return Err(SolveError::InvalidOptions {
-            what: format!(
-                "the initial state has {n} values but the system has {} state variables",
-                f.dim()
-            ),
+            what: format!("the initial state has {n} values but the system has {} state variables", f.dim()),
         });
     }
     let mut f0 = vec![0.0; n];
@@ -276,19 +228,6 @@ pub fn initial_step(
     let mut f1 = vec![0.0; n];
     let mut scratch = vec![0.0; f.scratch_len()];
     f.eval(t0, y0, &mut f0, &mut scratch);
-    let bufs = InitBufs {
-        f0: &f0,
-        y1: &mut y1,
-        f1: &mut f1,
-        scratch: &mut scratch,
-    };
-    Ok(select_initial_step(
-        f,
-        t0,
-        y0,
-        rtol,
-        atol,
-        error_order.max(1),
-        bufs,
-    ))
+    let bufs = InitBufs { f0: &f0, y1: &mut y1, f1: &mut f1, scratch: &mut scratch };
+    Ok(select_initial_step(f, t0, y0, rtol, atol, error_order.max(1), bufs))
 }

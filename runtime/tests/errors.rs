@@ -8,15 +8,7 @@ use nde_runtime::term::{FnField, VectorField};
 use nde_runtime::{solve, solve_batch, Controller, Method, SolveError, SolveOptions};
 
 fn opts(method: Method) -> SolveOptions {
-    SolveOptions {
-        method,
-        dt: if method.is_adaptive() {
-            None
-        } else {
-            Some(0.01)
-        },
-        ..Default::default()
-    }
+    SolveOptions { method, dt: if method.is_adaptive() { None } else { Some(0.01) }, ..Default::default() }
 }
 
 /// `y' = y²`, `y(0) = 1`: `1/(1 - t)`, singular at `t = 1`.
@@ -45,10 +37,7 @@ fn blow_up_is_reported_near_the_singularity() {
 
 #[test]
 fn step_collapse_message_is_helpful() {
-    let err = SolveError::StepSizeTooSmall {
-        t: 3.25,
-        h: 1.2e-15,
-    };
+    let err = SolveError::StepSizeTooSmall { t: 3.25, h: 1.2e-15 };
     assert_eq!(
         err.to_string(),
         "step size collapsed to 1.200e-15 at t = 3.25: the problem may be stiff or singular there; \
@@ -61,22 +50,12 @@ fn step_collapse_message_is_helpful() {
 fn rejection_recovers_from_a_nan_region() {
     // y' = -2 sqrt(y): y = (1 - t)²; a first step of 2 overshoots into
     // y < 0 where the field is NaN, and rejection must recover.
-    let f = FnField::new(1, |_t, y: &[f64], dy: &mut [f64]| {
-        dy[0] = -2.0 * y[0].sqrt()
-    });
+    let f = FnField::new(1, |_t, y: &[f64], dy: &mut [f64]| dy[0] = -2.0 * y[0].sqrt());
     for m in [Method::Bosh3, Method::Dopri5, Method::Tsit5] {
-        let o = SolveOptions {
-            method: m,
-            dt: Some(2.0),
-            ..Default::default()
-        };
+        let o = SolveOptions { method: m, dt: Some(2.0), ..Default::default() };
         let sol = solve(&f, 0.0, &[1.0], &[0.5, 0.9], &o).unwrap();
         assert!(sol.stats.rejected >= 1, "{m}: {:?}", sol.stats);
-        assert!(
-            (sol.y[0] - 0.25).abs() < 1e-4 && (sol.y[1] - 0.01).abs() < 1e-4,
-            "{m}: {:?}",
-            sol.y
-        );
+        assert!((sol.y[0] - 0.25).abs() < 1e-4 && (sol.y[1] - 0.01).abs() < 1e-4, "{m}: {:?}", sol.y);
     }
 }
 
@@ -96,9 +75,7 @@ fn non_finite_initial_state_or_derivative() {
 #[test]
 fn a_field_that_turns_nan_later_is_reported_where_it_does() {
     // f is NaN for t > 0.5 whatever the state: no step size can help.
-    let f = FnField::new(1, |t, _y: &[f64], dy: &mut [f64]| {
-        dy[0] = if t > 0.5 { f64::NAN } else { 1.0 }
-    });
+    let f = FnField::new(1, |t, _y: &[f64], dy: &mut [f64]| dy[0] = if t > 0.5 { f64::NAN } else { 1.0 });
     for &m in Method::all() {
         match solve(&f, 0.0, &[0.0], &[1.0], &opts(m)).unwrap_err() {
             SolveError::NonFinite { t } => assert!((t - 0.5).abs() < 0.02, "{m}: t = {t}"),
@@ -110,10 +87,7 @@ fn a_field_that_turns_nan_later_is_reported_where_it_does() {
 #[test]
 fn max_steps_is_enforced() {
     for &m in Method::all() {
-        let o = SolveOptions {
-            max_steps: 3,
-            ..opts(m)
-        };
+        let o = SolveOptions { max_steps: 3, ..opts(m) };
         match solve(&decay(), 0.0, &[1.0], &[1.0], &o).unwrap_err() {
             SolveError::MaxStepsReached { t, max_steps: 3 } => {
                 assert!(t > 0.0 && t < 1.0, "{m}: t = {t}")
@@ -122,19 +96,8 @@ fn max_steps_is_enforced() {
         }
     }
     // Exactly enough steps is fine: 0.25 × 4.
-    let o = SolveOptions {
-        method: Method::Rk4,
-        dt: Some(0.25),
-        max_steps: 4,
-        ..Default::default()
-    };
-    assert_eq!(
-        solve(&decay(), 0.0, &[1.0], &[1.0], &o)
-            .unwrap()
-            .stats
-            .accepted,
-        4
-    );
+    let o = SolveOptions { method: Method::Rk4, dt: Some(0.25), max_steps: 4, ..Default::default() };
+    assert_eq!(solve(&decay(), 0.0, &[1.0], &[1.0], &o).unwrap().stats.accepted, 4);
 }
 
 fn invalid_options(o: &SolveOptions) -> String {
@@ -149,115 +112,30 @@ fn invalid_options_are_rejected() {
     let d = SolveOptions::default();
     for (o, needle) in [
         (SolveOptions { rtol: -1e-6, ..d }, "rtol"),
-        (
-            SolveOptions {
-                rtol: f64::NAN,
-                ..d
-            },
-            "rtol",
-        ),
-        (
-            SolveOptions {
-                atol: f64::INFINITY,
-                ..d
-            },
-            "atol",
-        ),
-        (
-            SolveOptions {
-                rtol: 0.0,
-                atol: 0.0,
-                ..d
-            },
-            "both be 0",
-        ),
+        (SolveOptions { rtol: f64::NAN, ..d }, "rtol"),
+        (SolveOptions { atol: f64::INFINITY, ..d }, "atol"),
+        (SolveOptions { rtol: 0.0, atol: 0.0, ..d }, "both be 0"),
         (SolveOptions { dt: Some(0.0), ..d }, "dt"),
-        (
-            SolveOptions {
-                dt: Some(-0.1),
-                ..d
-            },
-            "dt",
-        ),
-        (
-            SolveOptions {
-                dt: Some(f64::NAN),
-                ..d
-            },
-            "dt",
-        ),
-        (
-            SolveOptions {
-                method: Method::Rk4,
-                dt: None,
-                ..d
-            },
-            "fixed-step",
-        ),
+        (SolveOptions { dt: Some(-0.1), ..d }, "dt"),
+        (SolveOptions { dt: Some(f64::NAN), ..d }, "dt"),
+        (SolveOptions { method: Method::Rk4, dt: None, ..d }, "fixed-step"),
         (SolveOptions { max_steps: 0, ..d }, "max_steps"),
-        (
-            SolveOptions {
-                controller: Controller {
-                    safety: 1.5,
-                    ..Controller::default()
-                },
-                ..d
-            },
-            "safety",
-        ),
-        (
-            SolveOptions {
-                controller: Controller {
-                    factormin: 0.0,
-                    ..Controller::default()
-                },
-                ..d
-            },
-            "factormin",
-        ),
-        (
-            SolveOptions {
-                controller: Controller {
-                    factormax: 0.5,
-                    ..Controller::default()
-                },
-                ..d
-            },
-            "factormax",
-        ),
-        (
-            SolveOptions {
-                controller: Controller {
-                    pcoeff: f64::NAN,
-                    ..Controller::default()
-                },
-                ..d
-            },
-            "finite",
-        ),
+        (SolveOptions { controller: Controller { safety: 1.5, ..Controller::default() }, ..d }, "safety"),
+        (SolveOptions { controller: Controller { factormin: 0.0, ..Controller::default() }, ..d }, "factormin"),
+        (SolveOptions { controller: Controller { factormax: 0.5, ..Controller::default() }, ..d }, "factormax"),
+        (SolveOptions { controller: Controller { pcoeff: f64::NAN, ..Controller::default() }, ..d }, "finite"),
     ] {
         let what = invalid_options(&o);
         assert!(what.contains(needle), "{o:?}: {what}");
     }
     // Tolerances do not matter at fixed step.
-    let o = SolveOptions {
-        method: Method::Euler,
-        dt: Some(0.1),
-        rtol: -1.0,
-        ..d
-    };
+    let o = SolveOptions { method: Method::Euler, dt: Some(0.1), rtol: -1.0, ..d };
     assert!(solve(&decay(), 0.0, &[1.0], &[1.0], &o).is_ok());
     // Wrong state length; a system without state.
     let err = solve(&decay(), 0.0, &[1.0, 2.0], &[1.0], &d).unwrap_err();
-    assert!(
-        matches!(err, SolveError::InvalidOptions { ref what } if what.contains("2 values")),
-        "{err}"
-    );
+    assert!(matches!(err, SolveError::InvalidOptions { ref what } if what.contains("2 values")), "{err}");
     let empty = FnField::new(0, |_t, _y: &[f64], _dy: &mut [f64]| {});
-    assert!(matches!(
-        solve(&empty, 0.0, &[], &[1.0], &d),
-        Err(SolveError::InvalidOptions { .. })
-    ));
+    assert!(matches!(solve(&empty, 0.0, &[], &[1.0], &d), Err(SolveError::InvalidOptions { .. })));
 }
 
 #[test]
@@ -300,48 +178,17 @@ fn trivial_and_repeated_save_times() {
 /// None of these may panic, whatever they return.
 #[test]
 fn garbage_never_panics() {
-    let vals = [
-        0.0,
-        -0.0,
-        1e-300,
-        -1.0,
-        1e300,
-        f64::MAX,
-        f64::MIN,
-        f64::NAN,
-        f64::INFINITY,
-        f64::NEG_INFINITY,
-    ];
-    let d = SolveOptions {
-        max_steps: 200,
-        ..Default::default()
-    };
+    let vals = [0.0, -0.0, 1e-300, -1.0, 1e300, f64::MAX, f64::MIN, f64::NAN, f64::INFINITY, f64::NEG_INFINITY];
+    let d = SolveOptions { max_steps: 200, ..Default::default() };
     for &m in Method::all() {
         for &v in &vals {
             let all = [
+                SolveOptions { method: m, rtol: v, dt: Some(0.1), ..d },
+                SolveOptions { method: m, atol: v, dt: Some(0.1), ..d },
+                SolveOptions { method: m, dt: Some(v), ..d },
                 SolveOptions {
                     method: m,
-                    rtol: v,
-                    dt: Some(0.1),
-                    ..d
-                },
-                SolveOptions {
-                    method: m,
-                    atol: v,
-                    dt: Some(0.1),
-                    ..d
-                },
-                SolveOptions {
-                    method: m,
-                    dt: Some(v),
-                    ..d
-                },
-                SolveOptions {
-                    method: m,
-                    controller: Controller {
-                        icoeff: v,
-                        ..Controller::default()
-                    },
+                    controller: Controller { icoeff: v, ..Controller::default() },
                     dt: Some(0.1),
                     ..d
                 },

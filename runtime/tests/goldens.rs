@@ -13,29 +13,15 @@ use nde_runtime::stepsize::initial_step;
 use nde_runtime::{solve, Controller, Method, SolveOptions};
 
 fn assert_close(what: &str, got: f64, want: f64, tol: f64) {
-    assert!(
-        (got - want).abs() <= tol,
-        "{what}: got {got:e}, want {want:e} (diff {:e})",
-        got - want
-    );
+    assert!((got - want).abs() <= tol, "{what}: got {got:e}, want {want:e} (diff {:e})", got - want);
 }
 
 #[test]
 fn single_steps_match_diffrax_h1() {
     // (method, y1, dense y(0.5), err)
     let cases = [
-        (
-            Method::Tsit5,
-            0.36809887799147245,
-            0.60601825470748349,
-            6.0412985910681869e-4,
-        ),
-        (
-            Method::Dopri5,
-            0.36833333333333318,
-            0.60581399751290166,
-            7.8333333333331623e-4,
-        ),
+        (Method::Tsit5, 0.36809887799147245, 0.60601825470748349, 6.0412985910681869e-4),
+        (Method::Dopri5, 0.36833333333333318, 0.60581399751290166, 7.8333333333331623e-4),
         (Method::Bosh3, 1.0 / 3.0, 0.58333333333333337, 0.0),
     ];
     let f = decay();
@@ -45,10 +31,7 @@ fn single_steps_match_diffrax_h1() {
         // both are within ~1e-15 of the exact value of the f64 tableau.
         assert_close(&format!("{m} y1"), p.y1[0], y1, 2e-15);
         assert_close(&format!("{m} y(0.5)"), p.dense(0.5)[0], mid, 2e-15);
-        let e = p
-            .err
-            .as_ref()
-            .expect("adaptive methods estimate their error")[0];
+        let e = p.err.as_ref().expect("adaptive methods estimate their error")[0];
         // diffrax's err = y1 - ŷ1; only its magnitude matters.
         assert_close(&format!("{m} err"), e.abs(), err, 2e-15);
         // Dense output reproduces both ends exactly.
@@ -71,10 +54,7 @@ fn single_steps_match_diffrax_h01() {
         // limited to ~1e-16 / err.
         let e = p.err.unwrap()[0].abs();
         assert!((e - err).abs() <= 1e-15, "{m}: err {e:e}, want {err:e}");
-        assert!(
-            (e - err).abs() <= 1e-6 * err,
-            "{m}: err {e:e}, want {err:e}"
-        );
+        assert!((e - err).abs() <= 1e-6 * err, "{m}: err {e:e}, want {err:e}");
     }
 }
 
@@ -123,14 +103,7 @@ fn adaptive_step_counts_match_diffrax() {
     ];
     let mut failures = Vec::new();
     for (problem, method, controller, rtol, atol, acc, rej, max_err) in cases {
-        let opts = SolveOptions {
-            method,
-            rtol,
-            atol,
-            controller,
-            dt: Some(0.01),
-            ..SolveOptions::default()
-        };
+        let opts = SolveOptions { method, rtol, atol, controller, dt: Some(0.01), ..SolveOptions::default() };
         let (sol, exact): (_, Vec<f64>) = if problem == "decay" {
             let ts = linspace(0.0, 1.0, 11);
             let sol = solve(&decay(), 0.0, &[1.0], &ts, &opts).unwrap();
@@ -152,15 +125,7 @@ fn adaptive_step_counts_match_diffrax() {
         }
         // FSAL accounting: f(t0, y0), then SLOTS - 1 per attempted step.
         let per_step = if method == Method::Bosh3 { 3 } else { 6 };
-        assert_eq!(
-            s.nfe,
-            1 + per_step * (s.accepted + s.rejected),
-            "{problem} {method} nfe"
-        );
+        assert_eq!(s.nfe, 1 + per_step * (s.accepted + s.rejected), "{problem} {method} nfe");
     }
-    assert!(
-        failures.is_empty(),
-        "step counts differ from diffrax:\n{}",
-        failures.join("\n")
-    );
+    assert!(failures.is_empty(), "step counts differ from diffrax:\n{}", failures.join("\n"));
 }

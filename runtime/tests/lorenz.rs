@@ -19,13 +19,7 @@ fn lorenz_work_matches_diffrax() {
         // diffrax 0.7.2 starts with dt0 = 0.01 (see goldens.rs); also run
         // with our initial-step heuristic.
         for dt in [Some(0.01), None] {
-            let o = SolveOptions {
-                method: m,
-                rtol: 1e-8,
-                atol: 1e-10,
-                dt,
-                ..Default::default()
-            };
+            let o = SolveOptions { method: m, rtol: 1e-8, atol: 1e-10, dt, ..Default::default() };
             let mut best = f64::INFINITY;
             let mut stats = None;
             for _ in 0..5 {
@@ -45,12 +39,7 @@ fn lorenz_work_matches_diffrax() {
                 best * 1e9 / s.steps() as f64
             );
             let rel = (s.nfe as f64 - diffrax_nfe).abs() / diffrax_nfe;
-            assert!(
-                rel < 0.05,
-                "{m}: nfe {} vs diffrax {diffrax_nfe} ({:.1}% off)",
-                s.nfe,
-                rel * 100.0
-            );
+            assert!(rel < 0.05, "{m}: nfe {} vs diffrax {diffrax_nfe} ({:.1}% off)", s.nfe, rel * 100.0);
         }
     }
 }

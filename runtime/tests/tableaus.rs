@@ -22,10 +22,7 @@ fn check_catches_broken_tableaus() {
         fsal: false,
         order: 2,
     };
-    assert!(matches!(
-        row_sum.check(),
-        Err(TableauError::RowSum { row: 1, .. })
-    ));
+    assert!(matches!(row_sum.check(), Err(TableauError::RowSum { row: 1, .. })));
     let weights = Tableau {
         name: "bad-b",
         c: &[0.0, 0.5],
@@ -35,10 +32,7 @@ fn check_catches_broken_tableaus() {
         fsal: false,
         order: 2,
     };
-    assert!(matches!(
-        weights.check(),
-        Err(TableauError::WeightSum { .. })
-    ));
+    assert!(matches!(weights.check(), Err(TableauError::WeightSum { .. })));
     let err = Tableau {
         name: "bad-e",
         c: &[0.0, 1.0],
@@ -48,10 +42,7 @@ fn check_catches_broken_tableaus() {
         fsal: false,
         order: 2,
     };
-    assert!(matches!(
-        err.check(),
-        Err(TableauError::ErrorWeightSum { .. })
-    ));
+    assert!(matches!(err.check(), Err(TableauError::ErrorWeightSum { .. })));
     let fsal = Tableau {
         name: "bad-fsal",
         c: &[0.0, 1.0],
@@ -79,15 +70,11 @@ fn check_catches_broken_tableaus() {
 /// Dense lower-triangular `a` (s×s).
 fn dense_a(t: &Tableau) -> Vec<Vec<f64>> {
     let s = t.stages();
-    t.a.iter()
-        .map(|row| (0..s).map(|j| row.get(j).copied().unwrap_or(0.0)).collect())
-        .collect()
+    t.a.iter().map(|row| (0..s).map(|j| row.get(j).copied().unwrap_or(0.0)).collect()).collect()
 }
 
 fn mat_vec(a: &[Vec<f64>], v: &[f64]) -> Vec<f64> {
-    a.iter()
-        .map(|row| row.iter().zip(v).map(|(x, y)| x * y).sum())
-        .collect()
+    a.iter().map(|row| row.iter().zip(v).map(|(x, y)| x * y).sum()).collect()
 }
 
 fn dot(b: &[f64], v: &[f64]) -> f64 {
@@ -147,21 +134,10 @@ fn weights_have_their_stated_order() {
         let res = order_residuals(t, t.b);
         let p = t.order as usize;
         for (i, r) in res.iter().enumerate().take(p) {
-            assert!(
-                *r < 1e-14,
-                "{}: order-{} condition residual {r:e}",
-                t.name,
-                i + 1
-            );
+            assert!(*r < 1e-14, "{}: order-{} condition residual {r:e}", t.name, i + 1);
         }
         if p < 5 {
-            assert!(
-                res[p] > 1e-6,
-                "{}: satisfies order {} too (residual {:e})",
-                t.name,
-                p + 1,
-                res[p]
-            );
+            assert!(res[p] > 1e-6, "{}: satisfies order {} too (residual {:e})", t.name, p + 1, res[p]);
         }
     }
 }
@@ -176,33 +152,21 @@ fn embedded_weights_have_order_one_less() {
         for (i, r) in res.iter().enumerate().take(p - 1) {
             assert!(*r < 1e-14, "{} b̂: order-{} residual {r:e}", t.name, i + 1);
         }
-        assert!(
-            res[p - 1] > 1e-5,
-            "{} b̂ satisfies order {p} (residual {:e})",
-            t.name,
-            res[p - 1]
-        );
+        assert!(res[p - 1] > 1e-5, "{} b̂ satisfies order {p} (residual {:e})", t.name, res[p - 1]);
     }
 }
 
 #[test]
 fn methods_parse_and_describe_themselves() {
     let names: Vec<_> = Method::all().iter().map(|m| m.name()).collect();
-    assert_eq!(
-        names,
-        ["euler", "midpoint", "heun", "rk4", "bosh3", "dopri5", "tsit5"]
-    );
+    assert_eq!(names, ["euler", "midpoint", "heun", "rk4", "bosh3", "dopri5", "tsit5"]);
     for &m in Method::all() {
         assert_eq!(m.name().parse::<Method>(), Ok(m));
         assert_eq!(m.to_string(), m.name());
         assert_eq!(m.order(), m.tableau().order);
     }
     assert_eq!("Tsit5".parse::<Method>(), Ok(Method::Tsit5));
-    let adaptive: Vec<_> = Method::all()
-        .iter()
-        .filter(|m| m.is_adaptive())
-        .map(|m| m.name())
-        .collect();
+    let adaptive: Vec<_> = Method::all().iter().filter(|m| m.is_adaptive()).map(|m| m.name()).collect();
     assert_eq!(adaptive, ["bosh3", "dopri5", "tsit5"]);
     let orders: Vec<_> = Method::all().iter().map(|m| m.order()).collect();
     assert_eq!(orders, [1, 2, 2, 4, 3, 5, 5]);

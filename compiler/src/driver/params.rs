@@ -21,18 +21,15 @@ pub enum ParamError {
 impl fmt::Display for ParamError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            ParamError::ShapeMismatch { param, expected, found, array } => write!(
-                f,
-                "array `{array}` has shape {found:?} but parameter `{param}` is {expected:?}"
-            ),
+            ParamError::ShapeMismatch { param, expected, found, array } => {
+                write!(f, "array `{array}` has shape {found:?} but parameter `{param}` is {expected:?}")
+            }
             ParamError::NonFinite { param, index } => {
                 write!(f, "parameter `{param}` has a non-finite value at flat index {index}")
             }
-            ParamError::Ambiguous { array, candidates } => write!(
-                f,
-                "array `{array}` could set any of {}: name it in full",
-                candidates.join(", ")
-            ),
+            ParamError::Ambiguous { array, candidates } => {
+                write!(f, "array `{array}` could set any of {}: name it in full", candidates.join(", "))
+            }
         }
     }
 }

@@ -148,7 +148,10 @@ pub enum BinaryOp {
 #[derive(Clone, Debug, PartialEq)]
 pub enum Op {
     /// Elements `offset .. offset + shape.len()` of an input buffer, row-major.
-    Input { buf: InputBuf, offset: u32 },
+    Input {
+        buf: InputBuf,
+        offset: u32,
+    },
     /// A constant tensor, row-major, `shape.len()` values.
     Const(Box<[f64]>),
     Unary(UnaryOp, ValueId),
@@ -163,11 +166,22 @@ pub enum Op {
     /// Sum of all elements, a scalar.
     Sum(ValueId),
     /// Elements `start .. start + node.shape.dim(axis)` along `axis`; rank kept.
-    Slice { arg: ValueId, axis: u8, start: u32 },
+    Slice {
+        arg: ValueId,
+        axis: u8,
+        start: u32,
+    },
     /// Element `index` along `axis`; that axis is removed.
-    Index { arg: ValueId, axis: u8, index: u32 },
+    Index {
+        arg: ValueId,
+        axis: u8,
+        index: u32,
+    },
     /// Joins tensors of equal rank along `axis`.
-    Concat { args: Vec<ValueId>, axis: u8 },
+    Concat {
+        args: Vec<ValueId>,
+        axis: u8,
+    },
     /// Same elements, row-major, new shape.
     Reshape(ValueId),
 }

@@ -75,11 +75,7 @@ fn write_values(out: &mut impl Write, v: &[f64]) -> fmt::Result {
     if v.len() == 1 {
         return write!(out, "{:?}", v[0]);
     }
-    let shown = if v.len() <= INLINE_CONST {
-        v.len()
-    } else {
-        ABBREV_CONST
-    };
+    let shown = if v.len() <= INLINE_CONST { v.len() } else { ABBREV_CONST };
     write!(out, "[")?;
     for (i, x) in v[..shown].iter().enumerate() {
         if i > 0 {
@@ -130,14 +126,7 @@ fn write_op(out: &mut impl Write, op: &Op, shape: Shape) -> fmt::Result {
 
 impl fmt::Display for Function {
     fn fmt(&self, out: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(
-            out,
-            "fn {}(t, y[{}], p[{}]) -> [{}] {{",
-            self.name,
-            self.n_state,
-            self.n_param,
-            self.output_len()
-        )?;
+        writeln!(out, "fn {}(t, y[{}], p[{}]) -> [{}] {{", self.name, self.n_state, self.n_param, self.output_len())?;
         for (i, node) in self.nodes.iter().enumerate() {
             write!(out, "  %{i}: {} = ", node.shape)?;
             write_op(out, &node.op, node.shape)?;
@@ -156,13 +145,7 @@ fn write_slot(out: &mut fmt::Formatter<'_>, kind: &str, s: &Slot) -> fmt::Result
 
 impl fmt::Display for ModelIr {
     fn fmt(&self, out: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(
-            out,
-            "model {} (n_state = {}, n_param = {})",
-            self.name,
-            self.n_state(),
-            self.n_param()
-        )?;
+        writeln!(out, "model {} (n_state = {}, n_param = {})", self.name, self.n_state(), self.n_param())?;
         for s in &self.states {
             write_slot(out, "state", s)?;
         }
@@ -264,16 +247,8 @@ mod tests {
         let rhs = b.finish();
         let m = ModelIr {
             name: "decay".into(),
-            states: vec![Slot {
-                name: "x".into(),
-                shape: Shape::scalar(),
-                offset: 0,
-            }],
-            params: vec![Slot {
-                name: "k".into(),
-                shape: Shape::scalar(),
-                offset: 0,
-            }],
+            states: vec![Slot { name: "x".into(), shape: Shape::scalar(), offset: 0 }],
+            params: vec![Slot { name: "k".into(), shape: Shape::scalar(), offset: 0 }],
             param_values: vec![0.5],
             rhs,
             init,

@@ -26,11 +26,7 @@ pub struct VerifyError {
 impl fmt::Display for VerifyError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.node {
-            Some(id) => write!(
-                f,
-                "malformed IR in `{}` at %{}: {}",
-                self.function, id.0, self.message
-            ),
+            Some(id) => write!(f, "malformed IR in `{}` at %{}: {}", self.function, id.0, self.message),
             None => write!(f, "malformed IR in `{}`: {}", self.function, self.message),
         }
     }
@@ -41,11 +37,7 @@ impl std::error::Error for VerifyError {}
 /// Checks `f`; `Ok(())` when every rule holds.
 pub fn verify(f: &Function) -> Result<(), VerifyError> {
     for (i, node) in f.nodes.iter().enumerate() {
-        let fail = |message: String| VerifyError {
-            function: f.name.clone(),
-            node: Some(ValueId(i as u32)),
-            message,
-        };
+        let fail = |message: String| VerifyError { function: f.name.clone(), node: Some(ValueId(i as u32)), message };
         for a in node.op.args() {
             if a.index() >= i {
                 return Err(fail(format!("operand %{} does not precede its user", a.0)));
@@ -58,11 +50,7 @@ pub fn verify(f: &Function) -> Result<(), VerifyError> {
             return Err(VerifyError {
                 function: f.name.clone(),
                 node: None,
-                message: format!(
-                    "output {k} names %{}, but there are {} nodes",
-                    o.0,
-                    f.nodes.len()
-                ),
+                message: format!("output {k} names %{}, but there are {} nodes", o.0, f.nodes.len()),
             });
         }
     }
@@ -81,31 +69,20 @@ fn check_node(f: &Function, op: &Op, shape: Shape) -> Result<(), String> {
             let end = *offset as usize + shape.len();
             match buf {
                 InputBuf::Time if !shape.is_scalar() || *offset != 0 => {
-                    return Err(format!(
-                        "time input must be a scalar at offset 0, found {shape} at {offset}"
-                    ));
+                    return Err(format!("time input must be a scalar at offset 0, found {shape} at {offset}"));
                 }
                 InputBuf::State if end > f.n_state => {
-                    return Err(format!(
-                        "state input y[{offset}..{end}] exceeds n_state = {}",
-                        f.n_state
-                    ));
+                    return Err(format!("state input y[{offset}..{end}] exceeds n_state = {}", f.n_state));
                 }
                 InputBuf::Param if end > f.n_param => {
-                    return Err(format!(
-                        "parameter input p[{offset}..{end}] exceeds n_param = {}",
-                        f.n_param
-                    ));
+                    return Err(format!("parameter input p[{offset}..{end}] exceeds n_param = {}", f.n_param));
                 }
                 _ => {}
             }
         }
         Op::Const(values) => {
             if values.len() != shape.len() {
-                return Err(format!(
-                    "constant has {} values for shape {shape}",
-                    values.len()
-                ));
+                return Err(format!("constant has {} values for shape {shape}", values.len()));
             }
         }
         Op::Unary(_, a) => same(sh(*a), shape, "operand")?,
@@ -130,9 +107,7 @@ fn check_node(f: &Function, op: &Op, shape: Shape) -> Result<(), String> {
             match expect {
                 None => return Err(format!("matmul of incompatible shapes {sa} and {sb}")),
                 Some(e) if e != shape => {
-                    return Err(format!(
-                        "matmul of {sa} and {sb} has shape {e}, node says {shape}"
-                    ))
+                    return Err(format!("matmul of {sa} and {sb} has shape {e}, node says {shape}"))
                 }
                 Some(_) => {}
             }
@@ -162,10 +137,7 @@ fn check_node(f: &Function, op: &Op, shape: Shape) -> Result<(), String> {
                 }
             }
             if *start as usize + shape.dim(axis) > s.dim(axis) {
-                return Err(format!(
-                    "slice {start}..{} exceeds axis {axis} of {s}",
-                    *start as usize + shape.dim(axis)
-                ));
+                return Err(format!("slice {start}..{} exceeds axis {axis} of {s}", *start as usize + shape.dim(axis)));
             }
         }
         Op::Index { arg, axis, index } => {
@@ -179,11 +151,7 @@ fn check_node(f: &Function, op: &Op, shape: Shape) -> Result<(), String> {
             }
             let mut d = dims(s);
             d.remove(axis);
-            same(
-                Shape::from_dims(&d).unwrap_or(Shape::SCALAR),
-                shape,
-                "index",
-            )?;
+            same(Shape::from_dims(&d).unwrap_or(Shape::SCALAR), shape, "index")?;
         }
         Op::Concat { args, axis } => {
             let axis = *axis as usize;
@@ -201,26 +169,18 @@ fn check_node(f: &Function, op: &Op, shape: Shape) -> Result<(), String> {
                 }
                 for ax in 0..s.rank() {
                     if ax != axis && s.dim(ax) != shape.dim(ax) {
-                        return Err(format!(
-                            "concat of {s} into {shape} on axis {axis}: axis {ax} differs"
-                        ));
+                        return Err(format!("concat of {s} into {shape} on axis {axis}: axis {ax} differs"));
                     }
                 }
                 total += s.dim(axis);
             }
             if total != shape.dim(axis) {
-                return Err(format!(
-                    "concat parts add up to {total} along axis {axis}, node says {shape}"
-                ));
+                return Err(format!("concat parts add up to {total} along axis {axis}, node says {shape}"));
             }
         }
         Op::Reshape(a) => {
             if sh(*a).len() != shape.len() {
-                return Err(format!(
-                    "reshape of {} ({} elements) to {shape}",
-                    sh(*a),
-                    sh(*a).len()
-                ));
+                return Err(format!("reshape of {} ({} elements) to {shape}", sh(*a), sh(*a).len()));
             }
         }
     }
@@ -242,11 +202,7 @@ mod tests {
     use crate::span::Span;
 
     fn node(op: Op, shape: Shape) -> Node {
-        Node {
-            op,
-            shape,
-            span: Span::detached(),
-        }
+        Node { op, shape, span: Span::detached() }
     }
 
     fn good() -> Function {
@@ -290,8 +246,7 @@ mod tests {
         assert_eq!(err(&f).node, Some(ValueId(5)));
 
         let mut f = good();
-        f.nodes
-            .push(node(Op::Broadcast(ValueId(0)), Shape::matrix(2, 2)));
+        f.nodes.push(node(Op::Broadcast(ValueId(0)), Shape::matrix(2, 2)));
         assert!(err(&f).message.contains("broadcast of non-scalar"));
 
         let mut f = good();
@@ -299,90 +254,48 @@ mod tests {
         assert!(err(&f).message.contains("sum must be a scalar"));
 
         let mut f = good();
-        f.nodes
-            .push(node(Op::Reshape(ValueId(1)), Shape::vector(3)));
+        f.nodes.push(node(Op::Reshape(ValueId(1)), Shape::vector(3)));
         assert!(err(&f).message.contains("reshape"));
     }
 
     #[test]
     fn rejects_out_of_range_inputs() {
         let mut f = good();
-        f.nodes[0].op = Op::Input {
-            buf: InputBuf::State,
-            offset: 1,
-        };
+        f.nodes[0].op = Op::Input { buf: InputBuf::State, offset: 1 };
         assert!(err(&f).message.contains("exceeds n_state"));
 
         let mut f = good();
-        f.nodes[2].op = Op::Input {
-            buf: InputBuf::Param,
-            offset: 5,
-        };
+        f.nodes[2].op = Op::Input { buf: InputBuf::Param, offset: 5 };
         assert!(err(&f).message.contains("exceeds n_param"));
 
         let mut f = good();
-        f.nodes.push(node(
-            Op::Input {
-                buf: InputBuf::Time,
-                offset: 0,
-            },
-            Shape::vector(2),
-        ));
+        f.nodes.push(node(Op::Input { buf: InputBuf::Time, offset: 0 }, Shape::vector(2)));
         assert!(err(&f).message.contains("time input"));
     }
 
     #[test]
     fn rejects_slices_indices_and_concats_out_of_range() {
         let mut f = good();
-        f.nodes.push(node(
-            Op::Slice {
-                arg: ValueId(1),
-                axis: 1,
-                start: 1,
-            },
-            Shape::matrix(2, 2),
-        ));
+        f.nodes.push(node(Op::Slice { arg: ValueId(1), axis: 1, start: 1 }, Shape::matrix(2, 2)));
         assert!(err(&f).message.contains("exceeds axis 1"));
 
         let mut f = good();
-        f.nodes.push(node(
-            Op::Index {
-                arg: ValueId(1),
-                axis: 0,
-                index: 2,
-            },
-            Shape::vector(2),
-        ));
+        f.nodes.push(node(Op::Index { arg: ValueId(1), axis: 0, index: 2 }, Shape::vector(2)));
         assert!(err(&f).message.contains("out of range"));
 
         let mut f = good();
-        f.nodes.push(node(
-            Op::Concat {
-                args: vec![ValueId(0), ValueId(2)],
-                axis: 0,
-            },
-            Shape::vector(5),
-        ));
+        f.nodes.push(node(Op::Concat { args: vec![ValueId(0), ValueId(2)], axis: 0 }, Shape::vector(5)));
         assert!(err(&f).message.contains("add up to 4"));
 
         let mut f = good();
-        f.nodes.push(node(
-            Op::Concat {
-                args: vec![ValueId(0), ValueId(1)],
-                axis: 0,
-            },
-            Shape::vector(6),
-        ));
+        f.nodes.push(node(Op::Concat { args: vec![ValueId(0), ValueId(1)], axis: 0 }, Shape::vector(6)));
         assert!(err(&f).message.contains("ranks differ"));
     }
 
     #[test]
     fn rejects_bad_constants_and_outputs() {
         let mut f = good();
-        f.nodes.push(node(
-            Op::Const(vec![1.0].into_boxed_slice()),
-            Shape::vector(2),
-        ));
+        f.nodes.push(node(Op::Const(vec![1.0].into_boxed_slice()), Shape::vector(2)));
         assert!(err(&f).message.contains("constant has 1 values"));
 
         let mut f = good();

@@ -194,11 +194,20 @@ pub enum ExprKind {
     /// Postfix `'`.
     Transpose(Box<Expr>),
     /// `callee(args)`; the callee may itself be a call (`linear(2 -> 3)(x)`).
-    Call { callee: Box<Expr>, args: Vec<Arg> },
+    Call {
+        callee: Box<Expr>,
+        args: Vec<Arg>,
+    },
     /// `base[indices]`
-    Index { base: Box<Expr>, indices: Vec<IndexArg> },
+    Index {
+        base: Box<Expr>,
+        indices: Vec<IndexArg>,
+    },
     /// `base.name`
-    Field { base: Box<Expr>, name: Ident },
+    Field {
+        base: Box<Expr>,
+        name: Ident,
+    },
     /// `[a, b, c]` — a tensor literal or concatenation of its elements.
     Array(Vec<Expr>),
     /// `2 -> 64 -> 2` — layer sizes, only meaningful as a layer argument.

@@ -59,10 +59,7 @@ struct Node {
 pub(super) fn module(pair: Pair<'_>, file: FileId, text_len: usize) -> Result<Module, Diagnostic> {
     let b = Builder { file };
     let items = parts(pair).map(|p| b.item(p)).collect::<Result<_, _>>()?;
-    Ok(Module {
-        items,
-        span: Span::new(file, 0, text_len),
-    })
+    Ok(Module { items, span: Span::new(file, 0, text_len) })
 }
 
 struct Builder {
@@ -89,17 +86,11 @@ impl Builder {
     /// optional part could have followed, so spans of rules that end in an
     /// expression are closed with the expression's own (exact) span.
     fn until(&self, pair: Span, last: Span) -> Span {
-        Span {
-            end: last.end,
-            ..pair
-        }
+        Span { end: last.end, ..pair }
     }
 
     fn ident(&self, pair: Pair<'_>) -> Ident {
-        Ident {
-            name: pair.as_str().to_string(),
-            span: self.span(&pair),
-        }
+        Ident { name: pair.as_str().to_string(), span: self.span(&pair) }
     }
 
     fn item(&self, pair: Pair<'_>) -> Result<Item, Diagnostic> {
@@ -117,25 +108,13 @@ impl Builder {
                     value = next(&mut it, "const value");
                 }
                 let value = self.expr(value)?.expr;
-                Item::Const(ConstItem {
-                    name,
-                    shape,
-                    span: self.until(span, value.span),
-                    value,
-                })
+                Item::Const(ConstItem { name, shape, span: self.until(span, value.span), value })
             }
             Rule::fn_item => {
                 let name = self.ident(next(&mut it, "fn name"));
-                let params = parts(next(&mut it, "fn params"))
-                    .map(|p| self.ident(p))
-                    .collect();
+                let params = parts(next(&mut it, "fn params")).map(|p| self.ident(p)).collect();
                 let body = self.expr(next(&mut it, "fn body"))?.expr;
-                Item::Fn(FnItem {
-                    name,
-                    params,
-                    span: self.until(span, body.span),
-                    body,
-                })
+                Item::Fn(FnItem { name, params, span: self.until(span, body.span), body })
             }
             Rule::model_item => {
                 let name = self.ident(next(&mut it, "model name"));
@@ -143,22 +122,13 @@ impl Builder {
                 for m in it {
                     self.members(m, &mut members)?;
                 }
-                Item::Model(ModelItem {
-                    name,
-                    members,
-                    span,
-                })
+                Item::Model(ModelItem { name, members, span })
             }
             Rule::solver_item => {
                 let name = self.ident(next(&mut it, "solver name"));
                 let method = self.ident(next(&mut it, "solver method"));
                 let (args, _) = self.call_args(next(&mut it, "solver args"))?;
-                Item::Solver(SolverItem {
-                    name,
-                    method,
-                    args,
-                    span,
-                })
+                Item::Solver(SolverItem { name, method, args, span })
             }
             other => unreachable!("not an item: {other:?}"),
         })
@@ -172,22 +142,14 @@ impl Builder {
             (Rule::use_file, Some((Rule::use_names, names))) => {
                 let string = next(&mut segments.into_iter(), "use file");
                 let path = self.string(string.clone())?;
-                (
-                    UsePath::File {
-                        path,
-                        span: self.span(&string),
-                    },
-                    self.names(names),
-                )
+                (UsePath::File { path, span: self.span(&string) }, self.names(names))
             }
-            (_, Some((Rule::use_names, names))) => (
-                UsePath::Module(segments.into_iter().map(|p| self.ident(p)).collect()),
-                self.names(names),
-            ),
-            (_, Some((_, name))) => (
-                UsePath::Module(segments.into_iter().map(|p| self.ident(p)).collect()),
-                vec![self.ident(name)],
-            ),
+            (_, Some((Rule::use_names, names))) => {
+                (UsePath::Module(segments.into_iter().map(|p| self.ident(p)).collect()), self.names(names))
+            }
+            (_, Some((_, name))) => {
+                (UsePath::Module(segments.into_iter().map(|p| self.ident(p)).collect()), vec![self.ident(name)])
+            }
             (_, None) => unreachable!("empty use path"),
         };
         Ok(UseItem { path, names, span })
@@ -225,58 +187,31 @@ impl Builder {
                     let init = self.expr(value)?.expr;
                     let span = self.until(span, init.span);
                     out.push(if rule == Rule::param_decl {
-                        Member::Param {
-                            name,
-                            shape,
-                            init,
-                            span,
-                        }
+                        Member::Param { name, shape, init, span }
                     } else {
-                        Member::State {
-                            name,
-                            shape,
-                            init,
-                            span,
-                        }
+                        Member::State { name, shape, init, span }
                     });
                 }
             }
             Rule::net_decl => {
                 let name = self.ident(next(&mut it, "net name"));
                 let layer = self.expr(next(&mut it, "net layer"))?.expr;
-                out.push(Member::Net {
-                    span: name.span.to(layer.span),
-                    name,
-                    layer,
-                });
+                out.push(Member::Net { span: name.span.to(layer.span), name, layer });
             }
             Rule::let_decl => {
                 let name = self.ident(next(&mut it, "let name"));
                 let value = self.expr(next(&mut it, "let value"))?.expr;
-                out.push(Member::Let {
-                    span: name.span.to(value.span),
-                    name,
-                    value,
-                });
+                out.push(Member::Let { span: name.span.to(value.span), name, value });
             }
             Rule::ode_decl => {
                 // `dNAME/dt`: the state's name follows the `d`.
                 let lhs = next(&mut it, "equation left-hand side");
-                let name = lhs.as_str()[1..]
-                    .split(|c: char| !c.is_ascii_alphanumeric() && c != '_')
-                    .next();
+                let name = lhs.as_str()[1..].split(|c: char| !c.is_ascii_alphanumeric() && c != '_').next();
                 let name = name.unwrap_or_default().to_string();
                 let start = lhs.as_span().start() + 1;
-                let state = Ident {
-                    span: Span::new(self.file, start, start + name.len()),
-                    name,
-                };
+                let state = Ident { span: Span::new(self.file, start, start + name.len()), name };
                 let rhs = self.expr(next(&mut it, "equation right-hand side"))?.expr;
-                out.push(Member::Ode {
-                    state,
-                    span: self.until(span, rhs.span),
-                    rhs,
-                });
+                out.push(Member::Ode { state, span: self.until(span, rhs.span), rhs });
             }
             other => unreachable!("not a member: {other:?}"),
         }
@@ -286,40 +221,23 @@ impl Builder {
     /// Makes a node, refusing trees deeper than [`MAX_EXPR_DEPTH`].
     fn node(&self, kind: ExprKind, span: Span, depth: u32) -> Result<Node, Diagnostic> {
         if depth > MAX_EXPR_DEPTH {
-            return Err(
-                Diagnostic::error(codes::TOO_DEEP, "expression nested too deeply", span)
-                    .label(format!("more than {MAX_EXPR_DEPTH} levels deep"))
-                    .hint("split it into several `let` definitions"),
-            );
+            return Err(Diagnostic::error(codes::TOO_DEEP, "expression nested too deeply", span)
+                .label(format!("more than {MAX_EXPR_DEPTH} levels deep"))
+                .hint("split it into several `let` definitions"));
         }
-        Ok(Node {
-            expr: Expr { kind, span },
-            depth,
-        })
+        Ok(Node { expr: Expr { kind, span }, depth })
     }
 
     fn binary(&self, op: BinaryOp, lhs: Node, rhs: Node) -> Result<Node, Diagnostic> {
         let span = lhs.expr.span.to(rhs.expr.span);
         let depth = lhs.depth.max(rhs.depth) + 1;
-        self.node(
-            ExprKind::Binary(op, Box::new(lhs.expr), Box::new(rhs.expr)),
-            span,
-            depth,
-        )
+        self.node(ExprKind::Binary(op, Box::new(lhs.expr), Box::new(rhs.expr)), span, depth)
     }
 
     fn unary(&self, op: &Pair<'_>, operand: Node) -> Result<Node, Diagnostic> {
-        let kind = if op.as_rule() == Rule::neg {
-            UnaryOp::Neg
-        } else {
-            UnaryOp::Plus
-        };
+        let kind = if op.as_rule() == Rule::neg { UnaryOp::Neg } else { UnaryOp::Plus };
         let span = self.span(op).to(operand.expr.span);
-        self.node(
-            ExprKind::Unary(kind, Box::new(operand.expr)),
-            span,
-            operand.depth + 1,
-        )
+        self.node(ExprKind::Unary(kind, Box::new(operand.expr)), span, operand.depth + 1)
     }
 
     /// `expr`, `product`: a left-associative chain `operand (op operand)*`.
@@ -404,10 +322,7 @@ impl Builder {
                     }
                     ExprKind::Index { base, indices }
                 }
-                Rule::field => ExprKind::Field {
-                    base,
-                    name: self.ident(next(&mut parts(op), "field name")),
-                },
+                Rule::field => ExprKind::Field { base, name: self.ident(next(&mut parts(op), "field name")) },
                 _ => ExprKind::Transpose(base),
             };
             acc = self.node(kind, span, depth)?;
@@ -417,10 +332,7 @@ impl Builder {
 
     fn index_arg(&self, pair: Pair<'_>) -> Result<(IndexArg, u32), Diagnostic> {
         // Start of the slice up to its last token (the `:` or the stop value).
-        let mut span = Span {
-            end: pair.as_span().start() as u32,
-            ..self.span(&pair)
-        };
+        let mut span = Span { end: pair.as_span().start() as u32, ..self.span(&pair) };
         let mut start = None;
         let mut stop = None;
         let mut is_slice = false;

@@ -106,11 +106,7 @@ impl Expected {
         if tokens.contains(&"=") {
             tokens.retain(|t| *t != ":");
         }
-        e.tokens = PUNCTUATION
-            .iter()
-            .copied()
-            .filter(|p| tokens.contains(p))
-            .collect();
+        e.tokens = PUNCTUATION.iter().copied().filter(|p| tokens.contains(p)).collect();
         e
     }
 
@@ -174,14 +170,7 @@ pub(super) fn convert(err: &pest::error::Error<Rule>, text: &str, file: FileId) 
         }
     };
     let (found, found_range) = lex::token_at(text, at);
-    let ctx = Ctx {
-        text,
-        file,
-        at,
-        expected: Expected::from_rules(rules),
-        found,
-        found_range,
-    };
+    let ctx = Ctx { text, file, at, expected: Expected::from_rules(rules), found, found_range };
     if let Some(d) = lexical(&ctx) {
         return d;
     }
@@ -195,34 +184,24 @@ fn lexical(ctx: &Ctx<'_>) -> Option<Diagnostic> {
     Some(match problem {
         Problem::UnterminatedString { at } => {
             let end = ctx.text[at..].find('\n').map_or(ctx.text.len(), |n| at + n);
-            Diagnostic::error(
-                codes::UNTERMINATED_STRING,
-                "unterminated string",
-                ctx.span(at..end),
-            )
-            .label("this string has no closing `\"`")
-            .hint("a string ends on the line it starts: add the closing `\"`")
+            Diagnostic::error(codes::UNTERMINATED_STRING, "unterminated string", ctx.span(at..end))
+                .label("this string has no closing `\"`")
+                .hint("a string ends on the line it starts: add the closing `\"`")
         }
-        Problem::UnterminatedComment { at } => Diagnostic::error(
-            codes::UNTERMINATED_COMMENT,
-            "unterminated block comment",
-            ctx.span(at..at + 2),
-        )
-        .label("this comment is never closed")
-        .hint("close it with `*/`"),
+        Problem::UnterminatedComment { at } => {
+            Diagnostic::error(codes::UNTERMINATED_COMMENT, "unterminated block comment", ctx.span(at..at + 2))
+                .label("this comment is never closed")
+                .hint("close it with `*/`")
+        }
         Problem::StrayCloser { at, ch } => {
             let open = match ch {
                 ')' => '(',
                 ']' => '[',
                 _ => '{',
             };
-            Diagnostic::error(
-                codes::STRAY_CLOSER,
-                format!("unexpected `{ch}`"),
-                ctx.span(at..at + 1),
-            )
-            .label("nothing is open here")
-            .hint(format!("remove it, or add the matching `{open}` before it"))
+            Diagnostic::error(codes::STRAY_CLOSER, format!("unexpected `{ch}`"), ctx.span(at..at + 1))
+                .label("nothing is open here")
+                .hint(format!("remove it, or add the matching `{open}` before it"))
         }
         Problem::TooDeep { at } => too_deep(ctx.span(at..at + 1)),
     })
@@ -239,13 +218,9 @@ pub(super) fn too_deep(span: Span) -> Diagnostic {
 fn opener_words(text: &str, open: Opener) -> &'static str {
     let before = text[..open.at].trim_end();
     let prev = before.chars().next_back();
-    let after_operand =
-        prev.is_some_and(|c| lex::is_ident_char(c) || matches!(c, ')' | ']' | '\''));
+    let after_operand = prev.is_some_and(|c| lex::is_ident_char(c) || matches!(c, ')' | ']' | '\''));
     let word_before = before.trim_end_matches(lex::is_ident_char).trim_end();
-    let prev_word = word_before
-        .rsplit(|c: char| !lex::is_ident_char(c))
-        .next()
-        .unwrap_or("");
+    let prev_word = word_before.rsplit(|c: char| !lex::is_ident_char(c)).next().unwrap_or("");
     match open.ch {
         '(' if after_operand && prev_word == "fn" => "parameter list",
         '(' if after_operand => "call",
@@ -272,10 +247,7 @@ fn join_or(parts: &[String]) -> String {
 fn generic(ctx: &Ctx<'_>) -> Diagnostic {
     let e = &ctx.expected;
     let mut secondary = None;
-    let operand = matches!(
-        ctx.found,
-        TokenKind::Word | TokenKind::Number | TokenKind::Str
-    );
+    let operand = matches!(ctx.found, TokenKind::Word | TokenKind::Number | TokenKind::Str);
     let wanted = if e.expr {
         "an expression".to_string()
     } else if e.ops && operand && !lex::starts_line(ctx.text, ctx.at) {
@@ -283,12 +255,7 @@ fn generic(ctx: &Ctx<'_>) -> Diagnostic {
         "an operator".to_string()
     } else if e.name {
         "a name".to_string()
-    } else if let Some(closer) = e
-        .tokens
-        .iter()
-        .copied()
-        .find(|t| matches!(*t, ")" | "]" | "}"))
-    {
+    } else if let Some(closer) = e.tokens.iter().copied().find(|t| matches!(*t, ")" | "]" | "}")) {
         let mut what = if closer == "}" && e.member {
             "a declaration, an equation or `}`".to_string()
         } else if e.has(",") {
@@ -300,10 +267,7 @@ fn generic(ctx: &Ctx<'_>) -> Diagnostic {
         if let Some(open) = open.filter(|o| lex::closer_of(o.ch).to_string() == closer) {
             let kind = opener_words(ctx.text, open);
             what += &format!(" to close the {kind} opened at {}", ctx.line_col(open.at));
-            secondary = Some((
-                ctx.span(open.at..open.at + 1),
-                format!("the {kind} opened here"),
-            ));
+            secondary = Some((ctx.span(open.at..open.at + 1), format!("the {kind} opened here")));
         }
         what
     } else {
@@ -326,8 +290,7 @@ fn generic(ctx: &Ctx<'_>) -> Diagnostic {
         join_or(&parts)
     };
     let message = format!("expected {wanted}, found {}", ctx.found_words());
-    let mut d = Diagnostic::error(codes::SYNTAX, message, ctx.found_span())
-        .label(format!("expected {wanted}"));
+    let mut d = Diagnostic::error(codes::SYNTAX, message, ctx.found_span()).label(format!("expected {wanted}"));
     if let Some((span, label)) = secondary {
         d = d.with_secondary(span, label);
     }

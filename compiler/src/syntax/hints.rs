@@ -17,9 +17,7 @@ const MEMBER_KEYWORDS: [&str; 4] = ["param", "state", "net", "let"];
 const FUTURE_KEYWORDS: [&str; 6] = ["data", "loss", "train", "input", "noise", "output"];
 
 fn is_keyword(word: &str) -> bool {
-    ITEM_KEYWORDS.contains(&word)
-        || MEMBER_KEYWORDS.contains(&word)
-        || FUTURE_KEYWORDS.contains(&word)
+    ITEM_KEYWORDS.contains(&word) || MEMBER_KEYWORDS.contains(&word) || FUTURE_KEYWORDS.contains(&word)
 }
 
 /// A mistake with its own code, if the error position shows one.
@@ -38,13 +36,9 @@ fn misplaced_arrow(ctx: &Ctx<'_>) -> Option<Diagnostic> {
         return None;
     }
     Some(
-        Diagnostic::error(
-            codes::MISPLACED_ARROW,
-            "`->` is only allowed in a call argument",
-            ctx.found_span(),
-        )
-        .label("not inside a call")
-        .hint("`->` lists layer sizes, as in `mlp(2 -> 64 -> 2)`"),
+        Diagnostic::error(codes::MISPLACED_ARROW, "`->` is only allowed in a call argument", ctx.found_span())
+            .label("not inside a call")
+            .hint("`->` lists layer sizes, as in `mlp(2 -> 64 -> 2)`"),
     )
 }
 
@@ -59,13 +53,9 @@ fn unclosed_at_end(ctx: &Ctx<'_>) -> Option<Diagnostic> {
 }
 
 fn unclosed(ctx: &Ctx<'_>, open: lex::Opener, hint: String) -> Diagnostic {
-    Diagnostic::error(
-        codes::UNCLOSED_DELIMITER,
-        format!("unclosed `{}`", open.ch),
-        ctx.span(open.at..open.at + 1),
-    )
-    .label(format!("this `{}` is never closed", open.ch))
-    .hint(hint)
+    Diagnostic::error(codes::UNCLOSED_DELIMITER, format!("unclosed `{}`", open.ch), ctx.span(open.at..open.at + 1))
+        .label(format!("this `{}` is never closed", open.ch))
+        .hint(hint)
 }
 
 /// Errors at a keyword: E0110 (reserved for later), E0102 (used as a name),
@@ -99,9 +89,7 @@ fn keyword(ctx: &Ctx<'_>) -> Option<Diagnostic> {
             ),
         };
         return Some(
-            Diagnostic::error(codes::NOT_SUPPORTED_YET, what, span)
-                .label("reserved for a later version")
-                .hint(hint),
+            Diagnostic::error(codes::NOT_SUPPORTED_YET, what, span).label("reserved for a later version").hint(hint),
         );
     }
     if e.name || e.expr {
@@ -110,45 +98,25 @@ fn keyword(ctx: &Ctx<'_>) -> Option<Diagnostic> {
             return None;
         }
         return Some(
-            Diagnostic::error(
-                codes::KEYWORD_AS_NAME,
-                format!("`{word}` is a keyword"),
-                span,
-            )
-            .label("a keyword cannot be used as a name")
-            .hint(format!(
-                "choose another name, e.g. `{word}_` or `my_{word}`"
-            )),
+            Diagnostic::error(codes::KEYWORD_AS_NAME, format!("`{word}` is a keyword"), span)
+                .label("a keyword cannot be used as a name")
+                .hint(format!("choose another name, e.g. `{word}_` or `my_{word}`")),
         );
     }
     if MEMBER_KEYWORDS.contains(&word) && e.item && !e.member {
-        return Some(member_outside(
-            ctx,
-            format!("`{word}` declarations belong inside a model"),
-        ));
+        return Some(member_outside(ctx, format!("`{word}` declarations belong inside a model")));
     }
     if ITEM_KEYWORDS.contains(&word) && e.member {
         // More often than not, the model before was never closed.
         let open = lex::scan(ctx.text, ctx.at).open.last().copied();
-        let unclosed_model =
-            open.filter(|o| o.ch == '{' && !lex::scan(ctx.text, ctx.text.len()).open.is_empty());
+        let unclosed_model = open.filter(|o| o.ch == '{' && !lex::scan(ctx.text, ctx.text.len()).open.is_empty());
         if let Some(open) = unclosed_model {
-            return Some(unclosed(
-                ctx,
-                open,
-                format!("close the model with `}}` before `{word}`"),
-            ));
+            return Some(unclosed(ctx, open, format!("close the model with `}}` before `{word}`")));
         }
         return Some(
-            Diagnostic::error(
-                codes::ITEM_IN_MODEL,
-                format!("`{word}` cannot appear inside a model"),
-                span,
-            )
-            .label("not a model member")
-            .hint(format!(
-                "move the `{word}` before the model, to the top level of the file"
-            )),
+            Diagnostic::error(codes::ITEM_IN_MODEL, format!("`{word}` cannot appear inside a model"), span)
+                .label("not a model member")
+                .hint(format!("move the `{word}` before the model, to the top level of the file")),
         );
     }
     None
@@ -164,9 +132,7 @@ fn member_outside(ctx: &Ctx<'_>, message: String) -> Diagnostic {
 /// after it with spaces and tabs skipped.
 fn differential<'a>(ctx: &Ctx<'a>) -> Option<(&'a str, &'a str)> {
     let word = ctx.found_text();
-    let name = word
-        .strip_prefix('d')
-        .filter(|n| !n.is_empty() && !n.starts_with(|c: char| c.is_ascii_digit()))?;
+    let name = word.strip_prefix('d').filter(|n| !n.is_empty() && !n.starts_with(|c: char| c.is_ascii_digit()))?;
     let rest = ctx.text[ctx.found_range.end..].trim_start_matches([' ', '\t']);
     Some((name, rest))
 }
@@ -179,17 +145,10 @@ fn equation_form(ctx: &Ctx<'_>) -> Option<Diagnostic> {
         return None;
     }
     let (name, rest) = differential(ctx)?;
-    let after_slash = rest
-        .strip_prefix('/')
-        .map(|r| r.trim_start_matches([' ', '\t']));
-    let is_ode = after_slash
-        .and_then(|r| r.strip_prefix("dt"))
-        .is_some_and(|r| !r.starts_with(lex::is_ident_char));
+    let after_slash = rest.strip_prefix('/').map(|r| r.trim_start_matches([' ', '\t']));
+    let is_ode = after_slash.and_then(|r| r.strip_prefix("dt")).is_some_and(|r| !r.starts_with(lex::is_ident_char));
     if e.item && !e.member && is_ode {
-        return Some(member_outside(
-            ctx,
-            "equations belong inside a model".to_string(),
-        ));
+        return Some(member_outside(ctx, "equations belong inside a model".to_string()));
     }
     if !e.member {
         return None;
@@ -202,9 +161,7 @@ fn equation_form(ctx: &Ctx<'_>) -> Option<Diagnostic> {
                 ctx.found_span(),
             )
             .label("stochastic or controlled form")
-            .hint(format!(
-                "SDEs and CDEs are planned; for an ODE write `d{name}/dt = ...`"
-            )),
+            .hint(format!("SDEs and CDEs are planned; for an ODE write `d{name}/dt = ...`")),
         );
     }
     if after_slash.is_some() && !is_ode {
@@ -212,20 +169,12 @@ fn equation_form(ctx: &Ctx<'_>) -> Option<Diagnostic> {
         let slash = ctx.text.len() - rest.len();
         let after = &ctx.text[slash + 1..];
         let word = after.trim_start_matches([' ', '\t']);
-        let word_len = word
-            .find(|c: char| !lex::is_ident_char(c))
-            .unwrap_or(word.len());
+        let word_len = word.find(|c: char| !lex::is_ident_char(c)).unwrap_or(word.len());
         let span = ctx.span(ctx.found_range.start..ctx.text.len() - word.len() + word_len);
         return Some(
-            Diagnostic::error(
-                codes::SYNTAX,
-                "expected `dt` after `/` in an equation",
-                span,
-            )
-            .label("the left-hand side of an equation")
-            .hint(format!(
-                "an equation reads `d{name}/dt = ...`; time is always `t`"
-            )),
+            Diagnostic::error(codes::SYNTAX, "expected `dt` after `/` in an equation", span)
+                .label("the left-hand side of an equation")
+                .hint(format!("an equation reads `d{name}/dt = ...`; time is always `t`")),
         );
     }
     None
@@ -239,30 +188,20 @@ fn unknown_start(ctx: &Ctx<'_>) -> Option<Diagnostic> {
         return None;
     }
     let word = ctx.found_text();
-    let (what, candidates): (&str, &[&str]) = if e.member {
-        ("a model member", &MEMBER_KEYWORDS)
-    } else {
-        ("an item", &ITEM_KEYWORDS)
-    };
-    let mut d = Diagnostic::error(
-        codes::UNKNOWN_START,
-        format!("expected {what}, found `{word}`"),
-        ctx.found_span(),
-    )
-    .label(format!("not {what}"));
-    let closest = candidates
-        .iter()
-        .map(|k| (lex::edit_distance(word, k), *k))
-        .min();
-    let followed_by_assign = ctx.text[ctx.found_range.end..]
-        .trim_start()
-        .starts_with('=');
+    let (what, candidates): (&str, &[&str]) =
+        if e.member { ("a model member", &MEMBER_KEYWORDS) } else { ("an item", &ITEM_KEYWORDS) };
+    let mut d = Diagnostic::error(codes::UNKNOWN_START, format!("expected {what}, found `{word}`"), ctx.found_span())
+        .label(format!("not {what}"));
+    let closest = candidates.iter().map(|k| (lex::edit_distance(word, k), *k)).min();
+    let followed_by_assign = ctx.text[ctx.found_range.end..].trim_start().starts_with('=');
     d = match closest {
         Some((dist, k)) if dist == 1 || (dist == 2 && word.len() >= 5) => d.hint(format!("did you mean `{k}`?")),
-        _ if e.member && followed_by_assign => {
-            d.hint(format!("a definition needs a keyword: `let {word} = ...`, `param {word} = ...` or `state {word} = ...`"))
+        _ if e.member && followed_by_assign => d.hint(format!(
+            "a definition needs a keyword: `let {word} = ...`, `param {word} = ...` or `state {word} = ...`"
+        )),
+        _ if e.member => {
+            d.hint("a model holds `param`, `state`, `net` and `let` declarations and equations `dNAME/dt = ...`")
         }
-        _ if e.member => d.hint("a model holds `param`, `state`, `net` and `let` declarations and equations `dNAME/dt = ...`"),
         _ => d.hint("a file holds `use`, `const`, `fn`, `model` and `solver` items"),
     };
     Some(d)
@@ -274,12 +213,8 @@ fn unknown_char(ctx: &Ctx<'_>) -> Option<Diagnostic> {
     if ctx.found != TokenKind::Symbol || c.is_whitespace() || "+-*/@^'()[]{}.,:=\"".contains(c) {
         return None;
     }
-    let d = Diagnostic::error(
-        codes::UNKNOWN_CHAR,
-        format!("unexpected character `{c}`"),
-        ctx.found_span(),
-    )
-    .label("not part of the language");
+    let d = Diagnostic::error(codes::UNKNOWN_CHAR, format!("unexpected character `{c}`"), ctx.found_span())
+        .label("not part of the language");
     Some(match c {
         ';' => d.hint("no `;` is needed: start the next declaration on a new line"),
         '#' => d.hint("comments start with `//`"),
@@ -298,8 +233,7 @@ pub(super) fn for_syntax_error(ctx: &Ctx<'_>) -> Vec<String> {
     // byte offsets are safe).
     let around = |pair: &str| {
         let bytes = text.as_bytes();
-        bytes[at..].starts_with(pair.as_bytes())
-            || (at > 0 && bytes[at - 1..].starts_with(pair.as_bytes()))
+        bytes[at..].starts_with(pair.as_bytes()) || (at > 0 && bytes[at - 1..].starts_with(pair.as_bytes()))
     };
     if around(":=") {
         hints.push("write `=`, not `:=`".to_string());
@@ -307,32 +241,21 @@ pub(super) fn for_syntax_error(ctx: &Ctx<'_>) -> Vec<String> {
     if around("**") {
         hints.push("use `^` for powers: `x^2`".to_string());
     }
-    let operand = matches!(
-        ctx.found,
-        TokenKind::Word | TokenKind::Number | TokenKind::Str
-    );
+    let operand = matches!(ctx.found, TokenKind::Word | TokenKind::Number | TokenKind::Str);
     if e.has("=") && operand && !e.ops && !e.has(",") {
         hints.push("a declaration reads `NAME = value`, e.g. `param a = 1.0`".to_string());
     }
     if e.ops && operand && !lex::starts_line(text, at) {
         let before = text[..at].trim_end();
-        let prev = &before[before
-            .trim_end_matches(|c: char| lex::is_ident_char(c) || c == '.')
-            .len()..];
+        let prev = &before[before.trim_end_matches(|c: char| lex::is_ident_char(c) || c == '.').len()..];
         hints.push(if prev.is_empty() {
             "an operator is missing; a product is written with `*`".to_string()
         } else {
-            format!(
-                "an operator is missing; a product is written `{prev} * {}`",
-                ctx.found_text()
-            )
+            format!("an operator is missing; a product is written `{prev} * {}`", ctx.found_text())
         });
     }
     if e.tokens == ["("] {
-        hints.push(
-            "the options go in parentheses, e.g. `tsit5(rtol = 1e-6)`; write `()` for none"
-                .to_string(),
-        );
+        hints.push("the options go in parentheses, e.g. `tsit5(rtol = 1e-6)`; write `()` for none".to_string());
     }
     if e.tokens == ["["] {
         hints.push("a shape annotation reads `: [2, 3]`".to_string());

@@ -78,10 +78,7 @@ pub(super) fn scan(text: &str, stop: usize) -> Scan {
                 }
             },
             c @ (b'(' | b'[' | b'{') => {
-                out.open.push(Opener {
-                    at: i,
-                    ch: c as char,
-                });
+                out.open.push(Opener { at: i, ch: c as char });
                 if out.open.len() > MAX_NESTING {
                     out.problem = Some(Problem::TooDeep { at: i });
                     return out;
@@ -90,10 +87,7 @@ pub(super) fn scan(text: &str, stop: usize) -> Scan {
             }
             c @ (b')' | b']' | b'}') => {
                 if out.open.pop().is_none() {
-                    out.problem = Some(Problem::StrayCloser {
-                        at: i,
-                        ch: c as char,
-                    });
+                    out.problem = Some(Problem::StrayCloser { at: i, ch: c as char });
                     return out;
                 }
                 i += 1;
@@ -145,8 +139,7 @@ pub(super) fn token_at(text: &str, at: usize) -> (TokenKind, std::ops::Range<usi
         _ => return (TokenKind::End, text.len()..text.len()),
     };
     let first = rest.chars().next().unwrap_or(' ');
-    let starts_number = first.is_ascii_digit()
-        || (first == '.' && rest[1..].starts_with(|c: char| c.is_ascii_digit()));
+    let starts_number = first.is_ascii_digit() || (first == '.' && rest[1..].starts_with(|c: char| c.is_ascii_digit()));
     let len = if starts_number {
         number_len(rest)
     } else if first.is_ascii_alphabetic() || first == '_' {
@@ -215,9 +208,7 @@ pub(super) fn edit_distance(a: &str, b: &str) -> usize {
         row[0] = i + 1;
         for (j, &cb) in b.iter().enumerate() {
             let above = row[j + 1];
-            row[j + 1] = (diag + usize::from(ca != cb))
-                .min(above + 1)
-                .min(row[j] + 1);
+            row[j + 1] = (diag + usize::from(ca != cb)).min(above + 1).min(row[j] + 1);
             diag = above;
         }
     }

@@ -35,10 +35,7 @@ fn malformed(text: &str) -> Option<(String, Option<String>)> {
         }
         let exp_end = digits(j);
         if exp_end == j {
-            return Some((
-                "the exponent has no digits".into(),
-                Some("write an exponent like `1e-7`".into()),
-            ));
+            return Some(("the exponent has no digits".into(), Some("write an exponent like `1e-7`".into())));
         }
         i = exp_end;
     }
@@ -58,42 +55,24 @@ fn malformed(text: &str) -> Option<(String, Option<String>)> {
 /// The value of a number literal, or E0103.
 pub(super) fn number(text: &str, span: Span) -> Result<f64, Diagnostic> {
     if let Some((why, hint)) = malformed(text) {
-        let d = Diagnostic::error(
-            codes::BAD_NUMBER,
-            format!("malformed number `{text}`"),
-            span,
-        )
-        .label(why);
+        let d = Diagnostic::error(codes::BAD_NUMBER, format!("malformed number `{text}`"), span).label(why);
         return Err(match hint {
             Some(h) => d.hint(h),
             None => d,
         });
     }
     let value: f64 = text.parse().map_err(|_| {
-        Diagnostic::error(
-            codes::BAD_NUMBER,
-            format!("malformed number `{text}`"),
-            span,
-        )
-        .label("not a number")
+        Diagnostic::error(codes::BAD_NUMBER, format!("malformed number `{text}`"), span).label("not a number")
     })?;
     if value.is_infinite() {
-        return Err(Diagnostic::error(
-            codes::BAD_NUMBER,
-            format!("number `{text}` is too large"),
-            span,
-        )
-        .label("larger than the largest float64 (about 1.8e308)"));
+        return Err(Diagnostic::error(codes::BAD_NUMBER, format!("number `{text}` is too large"), span)
+            .label("larger than the largest float64 (about 1.8e308)"));
     }
     let mantissa = text.split(['e', 'E']).next().unwrap_or("");
     if value == 0.0 && mantissa.bytes().any(|b| matches!(b, b'1'..=b'9')) {
-        return Err(Diagnostic::error(
-            codes::BAD_NUMBER,
-            format!("number `{text}` is too small"),
-            span,
-        )
-        .label("closer to zero than the smallest float64 (about 4.9e-324)")
-        .hint("write `0` if zero is meant"));
+        return Err(Diagnostic::error(codes::BAD_NUMBER, format!("number `{text}` is too small"), span)
+            .label("closer to zero than the smallest float64 (about 4.9e-324)")
+            .hint("write `0` if zero is meant"));
     }
     Ok(value)
 }
@@ -118,19 +97,13 @@ pub(super) fn shape_dim(text: &str, is_name: bool, span: Span) -> Result<usize, 
         )
         .label("not a whole number");
         return Err(match text.strip_suffix(".0") {
-            Some(whole) if whole.bytes().all(|b| b.is_ascii_digit()) => {
-                d.hint(format!("write `{whole}`"))
-            }
+            Some(whole) if whole.bytes().all(|b| b.is_ascii_digit()) => d.hint(format!("write `{whole}`")),
             _ => d,
         });
     }
     text.parse().map_err(|_| {
-        Diagnostic::error(
-            codes::BAD_SHAPE_DIM,
-            format!("shape dimension `{text}` is too large"),
-            span,
-        )
-        .label("too large")
+        Diagnostic::error(codes::BAD_SHAPE_DIM, format!("shape dimension `{text}` is too large"), span)
+            .label("too large")
     })
 }
 
@@ -148,13 +121,9 @@ pub(super) fn string(body: &str, start: usize, file: FileId) -> Result<String, D
             Some((_, e @ ('"' | '\\'))) => out.push(e),
             Some((j, e)) => {
                 let span = Span::new(file, start + i, start + j + e.len_utf8());
-                return Err(Diagnostic::error(
-                    codes::BAD_ESCAPE,
-                    format!("unknown escape `\\{e}` in a string"),
-                    span,
-                )
-                .label("not an escape")
-                .hint("the only escapes are `\\\"` and `\\\\`; write `\\\\` for a backslash"));
+                return Err(Diagnostic::error(codes::BAD_ESCAPE, format!("unknown escape `\\{e}` in a string"), span)
+                    .label("not an escape")
+                    .hint("the only escapes are `\\\"` and `\\\\`; write `\\\\` for a backslash"));
             }
             // The grammar never ends a string body on a lone backslash.
             None => out.push('\\'),

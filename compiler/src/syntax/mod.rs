@@ -50,14 +50,11 @@ pub fn parse(text: &str, file: FileId) -> Result<ast::Module, Diagnostic> {
     if let Some(lex::Problem::TooDeep { at }) = lex::scan(text, text.len()).problem {
         return Err(errors::too_deep(Span::new(file, at, at + 1)));
     }
-    let mut pairs = grammar::NdeParser::parse(grammar::Rule::module, text)
-        .map_err(|e| errors::convert(&e, text, file))?;
+    let mut pairs =
+        grammar::NdeParser::parse(grammar::Rule::module, text).map_err(|e| errors::convert(&e, text, file))?;
     match pairs.next() {
         Some(module) => build::module(module, file, text.len()),
         // pest yields the `module` pair for any input it accepts.
-        None => Ok(ast::Module {
-            items: Vec::new(),
-            span: Span::new(file, 0, text.len()),
-        }),
+        None => Ok(ast::Module { items: Vec::new(), span: Span::new(file, 0, text.len()) }),
     }
 }

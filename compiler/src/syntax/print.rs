@@ -45,22 +45,12 @@ fn span_suffix(span: Span) -> String {
 }
 
 fn names(list: &[Ident]) -> String {
-    list.iter()
-        .map(|i| i.name.as_str())
-        .collect::<Vec<_>>()
-        .join(", ")
+    list.iter().map(|i| i.name.as_str()).collect::<Vec<_>>().join(", ")
 }
 
 fn shape(s: &Option<ShapeAnn>) -> String {
     match s {
-        Some(s) => format!(
-            ": [{}]",
-            s.dims
-                .iter()
-                .map(|d| d.to_string())
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
+        Some(s) => format!(": [{}]", s.dims.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(", ")),
         None => String::new(),
     }
 }
@@ -69,33 +59,13 @@ fn print_item(out: &mut String, item: &Item) {
     let (line, span) = match item {
         Item::Use(u) => {
             let from = match &u.path {
-                UsePath::Module(segments) => segments
-                    .iter()
-                    .map(|s| s.name.as_str())
-                    .collect::<Vec<_>>()
-                    .join("."),
+                UsePath::Module(segments) => segments.iter().map(|s| s.name.as_str()).collect::<Vec<_>>().join("."),
                 UsePath::File { path, .. } => format!("{path:?}"),
             };
             (format!("use {from}.{{{}}}", names(&u.names)), u.span)
         }
-        Item::Const(c) => (
-            format!(
-                "const {}{} = {}",
-                c.name.name,
-                shape(&c.shape),
-                print_expr(&c.value)
-            ),
-            c.span,
-        ),
-        Item::Fn(f) => (
-            format!(
-                "fn {}({}) = {}",
-                f.name.name,
-                names(&f.params),
-                print_expr(&f.body)
-            ),
-            f.span,
-        ),
+        Item::Const(c) => (format!("const {}{} = {}", c.name.name, shape(&c.shape), print_expr(&c.value)), c.span),
+        Item::Fn(f) => (format!("fn {}({}) = {}", f.name.name, names(&f.params), print_expr(&f.body)), f.span),
         Item::Model(m) => {
             let _ = writeln!(out, "model {}{}", m.name.name, span_suffix(m.span));
             for member in &m.members {
@@ -117,33 +87,15 @@ fn print_item(out: &mut String, item: &Item) {
 
 fn print_member(member: &Member) -> String {
     let (line, span) = match member {
-        Member::Param {
-            name,
-            shape: s,
-            init,
-            span,
-        } => (
-            format!("param {}{} = {}", name.name, shape(s), print_expr(init)),
-            *span,
-        ),
-        Member::State {
-            name,
-            shape: s,
-            init,
-            span,
-        } => (
-            format!("state {}{} = {}", name.name, shape(s), print_expr(init)),
-            *span,
-        ),
-        Member::Net { name, layer, span } => {
-            (format!("net {} = {}", name.name, print_expr(layer)), *span)
+        Member::Param { name, shape: s, init, span } => {
+            (format!("param {}{} = {}", name.name, shape(s), print_expr(init)), *span)
         }
-        Member::Let { name, value, span } => {
-            (format!("let {} = {}", name.name, print_expr(value)), *span)
+        Member::State { name, shape: s, init, span } => {
+            (format!("state {}{} = {}", name.name, shape(s), print_expr(init)), *span)
         }
-        Member::Ode { state, rhs, span } => {
-            (format!("d{}/dt = {}", state.name, print_expr(rhs)), *span)
-        }
+        Member::Net { name, layer, span } => (format!("net {} = {}", name.name, print_expr(layer)), *span),
+        Member::Let { name, value, span } => (format!("let {} = {}", name.name, print_expr(value)), *span),
+        Member::Ode { state, rhs, span } => (format!("d{}/dt = {}", state.name, print_expr(rhs)), *span),
     };
     line + &span_suffix(span)
 }

@@ -77,10 +77,7 @@ fn precedence() {
         ("sol.y'", "(transpose (. sol y))"),
         ("x.y.z", "(. (. x y) z)"),
         ("linear(2 -> 3)(x)", "(call (call linear (-> 2.0 3.0)) x)"),
-        (
-            "mlp(2 -> 64 -> 2, act = tanh)",
-            "(call mlp (-> 2.0 64.0 2.0) (= act tanh))",
-        ),
+        ("mlp(2 -> 64 -> 2, act = tanh)", "(call mlp (-> 2.0 64.0 2.0) (= act tanh))"),
         ("f(a = 1, b)", "(call f (= a 1.0) b)"),
         ("f()", "(call f)"),
         ("f(x,)", "(call f x)"),
@@ -89,10 +86,7 @@ fn precedence() {
         ("x[1:]", "(index x (: 1.0 _))"),
         ("x[:n - 1]", "(index x (: _ (- n 1.0)))"),
         ("x[i][j]", "(index (index x i) j)"),
-        (
-            "[[1, 0], [0, 1],]",
-            "(array (array 1.0 0.0) (array 0.0 1.0))",
-        ),
+        ("[[1, 0], [0, 1],]", "(array (array 1.0 0.0) (array 0.0 1.0))"),
         ("[]", "(array)"),
         ("-[1, 2]^2", "(neg (^ (array 1.0 2.0) 2.0))"),
     ];
@@ -103,14 +97,7 @@ fn precedence() {
 
 #[test]
 fn numbers_and_strings() {
-    let cases = [
-        ("1", 1.0),
-        ("2.5", 2.5),
-        ("1e-7", 1e-7),
-        ("3.0E+2", 300.0),
-        (".5", 0.5),
-        ("007", 7.0),
-    ];
+    let cases = [("1", 1.0), ("2.5", 2.5), ("1e-7", 1e-7), ("3.0E+2", 300.0), (".5", 0.5), ("007", 7.0)];
     for (src, want) in cases {
         assert_eq!(expr(src).kind, ExprKind::Number(want), "for {src:?}");
     }
@@ -123,54 +110,32 @@ fn expression_spans() {
     let src = "a + b * (c - d)";
     let e = expr(src);
     assert_eq!(text_of(src, e.span), src);
-    let ExprKind::Binary(BinaryOp::Add, lhs, rhs) = &e.kind else {
-        panic!("{e:?}")
-    };
+    let ExprKind::Binary(BinaryOp::Add, lhs, rhs) = &e.kind else { panic!("{e:?}") };
     assert_eq!(text_of(src, lhs.span), "a");
     assert_eq!(text_of(src, rhs.span), "b * (c - d)");
-    let ExprKind::Binary(BinaryOp::Mul, _, paren) = &rhs.kind else {
-        panic!("{rhs:?}")
-    };
-    assert_eq!(
-        text_of(src, paren.span),
-        "(c - d)",
-        "parentheses belong to the span"
-    );
+    let ExprKind::Binary(BinaryOp::Mul, _, paren) = &rhs.kind else { panic!("{rhs:?}") };
+    assert_eq!(text_of(src, paren.span), "(c - d)", "parentheses belong to the span");
 
     let src = "-f(x)[1:2]'";
     let e = expr(src);
     assert_eq!(text_of(src, e.span), src);
-    let ExprKind::Unary(UnaryOp::Neg, t) = &e.kind else {
-        panic!("{e:?}")
-    };
+    let ExprKind::Unary(UnaryOp::Neg, t) = &e.kind else { panic!("{e:?}") };
     assert_eq!(text_of(src, t.span), "f(x)[1:2]'");
-    let ExprKind::Transpose(ix) = &t.kind else {
-        panic!("{t:?}")
-    };
-    let ExprKind::Index { base, indices } = &ix.kind else {
-        panic!("{ix:?}")
-    };
+    let ExprKind::Transpose(ix) = &t.kind else { panic!("{t:?}") };
+    let ExprKind::Index { base, indices } = &ix.kind else { panic!("{ix:?}") };
     assert_eq!(text_of(src, base.span), "f(x)");
-    let IndexArg::Slice { span, .. } = &indices[0] else {
-        panic!("{indices:?}")
-    };
+    let IndexArg::Slice { span, .. } = &indices[0] else { panic!("{indices:?}") };
     assert_eq!(text_of(src, *span), "1:2");
 
     let src = "mlp(2 -> 50 -> 2 , act = tanh)";
-    let ExprKind::Call { args, .. } = expr(src).kind else {
-        panic!()
-    };
+    let ExprKind::Call { args, .. } = expr(src).kind else { panic!() };
     assert_eq!(text_of(src, args[0].value.span), "2 -> 50 -> 2");
     let name = args[1].name.as_ref().map(|n| text_of(src, n.span));
     assert_eq!(name.as_deref(), Some("act"));
 
     let src = "x[ : ]";
-    let ExprKind::Index { indices, .. } = expr(src).kind else {
-        panic!()
-    };
-    let IndexArg::Slice { span, .. } = &indices[0] else {
-        panic!()
-    };
+    let ExprKind::Index { indices, .. } = expr(src).kind else { panic!() };
+    let IndexArg::Slice { span, .. } = &indices[0] else { panic!() };
     assert_eq!(text_of(src, *span), ":");
 }
 
@@ -181,24 +146,15 @@ fn item_and_member_spans_end_at_their_last_token() {
     let at = |s: Span| &src[s.range()];
     assert_eq!(m.span, Span::new(F, 0, src.len()));
     assert_eq!(at(m.items[0].span()), "use std.nn.{mlp}");
-    let Item::Model(model) = &m.items[1] else {
-        panic!()
-    };
+    let Item::Model(model) = &m.items[1] else { panic!() };
     assert!(at(model.span).starts_with("model m {") && at(model.span).ends_with('}'));
     assert_eq!(at(model.name.span), "m");
     let spans: Vec<&str> = model.members.iter().map(|m| at(m.span())).collect();
     assert_eq!(spans, ["a = 1", "b: [2] = zeros", "dx/dt = a * x"]);
-    let Member::Param {
-        shape: Some(shape), ..
-    } = &model.members[1]
-    else {
-        panic!()
-    };
+    let Member::Param { shape: Some(shape), .. } = &model.members[1] else { panic!() };
     assert_eq!(at(shape.span), "[2]");
     assert_eq!(shape.dims, [2]);
-    let Member::Ode { state, .. } = &model.members[2] else {
-        panic!()
-    };
+    let Member::Ode { state, .. } = &model.members[2] else { panic!() };
     assert_eq!(at(state.span), "x");
 }
 
@@ -224,10 +180,7 @@ fn items_and_members() {
         solver plain = rk4()
     "#;
     let printed = print_module(&module(src));
-    let without_spans: Vec<&str> = printed
-        .lines()
-        .map(|l| l.split("  @").next().unwrap_or(l))
-        .collect();
+    let without_spans: Vec<&str> = printed.lines().map(|l| l.split("  @").next().unwrap_or(l)).collect();
     assert_eq!(
         without_spans,
         [
@@ -256,15 +209,10 @@ fn items_and_members() {
 #[test]
 fn keywords_are_whole_words() {
     let m = module("model models { let lets = modelx + d_x }");
-    let Item::Model(model) = &m.items[0] else {
-        panic!()
-    };
+    let Item::Model(model) = &m.items[0] else { panic!() };
     assert_eq!(model.name.name, "models");
     assert_eq!(
-        print_module(&m)
-            .lines()
-            .nth(1)
-            .map(|l| l.split("  @").next()),
+        print_module(&m).lines().nth(1).map(|l| l.split("  @").next()),
         Some(Some("  let lets = (+ modelx d_x)"))
     );
     assert!(module("").items.is_empty());
@@ -286,39 +234,14 @@ fn error_codes_and_positions() {
         ("const c = 3e", codes::BAD_NUMBER, 1, 11),
         ("const c: [n] = 1", codes::BAD_SHAPE_DIM, 1, 11),
         ("use \"a\\n\".{f}", codes::BAD_ESCAPE, 1, 7),
-        (
-            "const c = \"abc\nconst d = 1",
-            codes::UNTERMINATED_STRING,
-            1,
-            11,
-        ),
+        ("const c = \"abc\nconst d = 1", codes::UNTERMINATED_STRING, 1, 11),
         ("const c = 1 /* x", codes::UNTERMINATED_COMMENT, 1, 13),
-        (
-            "model a {\n  state x = 1\n",
-            codes::UNCLOSED_DELIMITER,
-            1,
-            9,
-        ),
-        (
-            "model a {\n  state x = 1\nmodel b {}",
-            codes::UNCLOSED_DELIMITER,
-            1,
-            9,
-        ),
+        ("model a {\n  state x = 1\n", codes::UNCLOSED_DELIMITER, 1, 9),
+        ("model a {\n  state x = 1\nmodel b {}", codes::UNCLOSED_DELIMITER, 1, 9),
         ("model a {}\n}", codes::STRAY_CLOSER, 2, 1),
         ("train fit {}", codes::NOT_SUPPORTED_YET, 1, 1),
-        (
-            "model a {\n  noise W: [3]\n}",
-            codes::NOT_SUPPORTED_YET,
-            2,
-            3,
-        ),
-        (
-            "model a {\n  dx = f dt + g dW\n}",
-            codes::NOT_SUPPORTED_YET,
-            2,
-            3,
-        ),
+        ("model a {\n  noise W: [3]\n}", codes::NOT_SUPPORTED_YET, 2, 3),
+        ("model a {\n  dx = f dt + g dW\n}", codes::NOT_SUPPORTED_YET, 2, 3),
         ("dx/dt = 1", codes::MEMBER_OUTSIDE_MODEL, 1, 1),
         ("modle a {}", codes::UNKNOWN_START, 1, 1),
         ("model a {\n  x = 1\n}", codes::UNKNOWN_START, 2, 3),
@@ -336,43 +259,21 @@ fn error_codes_and_positions() {
 #[test]
 fn error_messages_name_what_was_expected() {
     let message = |src: &str| error(src).3;
-    assert_eq!(
-        message("model a { param a 1.0 }"),
-        "expected `=`, found the number `1.0`"
-    );
-    assert_eq!(
-        message("model a { let x = 1 * }"),
-        "expected an expression, found `}`"
-    );
+    assert_eq!(message("model a { param a 1.0 }"), "expected `=`, found the number `1.0`");
+    assert_eq!(message("model a { let x = 1 * }"), "expected an expression, found `}`");
     assert_eq!(message("model { }"), "expected a name, found `{`");
     assert_eq!(
         message("model a {\n  dx/dt = f(x, y\n  dy/dt = 1\n}"),
         "expected `,` or `)` to close the call opened at 2:12, found `dy`"
     );
-    assert_eq!(
-        message("model a { param model = 1 }"),
-        "`model` is a keyword"
-    );
-    assert_eq!(
-        message("data obs = load(\"a.csv\")"),
-        "`data` declarations are not supported yet"
-    );
+    assert_eq!(message("model a { param model = 1 }"), "`model` is a keyword");
+    assert_eq!(message("data obs = load(\"a.csv\")"), "`data` declarations are not supported yet");
     let hints = |src: &str| parse(src, F).err().map(|d| d.hints).unwrap_or_default();
-    assert!(hints("model a { dx/dt = x ** 2 }")
-        .iter()
-        .any(|h| h.contains("use `^` for powers")));
-    assert!(hints("model a { dx/dt := 2 }")
-        .iter()
-        .any(|h| h.contains("`:=`")));
-    assert!(hints("modle a {}")
-        .iter()
-        .any(|h| h == "did you mean `model`?"));
-    assert!(hints("model a { rate = 2 }")
-        .iter()
-        .any(|h| h.contains("`let rate = ...`")));
-    assert!(hints("model a { let x = sigma y }")
-        .iter()
-        .any(|h| h.contains("`sigma * y`")));
+    assert!(hints("model a { dx/dt = x ** 2 }").iter().any(|h| h.contains("use `^` for powers")));
+    assert!(hints("model a { dx/dt := 2 }").iter().any(|h| h.contains("`:=`")));
+    assert!(hints("modle a {}").iter().any(|h| h == "did you mean `model`?"));
+    assert!(hints("model a { rate = 2 }").iter().any(|h| h.contains("`let rate = ...`")));
+    assert!(hints("model a { let x = sigma y }").iter().any(|h| h.contains("`sigma * y`")));
 }
 
 #[test]
@@ -384,20 +285,11 @@ fn nesting_and_depth_limits() {
     let long = |op: &str, n: usize| format!("const c = x{}", format!(" {op} x").repeat(n));
     let within = MAX_EXPR_DEPTH as usize - 2;
     for op in ["+", "*", "^"] {
-        assert!(
-            parse(&long(op, within), F).is_ok(),
-            "{op} chain of {within}"
-        );
+        assert!(parse(&long(op, within), F).is_ok(), "{op} chain of {within}");
         assert_eq!(error(&long(op, 100_000)).0, codes::TOO_DEEP, "{op} chain");
     }
-    assert_eq!(
-        error(&format!("const c = {}x", "- ".repeat(100_000))).0,
-        codes::TOO_DEEP
-    );
-    assert_eq!(
-        error(&format!("const c = x{}", "'".repeat(100_000))).0,
-        codes::TOO_DEEP
-    );
+    assert_eq!(error(&format!("const c = {}x", "- ".repeat(100_000))).0, codes::TOO_DEEP);
+    assert_eq!(error(&format!("const c = x{}", "'".repeat(100_000))).0, codes::TOO_DEEP);
 }
 
 /// Deleting or replacing any one character of valid files never panics, and
@@ -410,10 +302,8 @@ fn mangled_input_never_panics() {
          net f = mlp(2 -> 50 -> 2, act = tanh) // net\n  let z = f(y^3)[0:1] + A' @ y\n  \
          dy/dt = -z^2 + \"s\\\"\" /* c */\n}\nsolver s = tsit5(rtol = 1e-7)\n",
     ];
-    let replacements = [
-        "", " ", "(", ")", "[", "]", "{", "}", "-", ">", "^", "=", "\"", "/", "*", "d", "1", "e",
-        "'", ".", ":", "σ",
-    ];
+    let replacements =
+        ["", " ", "(", ")", "[", "]", "{", "}", "-", ">", "^", "=", "\"", "/", "*", "d", "1", "e", "'", ".", ":", "σ"];
     for src in sources {
         for (i, _) in src.char_indices() {
             let end = i + src[i..].chars().next().map_or(0, char::len_utf8);
@@ -424,11 +314,7 @@ fn mangled_input_never_panics() {
                     Err(_) => panic!("parser panicked on {mangled:?}"),
                     Ok(Err(d)) => {
                         assert!(d.code.starts_with("E01"), "{mangled:?}: {}", d.code);
-                        assert!(
-                            d.primary.span.range().end <= mangled.len(),
-                            "{mangled:?}: {:?}",
-                            d.primary.span
-                        );
+                        assert!(d.primary.span.range().end <= mangled.len(), "{mangled:?}: {:?}", d.primary.span);
                         assert!(d.primary.span.start <= d.primary.span.end);
                     }
                     Ok(Ok(_)) => {}

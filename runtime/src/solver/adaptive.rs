@@ -44,12 +44,7 @@ pub(crate) fn integrate<S: Scheme>(
         Some(dt) => dt,
         None => {
             let (f0, rest) = ws.k.split_at_mut(n);
-            let bufs = InitBufs {
-                f0,
-                y1: &mut ws.ytmp,
-                f1: &mut rest[..n],
-                scratch: &mut ws.scratch,
-            };
+            let bufs = InitBufs { f0, y1: &mut ws.ytmp, f1: &mut rest[..n], scratch: &mut ws.scratch };
             ws.nfe += 1;
             select_initial_step(p.f, p.t0, p.y0, opts.rtol, opts.atol, error_order, bufs)
         }
@@ -64,10 +59,7 @@ pub(crate) fn integrate<S: Scheme>(
 
     while tprev < t_end {
         if accepted + rejected >= opts.max_steps as u64 {
-            return Err(SolveError::MaxStepsReached {
-                t: tprev,
-                max_steps: opts.max_steps,
-            });
+            return Err(SolveError::MaxStepsReached { t: tprev, max_steps: opts.max_steps });
         }
         step::<S>(p.f, tprev, tnext, ws);
         let h = tnext - tprev;
@@ -108,9 +100,5 @@ pub(crate) fn integrate<S: Scheme>(
         out[next_save * n..(next_save + 1) * n].copy_from_slice(&ws.y);
         next_save += 1;
     }
-    Ok(Stats {
-        nfe: ws.nfe,
-        accepted,
-        rejected,
-    })
+    Ok(Stats { nfe: ws.nfe, accepted, rejected })
 }

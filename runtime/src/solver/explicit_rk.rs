@@ -85,10 +85,7 @@ fn fold_fixed<const J: usize>(n: usize, c: &[f64], k: &[f64], mut g: impl FnMut(
 /// [`fold_fixed`] for any number of terms (used beyond 8).
 fn fold_any(n: usize, c: &[f64], k: &[f64], mut g: impl FnMut(usize, f64)) {
     for m in 0..n {
-        let acc = c
-            .iter()
-            .zip(k[m..].iter().step_by(n.max(1)))
-            .fold(0.0, |acc, (cj, kj)| acc + cj * kj);
+        let acc = c.iter().zip(k[m..].iter().step_by(n.max(1))).fold(0.0, |acc, (cj, kj)| acc + cj * kj);
         g(m, acc);
     }
 }
@@ -156,13 +153,7 @@ const MAX_STAGES: usize = 7;
 /// `k_I = f(t + c_I h, Y_I)`. The last stage of an FSAL method is computed
 /// directly into `y_new` and evaluated at `t_end`.
 #[inline(always)]
-fn stage<S: Scheme, const I: usize>(
-    f: &dyn VectorField,
-    t: f64,
-    t_end: f64,
-    h: f64,
-    ws: &mut Workspace,
-) {
+fn stage<S: Scheme, const I: usize>(f: &dyn VectorField, t: f64, t_end: f64, h: f64, ws: &mut Workspace) {
     let tab = S::TABLEAU;
     let stages = tab.c.len();
     if I >= stages {
@@ -170,11 +161,8 @@ fn stage<S: Scheme, const I: usize>(
     }
     let n = ws.n;
     let (done, rest) = ws.k.split_at_mut(I * n);
-    let (input, ti) = if tab.fsal && I == stages - 1 {
-        (&mut ws.y_new, t_end)
-    } else {
-        (&mut ws.ytmp, t + tab.c[I] * h)
-    };
+    let (input, ti) =
+        if tab.fsal && I == stages - 1 { (&mut ws.y_new, t_end) } else { (&mut ws.ytmp, t + tab.c[I] * h) };
     lincomb(input, &ws.y, h, tab.a[I], done);
     f.eval(ti, input, &mut rest[..n], &mut ws.scratch);
 }
@@ -241,12 +229,7 @@ mod tests {
     #[test]
     fn step_spells_out_enough_stages() {
         for t in ALL {
-            assert!(
-                t.stages() <= MAX_STAGES,
-                "{} has {} stages; add stage calls to step()",
-                t.name,
-                t.stages()
-            );
+            assert!(t.stages() <= MAX_STAGES, "{} has {} stages; add stage calls to step()", t.name, t.stages());
         }
     }
 }

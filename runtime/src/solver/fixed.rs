@@ -36,20 +36,13 @@ pub(crate) fn integrate<S: Scheme>(
     let mut next_save = 0;
     while tprev < t_end {
         if steps >= max_steps as u64 {
-            return Err(SolveError::MaxStepsReached {
-                t: tprev,
-                max_steps,
-            });
+            return Err(SolveError::MaxStepsReached { t: tprev, max_steps });
         }
         let proposed = p.t0 + (steps + 1) as f64 * dt;
         let tnext = if proposed > floor { t_end } else { proposed };
         step::<S>(p.f, tprev, tnext, ws);
         let end = &ws.k[S::END_SLOT * n..(S::END_SLOT + 1) * n];
-        let finite = ws
-            .y_new
-            .iter()
-            .zip(end)
-            .all(|(y, k)| y.is_finite() && k.is_finite());
+        let finite = ws.y_new.iter().zip(end).all(|(y, k)| y.is_finite() && k.is_finite());
         if !finite {
             return Err(SolveError::NonFinite { t: tnext });
         }
@@ -58,9 +51,5 @@ pub(crate) fn integrate<S: Scheme>(
         steps += 1;
         tprev = tnext;
     }
-    Ok(Stats {
-        nfe: ws.nfe,
-        accepted: steps,
-        rejected: 0,
-    })
+    Ok(Stats { nfe: ws.nfe, accepted: steps, rejected: 0 })
 }

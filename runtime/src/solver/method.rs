@@ -27,15 +27,8 @@ pub enum Method {
     Tsit5,
 }
 
-const ALL: [Method; 7] = [
-    Method::Euler,
-    Method::Midpoint,
-    Method::Heun,
-    Method::Rk4,
-    Method::Bosh3,
-    Method::Dopri5,
-    Method::Tsit5,
-];
+const ALL: [Method; 7] =
+    [Method::Euler, Method::Midpoint, Method::Heun, Method::Rk4, Method::Bosh3, Method::Dopri5, Method::Tsit5];
 
 impl Method {
     /// The lower-case name used on the command line and in `.nde` files.
@@ -92,9 +85,6 @@ impl FromStr for Method {
         ALL.iter()
             .copied()
             .find(|m| m.name().eq_ignore_ascii_case(s.trim()))
-            .ok_or_else(|| UnknownMethod {
-                name: s.to_string(),
-                known: ALL.iter().map(|m| m.name()).collect(),
-            })
+            .ok_or_else(|| UnknownMethod { name: s.to_string(), known: ALL.iter().map(|m| m.name()).collect() })
     }
 }

@@ -72,11 +72,7 @@ pub(crate) fn ulps_below(x: f64, n: u32) -> f64 {
 /// Common start of both drivers: loads `y0` into the workspace and handles
 /// the trivial case. Returns `Some(stats)` when there is nothing to
 /// integrate (every save time equals `t0`), after filling `out`.
-pub(crate) fn start(
-    p: &Problem<'_>,
-    ws: &mut Workspace,
-    out: &mut [f64],
-) -> Result<Option<Stats>, SolveError> {
+pub(crate) fn start(p: &Problem<'_>, ws: &mut Workspace, out: &mut [f64]) -> Result<Option<Stats>, SolveError> {
     ws.nfe = 0;
     ws.y.copy_from_slice(p.y0);
     if p.y0.iter().any(|v| !v.is_finite()) {

@@ -35,13 +35,7 @@ impl StepProbe {
 
 /// Takes one step of `method` from `(t0, y0)` with step `h` (any finite,
 /// nonzero `h`; no step-size control).
-pub fn single_step(
-    method: Method,
-    f: &dyn VectorField,
-    t0: f64,
-    y0: &[f64],
-    h: f64,
-) -> Result<StepProbe, SolveError> {
+pub fn single_step(method: Method, f: &dyn VectorField, t0: f64, y0: &[f64], h: f64) -> Result<StepProbe, SolveError> {
     match method {
         Method::Euler => probe::<Euler>(f, t0, y0, h),
         Method::Midpoint => probe::<Midpoint>(f, t0, y0, h),
@@ -53,19 +47,11 @@ pub fn single_step(
     }
 }
 
-fn probe<S: Scheme>(
-    f: &dyn VectorField,
-    t0: f64,
-    y0: &[f64],
-    h: f64,
-) -> Result<StepProbe, SolveError> {
+fn probe<S: Scheme>(f: &dyn VectorField, t0: f64, y0: &[f64], h: f64) -> Result<StepProbe, SolveError> {
     let n = f.dim();
     if y0.len() != n {
         return Err(SolveError::InvalidOptions {
-            what: format!(
-                "the initial state has {} values but the system has {n} state variables",
-                y0.len()
-            ),
+            what: format!("the initial state has {} values but the system has {n} state variables", y0.len()),
         });
     }
     if !(h.is_finite() && h != 0.0 && t0.is_finite()) {
@@ -85,12 +71,5 @@ fn probe<S: Scheme>(
         lincomb(&mut err, &zero, h, e, &ws.k);
         err
     });
-    Ok(StepProbe {
-        t0,
-        h,
-        y1: ws.y_new.clone(),
-        err,
-        ws,
-        dense: dense::<S>,
-    })
+    Ok(StepProbe { t0, h, y1: ws.y_new.clone(), err, ws, dense: dense::<S> })
 }

@@ -45,12 +45,7 @@ pub enum TableauError {
     /// The arrays have inconsistent lengths.
     Shape { tableau: &'static str, what: String },
     /// `Σ_j a[row][j] != c[row]`.
-    RowSum {
-        tableau: &'static str,
-        row: usize,
-        sum: f64,
-        c: f64,
-    },
+    RowSum { tableau: &'static str, row: usize, sum: f64, c: f64 },
     /// `Σ b != 1`.
     WeightSum { tableau: &'static str, sum: f64 },
     /// `Σ b_err != 0`.
@@ -63,16 +58,8 @@ impl fmt::Display for TableauError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             TableauError::Shape { tableau, what } => write!(f, "tableau {tableau}: {what}"),
-            TableauError::RowSum {
-                tableau,
-                row,
-                sum,
-                c,
-            } => {
-                write!(
-                    f,
-                    "tableau {tableau}: row {row} of a sums to {sum:e}, but c = {c:e}"
-                )
+            TableauError::RowSum { tableau, row, sum, c } => {
+                write!(f, "tableau {tableau}: row {row} of a sums to {sum:e}, but c = {c:e}")
             }
             TableauError::WeightSum { tableau, sum } => {
                 write!(f, "tableau {tableau}: b sums to {sum:e}, not 1")
@@ -81,10 +68,7 @@ impl fmt::Display for TableauError {
                 write!(f, "tableau {tableau}: error weights sum to {sum:e}, not 0")
             }
             TableauError::Fsal { tableau } => {
-                write!(
-                    f,
-                    "tableau {tableau}: marked FSAL but its last row of a is not b with c = 1"
-                )
+                write!(f, "tableau {tableau}: marked FSAL but its last row of a is not b with c = 1")
             }
         }
     }
@@ -94,12 +78,7 @@ impl std::error::Error for TableauError {}
 
 /// `|sum - target| <= 8 ulp of the magnitudes summed`.
 fn close(sum: f64, target: f64, terms: &[f64]) -> bool {
-    let scale = terms
-        .iter()
-        .map(|v| v.abs())
-        .sum::<f64>()
-        .max(target.abs())
-        .max(1.0);
+    let scale = terms.iter().map(|v| v.abs()).sum::<f64>().max(target.abs()).max(1.0);
     (sum - target).abs() <= 8.0 * f64::EPSILON * scale
 }
 
@@ -119,51 +98,28 @@ impl Tableau {
     /// FSAL property, all to a few ulp.
     pub fn check(&self) -> Result<(), TableauError> {
         let s = self.stages();
-        let shape = |what: String| {
-            Err(TableauError::Shape {
-                tableau: self.name,
-                what,
-            })
-        };
+        let shape = |what: String| Err(TableauError::Shape { tableau: self.name, what });
         if s == 0 {
             return shape("no stages".into());
         }
         if self.a.len() != s || self.b.len() != s {
-            return shape(format!(
-                "{s} stages but {} rows of a and {} weights",
-                self.a.len(),
-                self.b.len()
-            ));
+            return shape(format!("{s} stages but {} rows of a and {} weights", self.a.len(), self.b.len()));
         }
         if self.c[0] != 0.0 {
-            return shape(format!(
-                "c[0] = {} (explicit methods start at c = 0)",
-                self.c[0]
-            ));
+            return shape(format!("c[0] = {} (explicit methods start at c = 0)", self.c[0]));
         }
         for (i, row) in self.a.iter().enumerate() {
             if row.len() != i {
-                return shape(format!(
-                    "row {i} of a has {} entries, expected {i}",
-                    row.len()
-                ));
+                return shape(format!("row {i} of a has {} entries, expected {i}", row.len()));
             }
             let sum: f64 = row.iter().sum();
             if i > 0 && !close(sum, self.c[i], row) {
-                return Err(TableauError::RowSum {
-                    tableau: self.name,
-                    row: i,
-                    sum,
-                    c: self.c[i],
-                });
+                return Err(TableauError::RowSum { tableau: self.name, row: i, sum, c: self.c[i] });
             }
         }
         let sum: f64 = self.b.iter().sum();
         if !close(sum, 1.0, self.b) {
-            return Err(TableauError::WeightSum {
-                tableau: self.name,
-                sum,
-            });
+            return Err(TableauError::WeightSum { tableau: self.name, sum });
         }
         if let Some(e) = self.b_err {
             if e.len() != s {
@@ -171,10 +127,7 @@ impl Tableau {
             }
             let sum: f64 = e.iter().sum();
             if !close(sum, 0.0, e) {
-                return Err(TableauError::ErrorWeightSum {
-                    tableau: self.name,
-                    sum,
-                });
+                return Err(TableauError::ErrorWeightSum { tableau: self.name, sum });
             }
         }
         if self.fsal {
@@ -188,15 +141,8 @@ impl Tableau {
 }
 
 /// Forward Euler, order 1.
-pub const EULER: Tableau = Tableau {
-    name: "euler",
-    c: &[0.0],
-    a: &[&[]],
-    b: &[1.0],
-    b_err: None,
-    fsal: false,
-    order: 1,
-};
+pub const EULER: Tableau =
+    Tableau { name: "euler", c: &[0.0], a: &[&[]], b: &[1.0], b_err: None, fsal: false, order: 1 };
 
 /// Explicit midpoint, order 2.
 pub const MIDPOINT: Tableau = Tableau {
@@ -235,12 +181,7 @@ pub const RK4: Tableau = Tableau {
 pub const BOSH3: Tableau = Tableau {
     name: "bosh3",
     c: &[0.0, 1.0 / 2.0, 3.0 / 4.0, 1.0],
-    a: &[
-        &[],
-        &[1.0 / 2.0],
-        &[0.0, 3.0 / 4.0],
-        &[2.0 / 9.0, 1.0 / 3.0, 4.0 / 9.0],
-    ],
+    a: &[&[], &[1.0 / 2.0], &[0.0, 3.0 / 4.0], &[2.0 / 9.0, 1.0 / 3.0, 4.0 / 9.0]],
     b: &[2.0 / 9.0, 1.0 / 3.0, 4.0 / 9.0, 0.0],
     // b - b̂ with b̂ = [7/24, 1/4, 1/3, 1/8], exactly.
     b_err: Some(&[-5.0 / 72.0, 1.0 / 12.0, 1.0 / 9.0, -1.0 / 8.0]),
@@ -257,37 +198,11 @@ pub const DOPRI5: Tableau = Tableau {
         &[1.0 / 5.0],
         &[3.0 / 40.0, 9.0 / 40.0],
         &[44.0 / 45.0, -56.0 / 15.0, 32.0 / 9.0],
-        &[
-            19372.0 / 6561.0,
-            -25360.0 / 2187.0,
-            64448.0 / 6561.0,
-            -212.0 / 729.0,
-        ],
-        &[
-            9017.0 / 3168.0,
-            -355.0 / 33.0,
-            46732.0 / 5247.0,
-            49.0 / 176.0,
-            -5103.0 / 18656.0,
-        ],
-        &[
-            35.0 / 384.0,
-            0.0,
-            500.0 / 1113.0,
-            125.0 / 192.0,
-            -2187.0 / 6784.0,
-            11.0 / 84.0,
-        ],
+        &[19372.0 / 6561.0, -25360.0 / 2187.0, 64448.0 / 6561.0, -212.0 / 729.0],
+        &[9017.0 / 3168.0, -355.0 / 33.0, 46732.0 / 5247.0, 49.0 / 176.0, -5103.0 / 18656.0],
+        &[35.0 / 384.0, 0.0, 500.0 / 1113.0, 125.0 / 192.0, -2187.0 / 6784.0, 11.0 / 84.0],
     ],
-    b: &[
-        35.0 / 384.0,
-        0.0,
-        500.0 / 1113.0,
-        125.0 / 192.0,
-        -2187.0 / 6784.0,
-        11.0 / 84.0,
-        0.0,
-    ],
+    b: &[35.0 / 384.0, 0.0, 500.0 / 1113.0, 125.0 / 192.0, -2187.0 / 6784.0, 11.0 / 84.0, 0.0],
     // b - b̂ with b̂ = [1951/21600, 0, 22642/50085, 451/720, -12231/42400,
     // 649/6300, 1/60] (diffrax dopri5.py), reduced exactly.
     b_err: Some(&[

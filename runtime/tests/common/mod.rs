@@ -43,24 +43,13 @@ pub fn lorenz() -> impl VectorField {
 
 /// `n` evenly spaced times from `a` to `b` inclusive (`b` exact).
 pub fn linspace(a: f64, b: f64, n: usize) -> Vec<f64> {
-    (0..n)
-        .map(|i| {
-            if i + 1 == n {
-                b
-            } else {
-                a + (b - a) * i as f64 / (n - 1) as f64
-            }
-        })
-        .collect()
+    (0..n).map(|i| if i + 1 == n { b } else { a + (b - a) * i as f64 / (n - 1) as f64 }).collect()
 }
 
 /// Max absolute difference.
 pub fn max_diff(a: &[f64], b: &[f64]) -> f64 {
     assert_eq!(a.len(), b.len());
-    a.iter()
-        .zip(b)
-        .map(|(x, y)| (x - y).abs())
-        .fold(0.0, f64::max)
+    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f64::max)
 }
 
 /// Least-squares slope of `log(err)` against `log(h)`.

@@ -48,7 +48,7 @@ enum Command {
         file: PathBuf,
     },
     /// Solve a model and write its trajectory (CSV to stdout unless -o is given).
-    Run(run::RunArgs),
+    Run(Box<run::RunArgs>),
     /// Print an intermediate form: the syntax tree, the tensor IR, or the cranelift IR of the kernels.
     Emit {
         /// What to print.
@@ -76,7 +76,13 @@ fn check(file: &std::path::Path) -> u8 {
     match nde_compiler::driver::check_file(file, &Default::default()) {
         Ok(checked) => {
             let models: Vec<_> = checked.program.models.iter().map(|m| m.name.as_str()).collect();
-            println!("{}: ok ({} model{}: {})", file.display(), models.len(), if models.len() == 1 { "" } else { "s" }, models.join(", "));
+            println!(
+                "{}: ok ({} model{}: {})",
+                file.display(),
+                models.len(),
+                if models.len() == 1 { "" } else { "s" },
+                models.join(", ")
+            );
             0
         }
         Err(failure) => {

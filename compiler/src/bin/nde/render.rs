@@ -12,7 +12,8 @@ use nde_compiler::span::SourceMap;
 pub fn emit(sources: &SourceMap, diagnostics: &[Diagnostic]) {
     let mut files = SimpleFiles::new();
     let ids: Vec<usize> = sources.files().map(|(_, f)| files.add(f.name.clone(), f.text.clone())).collect();
-    let choice = if std::io::IsTerminal::is_terminal(&std::io::stderr()) { ColorChoice::Auto } else { ColorChoice::Never };
+    let choice =
+        if std::io::IsTerminal::is_terminal(&std::io::stderr()) { ColorChoice::Auto } else { ColorChoice::Never };
     let writer = StandardStream::stderr(choice);
     let config = Config::default();
     for d in diagnostics {

@@ -93,10 +93,18 @@ fn run_inner(args: &RunArgs) -> Result<(), u8> {
         let report = driver::apply_param_arrays(model, &mut params, &arrays)
             .map_err(|e| fail(exit::FILE_ERROR, format!("{}: {e}", path.display())))?;
         if !report.kept.is_empty() {
-            eprintln!("note: {} does not set {}; they keep their initial values", path.display(), report.kept.join(", "));
+            eprintln!(
+                "note: {} does not set {}; they keep their initial values",
+                path.display(),
+                report.kept.join(", ")
+            );
         }
         if !report.unused.is_empty() {
-            eprintln!("note: ignoring arrays of {} that match no parameter: {}", path.display(), report.unused.join(", "));
+            eprintln!(
+                "note: ignoring arrays of {} that match no parameter: {}",
+                path.display(),
+                report.unused.join(", ")
+            );
         }
     }
 
@@ -161,7 +169,11 @@ fn solve_options(args: &RunArgs, declared: &[SolverSpec]) -> Result<SolveOptions
     };
     opts.method = method_name.parse::<Method>().map_err(|e| {
         let declared: Vec<_> = declared.iter().map(|s| s.name.as_str()).collect();
-        let extra = if declared.is_empty() { String::new() } else { format!(" (solvers declared in the file: {})", declared.join(", ")) };
+        let extra = if declared.is_empty() {
+            String::new()
+        } else {
+            format!(" (solvers declared in the file: {})", declared.join(", "))
+        };
         fail(exit::USAGE, format!("{e}{extra}"))
     })?;
     if let Some(s) = spec {
@@ -188,7 +200,10 @@ fn solve_options(args: &RunArgs, declared: &[SolverSpec]) -> Result<SolveOptions
         opts.max_steps = v;
     }
     if !opts.method.is_adaptive() && opts.dt.is_none() {
-        return Err(fail(exit::USAGE, format!("{} is a fixed-step method: give a step size with --dt", opts.method.name())));
+        return Err(fail(
+            exit::USAGE,
+            format!("{} is a fixed-step method: give a step size with --dt", opts.method.name()),
+        ));
     }
     Ok(opts)
 }
@@ -198,7 +213,8 @@ fn output_times(args: &RunArgs) -> Result<Vec<f64>, u8> {
     let times: Vec<f64> = match &args.at {
         Some(spec) if spec.matches(':').count() == 2 => {
             let parts: Vec<&str> = spec.split(':').collect();
-            let (a, b, n) = (parts[0].trim().parse::<f64>(), parts[1].trim().parse::<f64>(), parts[2].trim().parse::<usize>());
+            let (a, b, n) =
+                (parts[0].trim().parse::<f64>(), parts[1].trim().parse::<f64>(), parts[2].trim().parse::<usize>());
             match (a, b, n) {
                 (Ok(a), Ok(b), Ok(n)) if n >= 1 => linspace(a, b, n),
                 _ => return Err(bad(format!("--at {spec}: expected START:STOP:COUNT, e.g. 0:10:11"))),
@@ -235,7 +251,10 @@ fn linspace(a: f64, b: f64, n: usize) -> Vec<f64> {
 fn check_finite_state(model: &ModelIr, y0: &[f64]) -> Result<(), u8> {
     match y0.iter().position(|v| !v.is_finite()) {
         None => Ok(()),
-        Some(i) => Err(fail(exit::SOLVE_FAILED, format!("the initial state is not finite: {} = {}", state_column_names(model)[i], y0[i]))),
+        Some(i) => Err(fail(
+            exit::SOLVE_FAILED,
+            format!("the initial state is not finite: {} = {}", state_column_names(model)[i], y0[i]),
+        )),
     }
 }
 
@@ -248,7 +267,10 @@ fn read_initial_states(path: &Path, n: usize) -> Result<Vec<f64>, u8> {
             let pick = arrays.iter().find(|a| a.name == "y0").or(if arrays.len() == 1 { arrays.first() } else { None });
             let Some(a) = pick else {
                 let names: Vec<_> = arrays.iter().map(|a| a.name.as_str()).collect();
-                return Err(fail(exit::FILE_ERROR, format!("{}: no array named `y0` (arrays: {})", path.display(), names.join(", "))));
+                return Err(fail(
+                    exit::FILE_ERROR,
+                    format!("{}: no array named `y0` (arrays: {})", path.display(), names.join(", ")),
+                ));
             };
             (a.shape.clone(), a.data.clone())
         }
@@ -268,10 +290,16 @@ fn read_initial_states(path: &Path, n: usize) -> Result<Vec<f64>, u8> {
         _ => false,
     };
     if !ok {
-        return Err(fail(exit::FILE_ERROR, format!("{}: initial states have shape {shape:?}; expected [batch, {n}]", path.display())));
+        return Err(fail(
+            exit::FILE_ERROR,
+            format!("{}: initial states have shape {shape:?}; expected [batch, {n}]", path.display()),
+        ));
     }
     if let Some(i) = data.iter().position(|v| !v.is_finite()) {
-        return Err(fail(exit::FILE_ERROR, format!("{}: initial state {} (row {}) is not finite", path.display(), i % n, i / n)));
+        return Err(fail(
+            exit::FILE_ERROR,
+            format!("{}: initial state {} (row {}) is not finite", path.display(), i % n, i / n),
+        ));
     }
     Ok(data)
 }
