@@ -9,6 +9,10 @@ use crate::ir::UnaryOp;
 pub const MAX_ELEMENTS: usize = 1 << 24;
 
 /// How deeply fn calls may nest while being inlined (E0206 beyond).
+/// Most distinct fn instances (fn, argument shapes, constant argument values)
+/// one compilation may check before E0407.
+pub const MAX_FN_INSTANCES: usize = 20_000;
+
 pub const MAX_CALL_DEPTH: usize = 64;
 
 /// A builtin function.

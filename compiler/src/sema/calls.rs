@@ -10,7 +10,7 @@ use crate::ir::{BinaryOp, Shape, UnaryOp};
 use crate::span::Span;
 use crate::syntax::ast::{Arg, Expr, ExprKind};
 
-use super::builtins::{Builtin, MAX_CALL_DEPTH, MAX_ELEMENTS};
+use super::builtins::{Builtin, MAX_CALL_DEPTH, MAX_ELEMENTS, MAX_FN_INSTANCES};
 use super::checker::{ArgVal, Checker, Def, Env, EnvKind, InstKey, ItemRef, Local, Phase, Resolved};
 use super::consts;
 use super::shapes::elementwise_ok;
@@ -225,6 +225,20 @@ impl<'a> Checker<'a> {
                 if self.call_stack.iter().any(|&(g, _)| g == r) {
                     // Only reachable through a cycle the call graph missed.
                     self.recursive.insert(r);
+                    return None;
+                }
+                if self.instances.len() >= MAX_FN_INSTANCES {
+                    // Each distinct tuple of constant arguments is its own
+                    // instance, so constant-folded call chains can need
+                    // exponentially many: stop before compile time explodes.
+                    if !self.instance_budget_hit {
+                        self.instance_budget_hit = true;
+                        self.report(
+                            Diagnostic::error("E0407", "too much compile-time work in fn calls", span)
+                                .label(format!("checking this call needs more than {MAX_FN_INSTANCES} fn instances"))
+                                .hint("each call with different constant arguments is specialised; pass a runtime value or simplify the chain of calls"),
+                        );
+                    }
                     return None;
                 }
                 if self.call_stack.len() >= MAX_CALL_DEPTH {

@@ -148,6 +148,8 @@ pub(crate) struct Checker<'a> {
     pub call_stack: Vec<(ItemRef, Span)>,
     /// Fns on a call cycle (already reported; calls to them are errors).
     pub recursive: HashSet<ItemRef>,
+    /// Set once E0407 has been reported for too many fn instances.
+    pub instance_budget_hit: bool,
 }
 
 impl<'a> Checker<'a> {
@@ -161,6 +163,7 @@ impl<'a> Checker<'a> {
             instances: HashMap::new(),
             call_stack: Vec::new(),
             recursive: HashSet::new(),
+            instance_budget_hit: false,
         }
     }
 
