@@ -1,10 +1,10 @@
 //! Typed errors of the solvers: why a solve failed, and where in time.
 //!
-//! Owns [`SolveError`] (returned by [`crate::solve()`], [`crate::solve_batch`]
-//! and [`crate::solve::solve_fixed`]) and [`UnknownMethod`] (from parsing a
-//! [`crate::Method`] name). Every message names the time `t` at which the
-//! problem appeared and suggests what to try; this module never prints and
-//! never panics.
+//! Owns [`SolveError`] (returned by [`crate::solve()`], [`crate::solve_batch`],
+//! [`crate::solve::solve_fixed`] and the gradients of [`crate::adjoint`]) and
+//! [`UnknownMethod`] (from parsing a [`crate::Method`] name). Every message
+//! names the time `t` at which the problem appeared and suggests what to
+//! try; this module never prints and never panics.
 
 use std::fmt;
 
@@ -27,6 +27,10 @@ pub enum SolveError {
     /// The output times are invalid (empty, not finite, out of order,
     /// before `t0`).
     InvalidTimes { what: String },
+    /// A gradient's adjoint (the cotangent carried backwards in time, or a
+    /// parameter gradient) became NaN or infinite at `t` during the backward
+    /// pass of [`crate::adjoint::gradient`].
+    NonFiniteAdjoint { t: f64 },
     /// Trajectory `index` of a batch failed.
     InBatch { index: usize, error: Box<SolveError> },
 }
@@ -37,6 +41,7 @@ impl SolveError {
         match self {
             SolveError::StepSizeTooSmall { t, .. }
             | SolveError::NonFinite { t }
+            | SolveError::NonFiniteAdjoint { t }
             | SolveError::MaxStepsReached { t, .. } => Some(*t),
             SolveError::InBatch { error, .. } => error.time(),
             SolveError::InvalidOptions { .. } | SolveError::InvalidTimes { .. } => None,
@@ -62,6 +67,12 @@ impl fmt::Display for SolveError {
                 f,
                 "gave up after {max_steps} steps at t = {t}: raise max_steps, loosen rtol/atol, \
                  or use a stiff solver if the problem is stiff"
+            ),
+            SolveError::NonFiniteAdjoint { t } => write!(
+                f,
+                "the gradient became NaN or infinite at t = {t} in the backward pass: the loss gradient or the \
+                 model's derivatives may be non-finite there, or (backsolve) the backward integration may be \
+                 unstable; try the discrete or interpolated adjoint or tighter tolerances"
             ),
             SolveError::InvalidOptions { what } => write!(f, "invalid solver options: {what}"),
             SolveError::InvalidTimes { what } => write!(f, "invalid output times: {what}"),

@@ -6,8 +6,11 @@
 //! solvers are tested against hand-written Rust systems.
 
 pub mod abi;
+pub mod adjoint;
 pub mod io;
+pub mod linalg;
 pub mod term;
+pub mod train;
 
 pub mod error;
 pub mod solution;
@@ -15,6 +18,7 @@ pub mod solve;
 pub mod solver;
 pub mod stepsize;
 
+pub use adjoint::{gradient, gradient_batch, gradient_fixed, Adjoint, BatchGradient, Gradient};
 pub use error::SolveError;
 pub use solution::{BatchSolution, Solution, Stats};
 pub use solve::{solve, solve_batch, Controller, Method, SolveOptions};

@@ -60,7 +60,7 @@ fn bad_times(what: String) -> SolveError {
 
 /// Checks everything but the initial state's values. `fixed` says the
 /// solve runs at a constant step (so tolerances are unused).
-fn validate(n: usize, t0: f64, saveat: &[f64], opts: &SolveOptions, fixed: bool) -> Result<(), SolveError> {
+pub(crate) fn validate(n: usize, t0: f64, saveat: &[f64], opts: &SolveOptions, fixed: bool) -> Result<(), SolveError> {
     if n == 0 {
         return Err(invalid("the system has no state variables".into()));
     }

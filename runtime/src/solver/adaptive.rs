@@ -20,7 +20,7 @@
 //! [`SolveError::StepSizeTooSmall`]. Never allocates.
 
 use super::explicit_rk::{error_norm, step, Workspace};
-use super::{save_step, start, ulps_below, Problem, Scheme};
+use super::{save_step, start, ulps_below, Problem, Scheme, StepObserver};
 use crate::error::SolveError;
 use crate::solution::Stats;
 use crate::solve::SolveOptions;
@@ -33,6 +33,18 @@ pub(crate) fn integrate<S: Scheme>(
     opts: &SolveOptions,
     ws: &mut Workspace,
     out: &mut [f64],
+) -> Result<Stats, SolveError> {
+    integrate_observed::<S, ()>(p, opts, ws, out, &mut ())
+}
+
+/// [`integrate`], showing every accepted step to `obs` (after its saves,
+/// before the workspace moves on). With `()` this is [`integrate`].
+pub(crate) fn integrate_observed<S: Scheme, O: StepObserver>(
+    p: &Problem<'_>,
+    opts: &SolveOptions,
+    ws: &mut Workspace,
+    out: &mut [f64],
+    obs: &mut O,
 ) -> Result<Stats, SolveError> {
     if let Some(stats) = start(p, ws, out)? {
         return Ok(stats);
@@ -56,6 +68,7 @@ pub(crate) fn integrate<S: Scheme>(
     let mut tnext = (p.t0 + h0).min(t_end);
     let mut next_save = 0;
     let (mut accepted, mut rejected) = (0u64, 0u64);
+    let mut next_h = h0;
 
     while tprev < t_end {
         if accepted + rejected >= opts.max_steps as u64 {
@@ -66,8 +79,10 @@ pub(crate) fn integrate<S: Scheme>(
         let eest = error_norm::<S>(h, rtol, atol, ws);
         let (accept, factor) = pid.adapt(eest);
         let dt = h * factor;
+        next_h = dt;
         let next_t0 = if accept {
             save_step::<S>(p.saveat, &mut next_save, tprev, tnext, ws, out);
+            obs.accepted(tprev, tnext, ws);
             ws.accept(S::END_SLOT);
             accepted += 1;
             tnext
@@ -100,5 +115,6 @@ pub(crate) fn integrate<S: Scheme>(
         out[next_save * n..(next_save + 1) * n].copy_from_slice(&ws.y);
         next_save += 1;
     }
+    obs.finished(next_h);
     Ok(Stats { nfe: ws.nfe, accepted, rejected })
 }

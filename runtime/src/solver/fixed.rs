@@ -12,7 +12,7 @@
 //! Never allocates.
 
 use super::explicit_rk::{step, Workspace};
-use super::{save_step, start, ulps_below, Problem, Scheme};
+use super::{save_step, start, ulps_below, Problem, Scheme, StepObserver};
 use crate::error::SolveError;
 use crate::solution::Stats;
 
@@ -24,6 +24,19 @@ pub(crate) fn integrate<S: Scheme>(
     max_steps: usize,
     ws: &mut Workspace,
     out: &mut [f64],
+) -> Result<Stats, SolveError> {
+    integrate_observed::<S, ()>(p, dt, max_steps, ws, out, &mut ())
+}
+
+/// [`integrate`], showing every step to `obs` (after its saves, before the
+/// workspace moves on). With `()` this is [`integrate`].
+pub(crate) fn integrate_observed<S: Scheme, O: StepObserver>(
+    p: &Problem<'_>,
+    dt: f64,
+    max_steps: usize,
+    ws: &mut Workspace,
+    out: &mut [f64],
+    obs: &mut O,
 ) -> Result<Stats, SolveError> {
     if let Some(stats) = start(p, ws, out)? {
         return Ok(stats);
@@ -47,6 +60,7 @@ pub(crate) fn integrate<S: Scheme>(
             return Err(SolveError::NonFinite { t: tnext });
         }
         save_step::<S>(p.saveat, &mut next_save, tprev, tnext, ws, out);
+        obs.accepted(tprev, tnext, ws);
         ws.accept(S::END_SLOT);
         steps += 1;
         tprev = tnext;

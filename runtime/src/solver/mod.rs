@@ -5,8 +5,9 @@
 //! and "here are the saved states": [`tableau`] (checked coefficient data),
 //! `scheme` (each method as a type with its dense output), `explicit_rk`
 //! (one step, error norm, dense evaluation), `adaptive` and `fixed` (the
-//! time loops), [`probe`] (single steps for tests and diagnostics) and
-//! [`Method`]. Option validation and batching live in [`mod@crate::solve`].
+//! time loops, which can show each accepted step to a `StepObserver`),
+//! [`probe`] (single steps for tests and diagnostics) and [`Method`].
+//! Option validation and batching live in [`mod@crate::solve`].
 //!
 //! Conventions shared by both drivers, chosen to match diffrax:
 //! - the solver steps to the last save time and fills the other save times
@@ -29,13 +30,36 @@ pub mod tableau;
 pub use method::Method;
 
 pub(crate) use adaptive::integrate as integrate_adaptive;
-pub(crate) use explicit_rk::Workspace;
+pub(crate) use adaptive::integrate_observed as integrate_adaptive_observed;
+pub(crate) use explicit_rk::{lincomb, Workspace};
 pub(crate) use fixed::integrate as integrate_fixed;
+pub(crate) use fixed::integrate_observed as integrate_fixed_observed;
 pub(crate) use scheme::{Bosh3, Dopri5, Euler, Heun, Midpoint, Rk4, Scheme, Tsit5};
 
 use crate::error::SolveError;
 use crate::solution::Stats;
 use crate::term::VectorField;
+
+/// Sees every accepted step of a solve, for the adjoints
+/// ([`crate::adjoint`]) that record the forward pass. Called after the step's
+/// saves and before the workspace moves on, with `ws.y = y(t0)`,
+/// `ws.y_new = y(t1)` and `ws.k` holding the step's derivative slots (slot
+/// `S::END_SLOT` is `f(t1, y(t1))`). `()` observes nothing and compiles
+/// away, which is what [`crate::solve()`] uses.
+pub(crate) trait StepObserver {
+    fn accepted(&mut self, t0: f64, t1: f64, ws: &Workspace);
+
+    /// At the end of a successful adaptive solve: the step the controller
+    /// proposed after the last step (to continue with, as diffrax carries
+    /// its controller state across the intervals of a backward solve).
+    #[inline(always)]
+    fn finished(&mut self, _next_h: f64) {}
+}
+
+impl StepObserver for () {
+    #[inline(always)]
+    fn accepted(&mut self, _t0: f64, _t1: f64, _ws: &Workspace) {}
+}
 
 /// A validated initial-value problem: `y0` has `f.dim()` values, `saveat` is
 /// non-empty, finite, non-decreasing and starts at or after `t0`.

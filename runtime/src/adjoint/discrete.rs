@@ -1,0 +1,227 @@
+//! The discrete adjoint: reverse mode through the solver's own steps, with
+//! checkpointing so that stored states grow only logarithmically with the
+//! number of steps.
+//!
+//! Owns the forward recorder ([`Recorder`], a step observer), the [`Tape`]
+//! it leaves, and the reverse sweep that walks the steps backwards,
+//! recomputing what was not stored. The arithmetic of one reversed step is
+//! in `reverse`. Never allocates per step: the tape grows by amortised
+//! doubling, every other buffer is made once per gradient call.
+//!
+//! # Checkpointing scheme (online thinning + recursive bisection)
+//! - **Forward.** The step end times are kept (one `f64` per step; they
+//!   replay the accepted steps exactly, so the backward pass never redoes
+//!   rejected steps or the controller). States are kept at the starts of
+//!   steps `0, K, 2K, …` with `K` a power of two, starting at `K = 1`. When
+//!   a new one would exceed the budget `c`, every other checkpoint is
+//!   dropped and `K` doubles (online: the number of steps `N` need not be
+//!   known). So at most `c` states are held, `K < 2N/c`. Budget: the
+//!   `checkpoints` of [`crate::adjoint::Adjoint::Discrete`], or else the
+//!   bit length of the step count so far (`⌊log₂ N⌋ + 1`, at least 2),
+//!   about `log₂ N` like diffrax's `RecursiveCheckpointAdjoint`.
+//! - **Backward.** Segments between checkpoints are reversed last to first.
+//!   A segment of `m > 1` steps is split at `mid = a + ⌊m/2⌋`: the steps up
+//!   to `mid` are recomputed to get the state there (held on a stack), the
+//!   right half is reversed recursively, then the left half from the
+//!   segment's state. A single step is recomputed once more, keeping its
+//!   stage inputs, and reversed.
+//! - **Cost.** At most `c + ⌈log₂ K⌉ + 1` states are held at once (the
+//!   checkpoints plus the bisection stack; reported as `peak_states`).
+//!   Reversing a segment of `m = 2^d` steps recomputes `m (1 + d/2)` steps,
+//!   so the backward pass costs about `N (1 + ⌈log₂ K⌉ / 2)` recomputed
+//!   steps of `inner` evaluations each (`inner` = stages, minus one for
+//!   FSAL methods) plus one VJP per stage and step. With `c ≥ N` every
+//!   state is kept (`K = 1`) and each step is recomputed exactly once.
+
+use super::reverse::StepBufs;
+use super::Setup;
+use crate::error::SolveError;
+use crate::solver::{Scheme, StepObserver, Workspace};
+use crate::term::DiffField;
+
+/// What the forward pass leaves for the reverse sweep.
+pub(super) struct Tape {
+    /// `t_0 … t_N`: the start time and the end of every accepted step.
+    times: Vec<f64>,
+    /// The states at the starts of steps `0, K, 2K, …`, back to back.
+    states: Vec<f64>,
+    /// `K`, a power of two.
+    interval: usize,
+    /// The most checkpoints held at once during the forward pass.
+    peak: usize,
+}
+
+/// The forward pass's step observer: records times and thins checkpoints.
+pub(super) struct Recorder {
+    tape: Tape,
+    n: usize,
+    /// `None`: the bit length of the step count so far.
+    budget: Option<usize>,
+}
+
+impl Recorder {
+    /// A recorder for a solve from `t0` of an `n`-dimensional state.
+    pub fn new(n: usize, t0: f64, budget: Option<usize>) -> Recorder {
+        let reserve = budget.map_or(16, |c| c.saturating_add(1).min(64));
+        let mut times = Vec::with_capacity(64);
+        times.push(t0);
+        let tape = Tape { times, states: Vec::with_capacity(reserve * n), interval: 1, peak: 0 };
+        Recorder { tape, n, budget }
+    }
+
+    pub fn into_tape(self) -> Tape {
+        self.tape
+    }
+
+    /// Stores `y` as the state at the start of step `step` (a multiple of
+    /// the interval), thinning first if the budget is spent.
+    fn checkpoint(&mut self, step: usize, y: &[f64]) {
+        let n = self.n;
+        let tape = &mut self.tape;
+        let held = tape.states.len() / n;
+        let budget = self.budget.unwrap_or_else(|| auto_budget(step)).max(1);
+        if held >= budget {
+            let kept = held.div_ceil(2);
+            for j in 1..kept {
+                tape.states.copy_within(2 * j * n..(2 * j + 1) * n, j * n);
+            }
+            tape.states.truncate(kept * n);
+            tape.interval *= 2;
+            if !step.is_multiple_of(tape.interval) {
+                return;
+            }
+        }
+        tape.states.extend_from_slice(y);
+        tape.peak = tape.peak.max(tape.states.len() / n);
+    }
+}
+
+/// The default budget after `step` steps: the bit length of `step + 1`,
+/// at least 2.
+fn auto_budget(step: usize) -> usize {
+    ((usize::BITS - (step + 1).leading_zeros()) as usize).max(2)
+}
+
+impl StepObserver for Recorder {
+    fn accepted(&mut self, _t0: f64, t1: f64, ws: &Workspace) {
+        let step = self.tape.times.len() - 1;
+        if step.is_multiple_of(self.tape.interval) {
+            self.checkpoint(step, &ws.y);
+        }
+        self.tape.times.push(t1);
+    }
+}
+
+/// What the reverse sweep reports.
+pub(super) struct Reversed {
+    /// Steps reversed.
+    pub steps: u64,
+    /// States held at most (checkpoints plus the bisection stack).
+    pub peak_states: usize,
+}
+
+/// `⌈log₂ m⌉` for `m ≥ 1`.
+fn ceil_log2(m: usize) -> usize {
+    (usize::BITS - (m.max(1) - 1).leading_zeros()) as usize
+}
+
+/// Runs the reverse sweep over `tape` for the cotangent rows `cot` (one per
+/// save time). On return `bufs.lam` is `dL/dy0` and `bufs.gp` is `dL/dp`.
+pub(super) fn reverse_sweep<S: Scheme>(
+    setup: &Setup<'_>,
+    bufs: &mut StepBufs,
+    tape: &Tape,
+    cot: &[f64],
+) -> Result<Reversed, SolveError> {
+    let n = setup.n;
+    let steps = tape.times.len() - 1;
+    bufs.reset();
+    let saveat = setup.saveat;
+    let mut hi = saveat.len();
+    // Save times past the last step get the final state (not reached in
+    // practice: the last step ends at the last save time).
+    let t_last = tape.times[steps];
+    while hi > 0 && saveat[hi - 1] > t_last {
+        hi -= 1;
+    }
+    bufs.add_direct(&cot[hi * n..]);
+    if steps == 0 {
+        // Nothing integrated: every saved row is y0.
+        bufs.add_direct(&cot[..hi * n]);
+        return Ok(Reversed { steps: 0, peak_states: 0 });
+    }
+    let depth = ceil_log2(tape.interval);
+    let mut sweep = Sweep::<S> {
+        f: setup.f,
+        saveat,
+        cot,
+        times: &tape.times,
+        bufs,
+        stack: vec![0.0; (depth + 1) * n],
+        n,
+        hi,
+        _scheme: std::marker::PhantomData,
+    };
+    let held = tape.states.len() / n;
+    for j in (0..held).rev() {
+        let a = j * tape.interval;
+        let b = (a + tape.interval).min(steps);
+        sweep.stack[..n].copy_from_slice(&tape.states[j * n..(j + 1) * n]);
+        sweep.reverse_range(a, b, 0)?;
+    }
+    Ok(Reversed { steps: steps as u64, peak_states: tape.peak + depth + 1 })
+}
+
+/// The state of the reverse sweep.
+struct Sweep<'a, S> {
+    f: &'a dyn DiffField,
+    saveat: &'a [f64],
+    cot: &'a [f64],
+    times: &'a [f64],
+    bufs: &'a mut StepBufs,
+    /// Bisection stack: level `d` holds the start state of the range being
+    /// reversed at depth `d`.
+    stack: Vec<f64>,
+    n: usize,
+    /// Save times `hi..` have been accounted for.
+    hi: usize,
+    _scheme: std::marker::PhantomData<fn() -> S>,
+}
+
+impl<S: Scheme> Sweep<'_, S> {
+    /// Reverses steps `a..b`, whose start state is at stack level `depth`.
+    fn reverse_range(&mut self, a: usize, b: usize, depth: usize) -> Result<(), SolveError> {
+        let n = self.n;
+        if b - a == 1 {
+            return self.reverse_one(a, depth);
+        }
+        let mid = a + (b - a) / 2;
+        let (lower, upper) = self.stack.split_at_mut((depth + 1) * n);
+        let next = &mut upper[..n];
+        next.copy_from_slice(&lower[depth * n..]);
+        for i in a..mid {
+            self.bufs.recompute::<S>(self.f, next, self.times[i], self.times[i + 1]);
+            next.copy_from_slice(&self.bufs.y1);
+        }
+        self.reverse_range(mid, b, depth + 1)?;
+        self.reverse_range(a, mid, depth)
+    }
+
+    /// Recomputes and reverses step `i` from the state at stack level `depth`.
+    fn reverse_one(&mut self, i: usize, depth: usize) -> Result<(), SolveError> {
+        let n = self.n;
+        let (t0, t1) = (self.times[i], self.times[i + 1]);
+        let y = &self.stack[depth * n..(depth + 1) * n];
+        self.bufs.recompute::<S>(self.f, y, t0, t1);
+        // The forward pass saved in step i every time not yet saved that is
+        // <= t1: those > t0, or all of them in the first step.
+        let mut lo = self.hi;
+        while lo > 0 && (i == 0 || self.saveat[lo - 1] > t0) {
+            lo -= 1;
+        }
+        let (saves, cots) = (&self.saveat[lo..self.hi], &self.cot[lo * n..self.hi * n]);
+        self.bufs.reverse::<S>(self.f, t0, t1, saves, cots, i == 0)?;
+        self.hi = lo;
+        Ok(())
+    }
+}

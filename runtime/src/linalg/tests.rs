@@ -1,0 +1,256 @@
+//! The SIMD routines against the portable ones (bit for bit), the portable
+//! ones against the documented summation orders, and `tanh` against libm.
+
+use super::*;
+
+/// A small deterministic generator (SplitMix64), values in `[-1, 1)`.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> f64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^= z >> 31;
+        2.0 * ((z >> 11) as f64 / (1u64 << 53) as f64) - 1.0
+    }
+    /// Values of widely different magnitudes, so summation order shows in the bits.
+    fn vec(&mut self, n: usize) -> Vec<f64> {
+        (0..n).map(|i| self.next() * [1.0, 1e8, 1e-8, 3.0][i % 4]).collect()
+    }
+}
+
+fn bits(v: &[f64]) -> Vec<u64> {
+    v.iter().map(|x| x.to_bits()).collect()
+}
+
+/// Every implementation available on this machine (portable first).
+fn impls() -> Vec<Routines> {
+    let host = Routines::host();
+    if host.simd {
+        vec![Routines::portable(), host]
+    } else {
+        vec![Routines::portable()]
+    }
+}
+
+/// The quad-lane order of one row, written out from the documentation.
+fn quad_lane_spec(a: &[f64], x: &[f64]) -> f64 {
+    let k = a.len();
+    if k == 0 {
+        return 0.0;
+    }
+    let q = k / 4;
+    let mut s;
+    let mut c;
+    if q == 0 {
+        s = a[0] * x[0];
+        c = 1;
+    } else {
+        let mut l = [a[0] * x[0], a[1] * x[1], a[2] * x[2], a[3] * x[3]];
+        for i in 1..q {
+            for (j, lj) in l.iter_mut().enumerate() {
+                *lj = a[4 * i + j].mul_add(x[4 * i + j], *lj);
+            }
+        }
+        s = (l[0] + l[2]) + (l[1] + l[3]);
+        c = 4 * q;
+    }
+    while c < k {
+        s = a[c].mul_add(x[c], s);
+        c += 1;
+    }
+    s
+}
+
+#[test]
+fn matvec_follows_the_quad_lane_order_on_every_implementation() {
+    let mut rng = Rng(1);
+    for m in [0, 1, 2, 3, 4, 5, 7, 8, 9, 13, 16, 17, 33, 64] {
+        for k in [0, 1, 2, 3, 4, 5, 6, 7, 8, 11, 16, 17, 31, 64, 67] {
+            let lda = k + m % 3;
+            let a = rng.vec(m.max(1) * lda.max(1));
+            let x = rng.vec(k);
+            let want: Vec<f64> = (0..m).map(|r| quad_lane_spec(&a[r * lda..r * lda + k], &x)).collect();
+            for imp in impls() {
+                let mut y = vec![f64::NAN; m + 1];
+                matvec(&imp, m, k, &a, lda, &x, &mut y);
+                assert_eq!(bits(&y[..m]), bits(&want), "m {m} k {k} simd {}", imp.simd);
+                assert!(y[m].is_nan(), "wrote past the end (m {m} k {k})");
+            }
+        }
+    }
+}
+
+#[test]
+fn matvec_t_follows_the_column_order_on_every_implementation() {
+    let mut rng = Rng(2);
+    for m in [0, 1, 2, 3, 4, 5, 7, 8, 31, 32, 33, 36, 64, 70] {
+        for k in [0, 1, 2, 3, 5, 16, 33] {
+            for incx in [1, 3] {
+                let lda = m + 2;
+                let a = rng.vec(k.max(1) * lda);
+                let x = rng.vec(k.max(1) * incx);
+                let want: Vec<f64> = (0..m)
+                    .map(|r| {
+                        if k == 0 {
+                            return 0.0;
+                        }
+                        let mut s = a[r] * x[0];
+                        for c in 1..k {
+                            s = a[c * lda + r].mul_add(x[c * incx], s);
+                        }
+                        s
+                    })
+                    .collect();
+                for imp in impls() {
+                    let mut y = vec![f64::NAN; m + 1];
+                    matvec_t(&imp, m, k, &a, lda, &x, incx, &mut y);
+                    assert_eq!(bits(&y[..m]), bits(&want), "m {m} k {k} incx {incx} simd {}", imp.simd);
+                    assert!(y[m].is_nan(), "wrote past the end (m {m} k {k})");
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn matvec_is_accurate() {
+    // Against a sum in exact-ish arithmetic (compensated), relative to Σ|a x|.
+    let mut rng = Rng(3);
+    let (m, k) = (37, 101);
+    let a: Vec<f64> = (0..m * k).map(|_| rng.next()).collect();
+    let x: Vec<f64> = (0..k).map(|_| rng.next()).collect();
+    let mut y = vec![0.0; m];
+    matvec(&Routines::host(), m, k, &a, k, &x, &mut y);
+    for r in 0..m {
+        let row = &a[r * k..(r + 1) * k];
+        let (mut s, mut comp, mut mag) = (0.0f64, 0.0f64, 0.0f64);
+        for (w, v) in row.iter().zip(&x) {
+            let p = w * v;
+            let t = s + p;
+            comp += if s.abs() >= p.abs() { (s - t) + p } else { (p - t) + s };
+            s = t;
+            mag += p.abs();
+        }
+        assert!((y[r] - (s + comp)).abs() <= 1e-15 * mag, "row {r}: {} vs {}", y[r], s + comp);
+    }
+}
+
+fn tanh_inputs() -> Vec<f64> {
+    let mut xs = vec![
+        0.0,
+        -0.0,
+        f64::from_bits(1),
+        1e-300,
+        1e-20,
+        1e-8,
+        0.125,
+        0.5493,
+        1.0,
+        19.99,
+        20.0,
+        20.01,
+        40.0,
+        1e300,
+        f64::MAX,
+        f64::INFINITY,
+    ];
+    xs.extend(xs.clone().iter().map(|x| -x));
+    xs.push(f64::NAN);
+    let mut rng = Rng(4);
+    for i in 0..20_000 {
+        let u = rng.next();
+        xs.push(if i % 2 == 0 { 25.0 * u } else { u.signum() * 10f64.powf(-300.0 + 302.0 * u.abs()) });
+    }
+    xs
+}
+
+#[test]
+fn tanh_is_the_same_on_every_implementation_and_within_3_ulp() {
+    let xs = tanh_inputs();
+    let mut want = xs.clone();
+    tanh_in_place(&Routines::portable(), &mut want);
+    for imp in impls() {
+        // Every length mod 8, out of place and in place.
+        for n in [xs.len(), 1, 3, 4, 5, 7, 8, 13] {
+            let mut y = vec![0.0; n];
+            // SAFETY: both buffers have `n` elements.
+            unsafe { (imp.tanh)(n, xs.as_ptr(), std::ptr::null(), y.as_mut_ptr()) };
+            let got_nan = y.iter().map(|v| v.is_nan());
+            assert!(
+                y.iter().zip(&want).zip(got_nan).all(|((g, w), nan)| g.to_bits() == w.to_bits() || nan && w.is_nan()),
+                "simd {} n {n}",
+                imp.simd
+            );
+        }
+    }
+    let mut worst = 0.0f64;
+    for (&x, &g) in xs.iter().zip(&want) {
+        let w = x.tanh();
+        if w.is_nan() {
+            assert!(g.is_nan(), "tanh({x:e}) = {g:e}");
+            continue;
+        }
+        if g == w {
+            continue;
+        }
+        let ulp = f64::from_bits((w.abs().to_bits() >> 52) << 52) * f64::EPSILON;
+        let ulp = if w.abs() < f64::MIN_POSITIVE { f64::from_bits(1) } else { ulp };
+        worst = worst.max((g - w).abs() / ulp);
+    }
+    eprintln!("tanh: max error {worst:.2} ulp");
+    assert!(worst <= 3.0, "tanh off by {worst} ulp");
+    assert_eq!(vmath::tanh_scalar(-0.0).to_bits(), (-0.0f64).to_bits());
+}
+
+#[test]
+fn tanh_with_an_addend_is_tanh_of_the_sum() {
+    let mut rng = Rng(6);
+    for n in [0, 1, 3, 4, 7, 8, 9, 64, 67] {
+        let x: Vec<f64> = (0..n).map(|_| 4.0 * rng.next()).collect();
+        let b: Vec<f64> = (0..n).map(|_| 4.0 * rng.next()).collect();
+        let mut want: Vec<f64> = x.iter().zip(&b).map(|(x, b)| x + b).collect();
+        tanh_in_place(&Routines::portable(), &mut want);
+        for imp in impls() {
+            let mut y = vec![f64::NAN; n];
+            tanh_add(&imp, &x, &b, &mut y);
+            assert_eq!(bits(&y), bits(&want), "n {n} simd {}", imp.simd);
+        }
+    }
+}
+
+#[test]
+fn host_routines_use_simd_where_available() {
+    #[cfg(target_arch = "x86_64")]
+    assert_eq!(
+        Routines::host().simd,
+        std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma")
+    );
+    let names: Vec<&str> = Routines::host().symbols().iter().map(|s| s.0).collect();
+    assert_eq!(names, [MATVEC_SYMBOL, MATVEC_T_SYMBOL, TANH_SYMBOL]);
+}
+
+#[test]
+fn exported_symbols_dispatch_to_the_same_bits() {
+    let mut rng = Rng(5);
+    let (m, k) = (9, 13);
+    let a = rng.vec(m * k);
+    let x = rng.vec(k);
+    let (mut y1, mut y2) = (vec![0.0; m], vec![0.0; m]);
+    matvec(&Routines::portable(), m, k, &a, k, &x, &mut y1);
+    // SAFETY: extents as above.
+    unsafe { nde_rt_matvec(m, k, a.as_ptr(), k, x.as_ptr(), y2.as_mut_ptr()) };
+    assert_eq!(bits(&y1), bits(&y2));
+    matvec_t(&Routines::portable(), m, k, &a, m, &x, 1, &mut y1);
+    // SAFETY: extents as above.
+    unsafe { nde_rt_matvec_t(m, k, a.as_ptr(), m, x.as_ptr(), 1, y2.as_mut_ptr()) };
+    assert_eq!(bits(&y1), bits(&y2));
+    let mut t = x.clone();
+    tanh_in_place(&Routines::portable(), &mut t);
+    let mut u = vec![0.0; k];
+    // SAFETY: `k` elements each.
+    unsafe { nde_rt_tanh(k, x.as_ptr(), std::ptr::null(), u.as_mut_ptr()) };
+    assert_eq!(bits(&t), bits(&u));
+}
