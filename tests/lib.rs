@@ -19,6 +19,8 @@ mod check;
 mod corpus;
 #[cfg(test)]
 mod examples;
+#[cfg(test)]
+mod grad;
 
 use std::path::{Path, PathBuf};
 

@@ -13,6 +13,7 @@
 
 use super::emit::{Lowerer, Src, Tv};
 use super::plan::Repr;
+use super::routines::TanhCall;
 use super::CodegenError;
 use crate::ir::{BinaryOp, Op, UnaryOp, ValueId};
 use cranelift_codegen::ir::{types, InstBuilder, Value};
@@ -32,7 +33,7 @@ struct Env {
 }
 
 fn is_expensive(op: UnaryOp) -> bool {
-    !matches!(op, UnaryOp::Neg | UnaryOp::Abs | UnaryOp::Sqrt | UnaryOp::Relu | UnaryOp::Powi(_))
+    !matches!(op, UnaryOp::Neg | UnaryOp::Abs | UnaryOp::Sqrt | UnaryOp::Relu | UnaryOp::Powi(_) | UnaryOp::Step)
 }
 
 impl Lowerer<'_, '_> {
@@ -157,6 +158,7 @@ impl Lowerer<'_, '_> {
             UnaryOp::Gelu => m.gelu(x),
             UnaryOp::Elu => m.elu(x),
             UnaryOp::Powi(n) => m.powi(x, n),
+            UnaryOp::Step => m.step(x),
         })
     }
 
@@ -224,9 +226,21 @@ impl Lowerer<'_, '_> {
     }
 
     /// A large elementwise root: one loop writing every instance's `dests`.
+    ///
+    /// A long `tanh` on a host with the runtime's SIMD routines goes to the
+    /// routine (the same bits as the inline approximation): directly when
+    /// its operand is `x` or `x + b` in flat memory, else after the loop has
+    /// stored the operand.
     pub(super) fn elementwise_root(&mut self, id: ValueId, dests: &[Tv]) -> Result<(), CodegenError> {
         let len = self.f.shape(id).len();
         let n = dests.len();
+        let routine = self.tanh_call(id, dests)?;
+        // The node the loop evaluates, and whether it is the root itself.
+        let (eval, root) = match routine {
+            Some(call @ TanhCall::Direct { .. }) => return self.call_tanh(call, len, dests),
+            Some(TanhCall::InPlace { arg }) => (arg, false),
+            None => (id, true),
+        };
         let (env, leaves) = self.env_for(id, n)?;
         let pairs = len / 2;
         let per_iter = if n == 1 { PAIRS_PER_ITER } else { 1 };
@@ -249,7 +263,7 @@ impl Lowerer<'_, '_> {
                 for u in 0..per_iter {
                     let e = (2 * u) as i64;
                     for (k, d) in ds.iter().enumerate() {
-                        let v = l.ew_eval(id, k, &lenv, e, true, true)?;
+                        let v = l.ew_eval(eval, k, &lenv, e, true, root)?;
                         l.store_pair(d, d.off + e, 1, v)?;
                     }
                 }
@@ -260,7 +274,7 @@ impl Lowerer<'_, '_> {
         while e < len {
             let vector = e + 1 < len;
             for (k, d) in dests.iter().enumerate() {
-                let v = self.ew_eval(id, k, &env, e as i64, vector, true)?;
+                let v = self.ew_eval(eval, k, &env, e as i64, vector, root)?;
                 let off = d.flat_at(self.f.shape(id), e);
                 if vector {
                     self.store_pair(d, off, 1, v)?;
@@ -269,6 +283,9 @@ impl Lowerer<'_, '_> {
                 }
             }
             e += if vector { 2 } else { 1 };
+        }
+        if let Some(call) = routine {
+            self.call_tanh(call, len, dests)?;
         }
         Ok(())
     }

@@ -13,6 +13,7 @@
 
 use super::math::{Libm, Math};
 use super::plan::{row_major, Base, Layout, Plan, Repr};
+use super::routines::RoutineRefs;
 use super::CodegenError;
 use crate::ir::{Function, Op, Shape, ValueId};
 use cranelift_codegen::ir::condcodes::IntCC;
@@ -86,6 +87,8 @@ pub(super) struct Lowerer<'a, 'f> {
     pub f: &'a Function,
     pub plan: &'a Plan,
     pub libm: Libm,
+    /// The runtime's SIMD routines, when this kernel may call them.
+    pub routines: Option<RoutineRefs>,
     pub p: Value,
     pub frame: Value,
     pub data: HashMap<ValueId, Value>,
@@ -103,6 +106,7 @@ pub(super) struct Imports {
     /// Stack slot holding the frame, or `None` to use the scratch argument.
     pub stack: Option<cranelift_codegen::ir::StackSlot>,
     pub frontend: TargetFrontendConfig,
+    pub routines: Option<RoutineRefs>,
 }
 
 impl<'a, 'f> Lowerer<'a, 'f> {
@@ -114,7 +118,7 @@ impl<'a, 'f> Lowerer<'a, 'f> {
         plan: &'a Plan,
         imp: &Imports,
     ) -> Result<(), CodegenError> {
-        let mut l = Lowerer::new(b, f, plan, imp.libm);
+        let mut l = Lowerer::new(b, f, plan, imp);
         let entry = l.b.create_block();
         l.b.append_block_params_for_function_params(entry);
         l.b.switch_to_block(entry);
@@ -139,7 +143,7 @@ impl<'a, 'f> Lowerer<'a, 'f> {
         plan: &'a Plan,
         imp: &Imports,
     ) -> Result<(), CodegenError> {
-        let mut l = Lowerer::new(b, f, plan, imp.libm);
+        let mut l = Lowerer::new(b, f, plan, imp);
         let entry = l.b.create_block();
         l.b.append_block_params_for_function_params(entry);
         l.b.switch_to_block(entry);
@@ -199,13 +203,14 @@ impl<'a, 'f> Lowerer<'a, 'f> {
         Ok(())
     }
 
-    fn new(b: FunctionBuilder<'f>, f: &'a Function, plan: &'a Plan, libm: Libm) -> Self {
+    fn new(b: FunctionBuilder<'f>, f: &'a Function, plan: &'a Plan, imp: &Imports) -> Self {
         let dummy = Value::from_u32(0);
         Lowerer {
             b,
             f,
             plan,
-            libm,
+            libm: imp.libm,
+            routines: imp.routines,
             p: dummy,
             frame: dummy,
             data: HashMap::new(),

@@ -49,6 +49,11 @@ fn new_module(opts: &JitOptions) -> Result<JITModule, CodegenError> {
     for (name, ptr) in libm_symbols() {
         builder.symbol(name, ptr);
     }
+    // The routines this host runs fastest (kernels import them only when
+    // `routines::enabled`; the choice never changes results).
+    for (name, ptr) in nde_runtime::linalg::Routines::host().symbols() {
+        builder.symbol(name, ptr);
+    }
     Ok(JITModule::new(builder))
 }
 

@@ -17,13 +17,16 @@
 //!   integer bits in two factors so results that overflow or underflow
 //!   (to subnormals) round once. About 1–2 ulp.
 //! - `expm1`: the same reduction, `expm1(r) = r + r²P(r)` (no cancellation
-//!   near 0), `expm1(x) = 2^k expm1(r) + (2^k − 1)`.
+//!   near 0) with the degree-10 polynomial `EXPM1_C` evaluated by Estrin's
+//!   scheme exactly as `nde_runtime::linalg::vmath::expm1_reduced`,
+//!   `expm1(x) = 2^k expm1(r) + (2^k − 1)`.
 //! - `log`: exponent/mantissa split through the integer bits (subnormals
 //!   scaled first), mantissa in `[√½, √2)`, `log m = 2 atanh f`,
 //!   `f = (m−1)/(m+1)`, odd series to `f²¹`; `e·ln2` added with a split
 //!   constant whose high part has trailing zeros (exact product).
 //! - `tanh(x) = sign(x) e/(e+2)` with `e = expm1(2|x|)`, `|x|` capped at 20
-//!   (beyond that tanh rounds to ±1).
+//!   (beyond that tanh rounds to ±1). The runtime's `nde_rt_tanh` performs
+//!   exactly this sequence four lanes at a time (`routines.rs` calls it).
 //! - `sin`, `cos`, `tan`: `x = k π/2 + r` with a three-part π/2 and FMA (the
 //!   first step is exact), Taylor polynomials to `r¹⁷`/`r¹⁸` on `[-π/4, π/4]`,
 //!   quadrant by the low bits of `k`. Arguments with `|x| > 2³⁰` (and ±∞)
@@ -67,12 +70,9 @@ extern "C" fn nde_pow(a: f64, b: f64) -> f64 {
     a.powf(b)
 }
 
-/// 1.5 · 2⁵²: adding it rounds to an integer held in the low mantissa bits.
-const SHIFT: f64 = 6_755_399_441_055_744.0;
-const LOG2E: f64 = std::f64::consts::LOG2_E;
-/// ln 2 = LN2_HI + LN2_LO (to about 2⁻¹⁰⁶; both full precision, used with FMA).
-const LN2_HI: f64 = f64::from_bits(0x3fe6_2e42_fefa_39ef);
-const LN2_LO: f64 = f64::from_bits(0x3c7a_bc9e_3b39_803f);
+// The constants of `exp`/`expm1`/`tanh`, shared with the runtime's
+// vectorised `tanh` (which must give the same bits).
+use nde_runtime::linalg::vmath::{EXPM1_C, EXP_ONE, LN2_HI, LN2_LO, LOG2E, SHIFT, TANH_CAP};
 /// ln 2 = LN2_HI_T + LN2_LO_T where LN2_HI_T has 11 trailing zero bits, so
 /// `e · LN2_HI_T` is exact for every exponent `e`.
 const LN2_HI_T: f64 = f64::from_bits(0x3fe6_2e42_fefa_3800);
@@ -84,7 +84,6 @@ const PIO2_2: f64 = f64::from_bits(0x3c91_a626_3314_5c07);
 const PIO2_3: f64 = f64::from_bits(0xb91f_1976_b7ed_8fbc);
 /// Beyond this, trigonometric arguments go to libm.
 const TRIG_MAX: f64 = 1_073_741_824.0;
-const EXP_ONE: i64 = 0x3ff0_0000_0000_0000;
 
 /// `1/n!` for `n` in `range`, highest degree first (Horner order), with
 /// alternating signs when `alternate`, starting positive at the lowest power.
@@ -223,7 +222,7 @@ impl Math<'_, '_> {
         let ty = self.ty(x);
         let x = self.clamp(x, -1000.0, 1000.0);
         let (_, kf, r) = self.exp_reduce(x);
-        let p = self.horner(r, &taylor(0, 13, 1, false));
+        let em1r = self.expm1_reduced(r);
         // 2^k = 2^k1 · 2^k2 with k1 ≈ k/2: both factors stay normal.
         let shift = self.fc(ty, SHIFT);
         let q1 = self.fma_c(kf, 0.5, shift);
@@ -232,8 +231,27 @@ impl Math<'_, '_> {
         let q2 = self.b.ins().fadd(k2, shift);
         let s1 = self.pow2_from_shifted(q1);
         let s2 = self.pow2_from_shifted(q2);
-        let y = self.b.ins().fmul(p, s1);
+        // s1·(1 + expm1(r)) rounded once (s1 is a power of two).
+        let y = self.fma(em1r, s1, s1);
         self.b.ins().fmul(y, s2)
+    }
+
+    /// `expm1(r)` for a reduced argument, in the operation order of
+    /// `nde_runtime::linalg::vmath::expm1_reduced` (the runtime's `tanh`
+    /// must give the same bits).
+    fn expm1_reduced(&mut self, r: Value) -> Value {
+        let ty = self.ty(r);
+        let c: Vec<Value> = EXPM1_C.iter().map(|&v| self.fc(ty, v)).collect();
+        let r2 = self.b.ins().fmul(r, r);
+        let r4 = self.b.ins().fmul(r2, r2);
+        let r8 = self.b.ins().fmul(r4, r4);
+        let e: Vec<Value> = (0..5).map(|i| self.fma(c[2 * i + 1], r, c[2 * i])).collect();
+        let e03 = self.fma(e[1], r2, e[0]);
+        let e47 = self.fma(e[3], r2, e[2]);
+        let e8a = self.fma(c[10], r2, e[4]);
+        let e07 = self.fma(e47, r4, e03);
+        let p = self.fma(e8a, r8, e07);
+        self.fma(r2, p, r)
     }
 
     /// `exp(x) − 1`, accurate near 0; valid for `x ≤ 60` (larger inputs are
@@ -243,9 +261,7 @@ impl Math<'_, '_> {
         let ty = self.ty(x);
         let x = if clamp { self.clamp(x, -60.0, 60.0) } else { x };
         let (q, _, r) = self.exp_reduce(x);
-        let p = self.horner(r, &taylor(2, 14, 1, false));
-        let r2 = self.b.ins().fmul(r, r);
-        let em1r = self.fma(r2, p, r);
+        let em1r = self.expm1_reduced(r);
         let s = self.pow2_from_shifted(q);
         let one = self.fc(ty, 1.0);
         let sm1 = self.b.ins().fsub(s, one);
@@ -333,7 +349,7 @@ impl Math<'_, '_> {
     pub fn tanh(&mut self, x: Value) -> Value {
         let ty = self.ty(x);
         let a = self.b.ins().fabs(x);
-        let cap = self.fc(ty, 20.0);
+        let cap = self.fc(ty, TANH_CAP);
         let a = self.pmin(cap, a);
         let a2 = self.b.ins().fadd(a, a);
         let e = self.expm1(a2, false);
@@ -398,6 +414,17 @@ impl Math<'_, '_> {
         let m = self.pmax(zero, x);
         // -0 + 0 = +0; everything else unchanged.
         self.b.ins().fadd(m, zero)
+    }
+
+    /// The Heaviside step of [`crate::ir::interp::unary`]: 1 for `x > 0`,
+    /// NaN for NaN, otherwise 0.
+    pub fn step(&mut self, x: Value) -> Value {
+        let ty = self.ty(x);
+        let (zero, one) = (self.fc(ty, 0.0), self.fc(ty, 1.0));
+        let pos = self.b.ins().fcmp(FloatCC::GreaterThan, x, zero);
+        let s = self.sel(pos, one, zero);
+        let nan = self.b.ins().fcmp(FloatCC::Unordered, x, x);
+        self.sel(nan, x, s)
     }
 
     /// `x^n` in exactly the order of [`crate::ir::interp::powi`].

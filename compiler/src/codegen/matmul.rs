@@ -1,23 +1,30 @@
-//! Matrix products as register-blocked `f64x2` loops.
+//! Matrix products as register-blocked `f64x2` loops, or calls to the
+//! runtime's 256-bit routines.
 //!
 //! Owns `MatMul` lowering. Every product is reduced to matrix–vector
 //! products `out[r] = Σ_k M[r,k] x[k]` (a vector–matrix product uses `Bᵀ`, a
 //! matrix–matrix product one of them per row of `A`), computed in one of
-//! two fixed summation orders chosen from `M`'s layout alone:
+//! two fixed summation orders chosen from `M`'s layout alone, the orders of
+//! [`nde_runtime::linalg::matvec`]:
 //!
-//! - *row-dot* (rows of `M` contiguous): lane 0 sums the even `k`, lane 1
-//!   the odd `k`, each in increasing `k` with FMA after an initial product;
-//!   then `lane0 + lane1`, then `fma(M[r,k-1], x[k-1], ·)` for odd `k`.
-//!   Blocks of rows share each load of `x`; in a batched kernel with shared
-//!   weights, each load of `M` serves every trajectory of the tile.
+//! - *row-dot* (rows of `M` contiguous), the quad-lane order: partial sums
+//!   `l_j` over the columns `k ≡ j (mod 4)` of the full quads (two `f64x2`
+//!   accumulators per row: lanes 0, 1 and lanes 2, 3), each starting with a
+//!   product and continuing by FMA in increasing `k`; then
+//!   `(l_0 + l_2) + (l_1 + l_3)`, then FMA over the remaining columns. Rows
+//!   shorter than 4 are `M[r,0]x[0]` followed by FMAs. Blocks of rows share
+//!   each load of `x`.
 //! - *column-axpy* (columns of `M` contiguous, e.g. `x @ W` with row-major
 //!   `W`): each output is `M[r,0]x[0]`, then FMA over `k` in order; two
-//!   outputs per vector.
+//!   outputs per vector. In a batched kernel with shared weights, each load
+//!   of `M` serves every trajectory of the tile.
 //!
-//! Loops run over row blocks for long outputs and over chunks of `k` for
-//! long rows; short ones are unrolled. The order of every output's
-//! arithmetic is the same whatever the blocking, so single and batched
-//! kernels agree bit for bit.
+//! Large products with memory operands go to the runtime's routines instead
+//! (`routines.rs`), which compute the same orders 4 lanes wide. Loops run
+//! over row blocks for long outputs and over chunks of `k` for long rows;
+//! short ones are unrolled. The order of every output's arithmetic is the
+//! same whatever the blocking or the path, so single and batched kernels
+//! agree bit for bit, on every host.
 //!
 //! Never: copy an operand (views are read through their strides), or make
 //! the arithmetic of one output depend on another.
@@ -28,20 +35,26 @@ use super::CodegenError;
 use crate::ir::ValueId;
 use cranelift_codegen::ir::{types, InstBuilder, Value};
 
-/// Row-dot: rows per block (one trajectory / a tile sharing the matrix).
-const ROWS_SINGLE: usize = 8;
-const ROWS_TILED: usize = 2;
+/// Row-dot: rows per block (one trajectory / a tile sharing the matrix);
+/// each row takes two `f64x2` accumulators per trajectory.
+const ROWS_SINGLE: usize = 4;
+const ROWS_TILED: usize = 1;
 /// Column-axpy: output pairs per block.
 const PAIRS_SINGLE: usize = 4;
 const PAIRS_TILED: usize = 2;
 /// Outputs longer than this loop over row blocks.
 const ROW_LOOP_MIN: usize = 16;
-/// Row-dot reductions up to this many pairs are unrolled.
-const UNROLL_K_PAIRS: usize = 32;
+/// Row-dot reductions up to this many quads of columns are unrolled.
+const UNROLL_K_QUADS: usize = 16;
 /// Column-axpy reductions up to this length are unrolled.
 const UNROLL_K: usize = 64;
-const K_CHUNK_PAIRS: usize = 8;
+const K_CHUNK_QUADS: usize = 4;
 const K_CHUNK: usize = 4;
+
+/// Whether a product with matrix `m` uses the column-axpy order.
+fn is_column(m: &Tv, rows: usize) -> bool {
+    matches!(m.src, Src::Ptr(_)) && m.strides[1] != 1 && m.strides[0] == 1 && rows >= 2
+}
 
 /// Rows `r` (row-dot) or row pairs `(r, step)` (column-axpy) of a block.
 #[derive(Clone, Copy)]
@@ -137,13 +150,16 @@ impl Lowerer<'_, '_> {
         xs: &[Tv],
         dests: Option<&[Tv]>,
     ) -> Result<Vec<Vec<Value>>, CodegenError> {
-        if shared || xs.len() == 1 {
+        // A tile shares each load of a shared matrix, except row-dot products
+        // into memory: those run per trajectory, in the blocks (or routine
+        // calls) of the single kernel, which measured faster.
+        if xs.len() == 1 || shared && (is_column(&mats[0], rows) || dests.is_none()) {
             return self.matvec(rows, k, &mats[0], xs, dests);
         }
         let mut out = Vec::with_capacity(xs.len());
         for t in 0..xs.len() {
             let d = dests.map(|d| &d[t..t + 1]);
-            let mut r = self.matvec(rows, k, &mats[t], &xs[t..t + 1], d)?;
+            let mut r = self.matvec(rows, k, &mats[if shared { 0 } else { t }], &xs[t..t + 1], d)?;
             out.push(r.pop().unwrap_or_default());
         }
         Ok(out)
@@ -158,7 +174,7 @@ impl Lowerer<'_, '_> {
         xs: &[Tv],
         dests: Option<&[Tv]>,
     ) -> Result<Vec<Vec<Value>>, CodegenError> {
-        let column = matches!(m.src, Src::Ptr(_)) && m.strides[1] != 1 && m.strides[0] == 1 && rows >= 2;
+        let column = is_column(m, rows);
         let n = xs.len();
         let mut regs = vec![Vec::with_capacity(rows); n];
         if k == 0 {
@@ -175,6 +191,11 @@ impl Lowerer<'_, '_> {
                 }
             }
             return Ok(regs);
+        }
+        if let Some(ds) = dests {
+            if self.call_matvec(rows, k, m, xs, ds) {
+                return Ok(regs);
+            }
         }
         let can_loop = dests.is_some() && rows > ROW_LOOP_MIN && matches!(m.src, Src::Ptr(_));
         if column {
@@ -269,18 +290,19 @@ impl Lowerer<'_, '_> {
     /// `x` pairs built once when `x` is in registers (they would otherwise
     /// be rebuilt for every row block).
     fn prebuild_pairs(&mut self, xs: &[Tv], k: usize) -> Result<Option<Vec<Vec<Value>>>, CodegenError> {
-        if !xs.iter().all(Tv::is_regs) || !(2..=2 * UNROLL_K_PAIRS).contains(&k) {
+        if !xs.iter().all(Tv::is_regs) || !(4..=4 * UNROLL_K_QUADS).contains(&k) {
             return Ok(None);
         }
         let mut out = Vec::with_capacity(xs.len());
         for x in xs {
             let s = x.strides[0];
-            out.push((0..k / 2).map(|p| self.pair(x, x.off + 2 * p as i64 * s, s)).collect());
+            out.push((0..k / 4 * 2).map(|p| self.pair(x, x.off + 2 * p as i64 * s, s)).collect());
         }
         Ok(Some(out))
     }
 
-    /// One row-dot step: pair `p` of rows `r0..r0+rr` into `accs[r·n + t]`.
+    /// One row-dot step: columns `4q..4q+4` of rows `r0..r0+rr` into
+    /// `accs[(r·2 + h)·n + t]` (half `h` holds lanes `2h`, `2h + 1`).
     #[allow(clippy::too_many_arguments)]
     fn dot_step(
         &mut self,
@@ -289,35 +311,42 @@ impl Lowerer<'_, '_> {
         xpre: Option<&[Vec<Value>]>,
         r0: usize,
         rr: usize,
-        p: usize,
+        q: usize,
         accs: &mut Vec<Value>,
     ) {
         let n = xs.len();
         let first = accs.is_empty();
-        let xv: Vec<Value> = (0..n)
-            .map(|t| match xpre {
-                Some(pre) => pre[t][p],
-                None => {
-                    let s = xs[t].strides[0];
-                    self.pair(&xs[t], xs[t].off + 2 * p as i64 * s, s)
-                }
-            })
-            .collect();
+        let mut xv = Vec::with_capacity(2 * n);
+        for h in 0..2 {
+            for (t, x) in xs.iter().enumerate() {
+                xv.push(match xpre {
+                    Some(pre) => pre[t][2 * q + h],
+                    None => {
+                        let s = x.strides[0];
+                        self.pair(x, x.off + (4 * q + 2 * h) as i64 * s, s)
+                    }
+                });
+            }
+        }
         let (rs, ks) = (m.strides[0], m.strides[1]);
         for r in 0..rr {
-            let mv = self.pair(m, m.off + (r0 + r) as i64 * rs + 2 * p as i64 * ks, ks);
-            for t in 0..n {
-                if first {
-                    let v = self.b.ins().fmul(mv, xv[t]);
-                    accs.push(v);
-                } else {
-                    accs[r * n + t] = self.b.ins().fma(mv, xv[t], accs[r * n + t]);
+            for h in 0..2 {
+                let mv = self.pair(m, m.off + (r0 + r) as i64 * rs + (4 * q + 2 * h) as i64 * ks, ks);
+                for t in 0..n {
+                    let i = (r * 2 + h) * n + t;
+                    if first {
+                        let v = self.b.ins().fmul(mv, xv[h * n + t]);
+                        accs.push(v);
+                    } else {
+                        accs[i] = self.b.ins().fma(mv, xv[h * n + t], accs[i]);
+                    }
                 }
             }
         }
     }
 
-    /// Row-dot results for rows `r0..r0+rr`, as `[row][instance]`.
+    /// Row-dot results for rows `r0..r0+rr` (`k ≥ 1`), as `[row][instance]`,
+    /// in the quad-lane order of [`nde_runtime::linalg::matvec`].
     fn dot_block(
         &mut self,
         m: &Tv,
@@ -330,7 +359,8 @@ impl Lowerer<'_, '_> {
         let n = xs.len();
         let (rs, ks) = (m.strides[0], m.strides[1]);
         let mut res = vec![Vec::with_capacity(n); rr];
-        if k == 1 {
+        let nq = k / 4;
+        let tail_from = if nq == 0 {
             for (r, row) in res.iter_mut().enumerate() {
                 let mv = self.elem(m, m.off + (r0 + r) as i64 * rs);
                 for x in xs {
@@ -338,46 +368,51 @@ impl Lowerer<'_, '_> {
                     row.push(self.b.ins().fmul(mv, xv));
                 }
             }
-            return Ok(res);
-        }
-        let kp = k / 2;
-        let mut accs = Vec::with_capacity(rr * n);
-        if kp <= UNROLL_K_PAIRS {
-            for p in 0..kp {
-                self.dot_step(m, xs, xpre, r0, rr, p, &mut accs);
-            }
+            1
         } else {
-            self.dot_step(m, xs, None, r0, rr, 0, &mut accs);
-            let iters = (kp - 1) / K_CHUNK_PAIRS;
-            if iters > 0 {
-                accs = self.for_loop(0, iters as i64, 1, accs, |l, c, mut acc| {
-                    let mb = l.advance(m, c, (2 * K_CHUNK_PAIRS) as i64 * ks)?;
-                    let xb = xs
-                        .iter()
-                        .map(|x| l.advance(x, c, (2 * K_CHUNK_PAIRS) as i64 * x.strides[0]))
-                        .collect::<Result<Vec<_>, _>>()?;
-                    for q in 0..K_CHUNK_PAIRS {
-                        l.dot_step(&mb, &xb, None, r0, rr, 1 + q, &mut acc);
-                    }
-                    Ok(acc)
-                })?;
-            }
-            for p in 1 + iters * K_CHUNK_PAIRS..kp {
-                self.dot_step(m, xs, None, r0, rr, p, &mut accs);
-            }
-        }
-        for (r, row) in res.iter_mut().enumerate() {
-            for (t, x) in xs.iter().enumerate() {
-                let acc = accs[r * n + t];
-                let lo = self.b.ins().extractlane(acc, 0);
-                let hi = self.b.ins().extractlane(acc, 1);
-                let mut s = self.b.ins().fadd(lo, hi);
-                if k % 2 == 1 {
-                    let mv = self.elem(m, m.off + (r0 + r) as i64 * rs + (k - 1) as i64 * ks);
-                    let xv = self.elem(x, x.off + (k - 1) as i64 * x.strides[0]);
-                    s = self.b.ins().fma(mv, xv, s);
+            let mut accs = Vec::with_capacity(2 * rr * n);
+            if nq <= UNROLL_K_QUADS {
+                for q in 0..nq {
+                    self.dot_step(m, xs, xpre, r0, rr, q, &mut accs);
                 }
-                row.push(s);
+            } else {
+                self.dot_step(m, xs, None, r0, rr, 0, &mut accs);
+                let iters = (nq - 1) / K_CHUNK_QUADS;
+                if iters > 0 {
+                    accs = self.for_loop(0, iters as i64, 1, accs, |l, c, mut acc| {
+                        let mb = l.advance(m, c, (4 * K_CHUNK_QUADS) as i64 * ks)?;
+                        let xb = xs
+                            .iter()
+                            .map(|x| l.advance(x, c, (4 * K_CHUNK_QUADS) as i64 * x.strides[0]))
+                            .collect::<Result<Vec<_>, _>>()?;
+                        for q in 0..K_CHUNK_QUADS {
+                            l.dot_step(&mb, &xb, None, r0, rr, 1 + q, &mut acc);
+                        }
+                        Ok(acc)
+                    })?;
+                }
+                for q in 1 + iters * K_CHUNK_QUADS..nq {
+                    self.dot_step(m, xs, None, r0, rr, q, &mut accs);
+                }
+            }
+            // (l0 + l2) + (l1 + l3)
+            for (r, row) in res.iter_mut().enumerate() {
+                for t in 0..n {
+                    let v = self.b.ins().fadd(accs[(r * 2) * n + t], accs[(r * 2 + 1) * n + t]);
+                    let lo = self.b.ins().extractlane(v, 0);
+                    let hi = self.b.ins().extractlane(v, 1);
+                    row.push(self.b.ins().fadd(lo, hi));
+                }
+            }
+            4 * nq
+        };
+        for c in tail_from..k {
+            for (r, row) in res.iter_mut().enumerate() {
+                let mv = self.elem(m, m.off + (r0 + r) as i64 * rs + c as i64 * ks);
+                for (t, x) in xs.iter().enumerate() {
+                    let xv = self.elem(x, x.off + c as i64 * x.strides[0]);
+                    row[t] = self.b.ins().fma(mv, xv, row[t]);
+                }
             }
         }
         Ok(res)

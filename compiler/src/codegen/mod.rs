@@ -9,12 +9,15 @@
 //!
 //! Layout: `plan` decides storage (registers, views, fused loops, frame),
 //! `emit` builds kernel bodies, `elementwise` and `matmul` lower the ops,
-//! `math` emits inline transcendental approximations, `module` declares and
+//! `math` emits inline transcendental approximations, `routines` hands
+//! large products and `tanh` loops to the runtime's SIMD routines (same
+//! bits, 256-bit vectors), `module` declares and
 //! defines kernels in any [`cranelift_module::Module`], and `jit` is the
 //! in-process instantiation ([`JitModule`]).
 //!
 //! Never: allocate or call libm inside a kernel's common path (libm is
-//! called only for `pow` and for trigonometric arguments beyond 2³⁰), leak
+//! called only for `pow` and for trigonometric arguments beyond 2³⁰; the
+//! only other calls are to `nde_runtime::linalg`), leak
 //! cranelift's error types through the public API, or panic on a malformed
 //! function (it is verified first and reported as [`CodegenError`]).
 
@@ -25,6 +28,7 @@ mod math;
 mod matmul;
 mod module;
 mod plan;
+mod routines;
 #[cfg(test)]
 mod tests;
 
@@ -76,6 +80,11 @@ pub struct JitOptions {
     pub max_stack_bytes: usize,
     /// Run cranelift's IR verifier on every function (slower compiles).
     pub verify_clif: bool,
+    /// Let kernels call the runtime's 256-bit routines
+    /// ([`nde_runtime::linalg`]) for large matrix–vector products and `tanh`
+    /// over long vectors, on hosts with AVX2 and FMA (elsewhere everything
+    /// is inline). The routines give the same bits as the inline code.
+    pub simd_routines: bool,
 }
 
 impl Default for JitOptions {
@@ -85,6 +94,7 @@ impl Default for JitOptions {
             batch_tile: 4,
             max_stack_bytes: 64 * 1024,
             verify_clif: cfg!(debug_assertions),
+            simd_routines: true,
         }
     }
 }

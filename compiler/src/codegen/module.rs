@@ -3,7 +3,7 @@
 //! Owns everything about a kernel that is the same for the JIT and for
 //! object files: symbol names (`NAME` and `NAME_batch`), signatures (the
 //! `extern "C"` ABI of [`nde_runtime::abi`]), read-only data objects for
-//! large constants, libm imports, the frame's home (stack slot or scratch),
+//! large constants, libm and runtime-routine imports, the frame's home (stack slot or scratch),
 //! and the buffer sizes reported to callers.
 //!
 //! Never: finalize the module or look up addresses (that is the backend's
@@ -12,6 +12,7 @@
 use super::emit::{Imports, Lowerer};
 use super::math::Libm;
 use super::plan::{Base, Plan, Repr};
+use super::routines::{self, RoutineDecls};
 use super::{CodegenError, JitOptions, MAX_ELEMENTS};
 use crate::ir::verify::verify;
 use crate::ir::{BinaryOp, Function, Op, UnaryOp, ValueId};
@@ -87,6 +88,7 @@ pub(super) fn define_kernels<M: Module>(
     let mut pow_sig = libm_sig.clone();
     pow_sig.params.push(AbiParam::new(types::F64));
     let mut libm_ids: [Option<FuncId>; 4] = [None; 4];
+    let routine_decls = if routines::enabled(opts) { Some(RoutineDecls::declare(module)?) } else { None };
     let mut ctx = module.make_context();
     let mut fctx = FunctionBuilderContext::new();
     let mut out = Vec::with_capacity(funcs.len());
@@ -147,7 +149,8 @@ pub(super) fn define_kernels<M: Module>(
                     }
                 }
             }
-            let imports = Imports { libm, data: gvs, stack, frontend: module.target_config() };
+            let routines = routine_decls.and_then(|d| d.import(module, f, &mut ctx.func));
+            let imports = Imports { libm, data: gvs, stack, frontend: module.target_config(), routines };
             let builder = FunctionBuilder::new(&mut ctx.func, &mut fctx);
             if mode == 0 {
                 Lowerer::build_single(builder, f, &plan, &imports)?;

@@ -1,9 +1,10 @@
 //! Stage orchestration: file -> sources -> IR -> JIT kernels -> solves.
 //!
 //! Used by the `nde` binary and by Rust callers. Owns the glue between the
-//! compiler's stages and the runtime: binding parameters to a compiled
-//! kernel ([`ModelField`]), computing initial states, matching parameter
-//! files to parameter slots, and per-stage timings. It renders nothing and
+//! compiler's stages and the runtime: compiling a model's right-hand side
+//! with its derivative kernels ([`compile_model`]), binding parameters to a
+//! compiled kernel ([`ModelField`]), computing initial states, matching
+//! parameter files to parameter slots, and per-stage timings. It renders nothing and
 //! prints nothing: errors are returned as data.
 
 pub mod frontend;
@@ -14,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use nde_runtime::term::VectorField;
 
+use crate::autodiff;
 use crate::codegen::{CodegenError, CompiledKernel, JitModule, JitOptions};
 use crate::diag::{Diagnostic, Diagnostics};
 use crate::ir::{self, ModelIr, ProgramIr};
@@ -72,18 +74,66 @@ pub fn check_source(
     }
 }
 
-/// A model's compiled kernels.
+/// A model's compiled kernels: the right-hand side and its derivatives
+/// (the calling conventions are in [`crate::autodiff`] and ARCHITECTURE.md).
 pub struct ModelKernels {
     /// Keeps the machine code alive; the kernels below point into it.
     _jit: JitModule,
+    /// `(t, y, p) -> f`.
     pub rhs: CompiledKernel,
+    /// `(t, [y; a], p) -> [aᵀ∂f/∂y; aᵀ∂f/∂p]`.
+    pub vjp: CompiledKernel,
+    /// `(t, [y; v], p) -> ∂f/∂y · v`.
+    pub jvp: CompiledKernel,
+    /// `(t, y, p) -> ∂f/∂y`, `n × n` row-major.
+    pub jac: CompiledKernel,
+    /// `(t, y, p) -> ∂f/∂t`.
+    pub dfdt: CompiledKernel,
 }
 
-/// JIT-compiles a model's right-hand side.
+/// The IR of a model's kernels: the verified right-hand side and its
+/// derivatives, each made ready for code generation by [`prepare`].
+pub struct KernelFunctions {
+    pub rhs: ir::Function,
+    pub vjp: ir::Function,
+    pub jvp: ir::Function,
+    pub jac: ir::Function,
+    pub dfdt: ir::Function,
+}
+
+impl KernelFunctions {
+    /// Builds them for `model` (a malformed right-hand side is a [`CodegenError::Verify`]).
+    pub fn of(model: &ModelIr) -> Result<KernelFunctions, CodegenError> {
+        ir::verify::verify(&model.rhs).map_err(CodegenError::Verify)?;
+        let f = &model.rhs;
+        Ok(KernelFunctions {
+            rhs: prepare(f.clone()),
+            vjp: prepare(autodiff::vjp(f)),
+            jvp: prepare(autodiff::jvp(f)),
+            jac: prepare(autodiff::jacobian(f)),
+            dfdt: prepare(autodiff::time_derivative(f)),
+        })
+    }
+
+    /// `rhs`, `vjp`, `jvp`, `jac`, `dfdt`.
+    pub fn all(&self) -> [&ir::Function; 5] {
+        [&self.rhs, &self.vjp, &self.jvp, &self.jac, &self.dfdt]
+    }
+}
+
+/// The one place a kernel's IR is optimised before code generation: the
+/// egg simplifier at its default (exact) level.
+pub fn prepare(f: ir::Function) -> ir::Function {
+    crate::simplify::simplify(&f, &crate::simplify::SimplifyOptions::default()).0
+}
+
+/// JIT-compiles a model's right-hand side and its derivative kernels into one module.
 pub fn compile_model(model: &ModelIr, opts: &JitOptions) -> Result<ModelKernels, CodegenError> {
-    let jit = JitModule::compile(&[&model.rhs], opts)?;
-    let rhs = jit.kernel(&model.rhs.name).cloned().ok_or_else(|| CodegenError::missing(&model.rhs.name))?;
-    Ok(ModelKernels { _jit: jit, rhs })
+    let funcs = KernelFunctions::of(model)?;
+    let jit = JitModule::compile(&funcs.all(), opts)?;
+    let kernel = |f: &ir::Function| jit.kernel(&f.name).cloned().ok_or_else(|| CodegenError::missing(&f.name));
+    let [rhs, vjp, jvp, jac, dfdt] = funcs.all().map(kernel);
+    Ok(ModelKernels { rhs: rhs?, vjp: vjp?, jvp: jvp?, jac: jac?, dfdt: dfdt?, _jit: jit })
 }
 
 /// A compiled right-hand side with its parameters bound: what the solvers drive.

@@ -19,6 +19,7 @@
 //! | `softplus` | `max(x, 0) + log1p(exp(-|x|))` (stable; NaN propagates) |
 //! | `gelu` | the tanh approximation `0.5 x (1 + tanh(u))`, `u = √(2/π) (x + 0.044715 x³)`, evaluated without cancellation as `x / (1 + exp(-2u))` |
 //! | `elu` | `x` for `x > 0`, else `expm1(x)` (alpha = 1) |
+//! | `step` | `1` for `x > 0`, NaN for NaN, otherwise `0` |
 //! | `powi(n)` | [`powi`]: binary exponentiation (square-and-multiply, fixed order); `x⁰ = 1` for every `x`; negative `n` is `1 / x^|n|` |
 //! | `add`, `sub`, `mul`, `div` | IEEE |
 //! | `pow(a, b)` | NaN for `a < 0`, else libm `pow(|a|, b)` (so `-0` acts as `+0`, and `a⁰ = 1`) |
@@ -233,6 +234,15 @@ pub fn unary(op: UnaryOp, x: f64) -> f64 {
             }
         }
         UnaryOp::Powi(n) => powi(x, n),
+        UnaryOp::Step => {
+            if x > 0.0 {
+                1.0
+            } else if x.is_nan() {
+                x
+            } else {
+                0.0
+            }
+        }
     }
 }
 
@@ -383,6 +393,10 @@ mod tests {
         assert!((unary(UnaryOp::Gelu, 1.0) - 0.841_191_990_608_276_8).abs() < 1e-15);
         assert_eq!(unary(UnaryOp::Elu, 2.0), 2.0);
         assert_eq!(unary(UnaryOp::Elu, -1e-300), -1e-300);
+        assert_eq!(unary(UnaryOp::Step, 1e-300), 1.0);
+        assert_eq!(unary(UnaryOp::Step, -0.0).to_bits(), 0.0f64.to_bits());
+        assert_eq!(unary(UnaryOp::Step, f64::NEG_INFINITY), 0.0);
+        assert!(unary(UnaryOp::Step, f64::NAN).is_nan());
         assert_eq!(powi(3.0, 5), 243.0);
         assert_eq!(powi(2.0, -3), 0.125);
         assert_eq!(powi(f64::NAN, 0), 1.0);

@@ -15,8 +15,10 @@
 //! buffers (`t`, the flat state `y`, the flat parameters `p`) and writes its
 //! outputs, concatenated row-major, to one output buffer.
 
+pub mod infix;
 pub mod interp;
 pub mod print;
+pub mod random;
 pub mod verify;
 
 use crate::span::Span;
@@ -131,6 +133,10 @@ pub enum UnaryOp {
     Elu,
     /// `x^n` for a constant integer `n` (repeated multiplication).
     Powi(i32),
+    /// The Heaviside step: `1` for `x > 0`, `0` for `x <= 0` (either zero),
+    /// NaN for NaN. Not in the surface language: autodiff makes it for the
+    /// derivatives of `relu`, `abs`, `min` and `max`.
+    Step,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -299,6 +305,11 @@ impl Builder {
 
     pub fn shape(&self, id: ValueId) -> Shape {
         self.func.shape(id)
+    }
+
+    /// A node built so far (passes peek at operands to fold trivial cases).
+    pub fn node(&self, id: ValueId) -> &Node {
+        self.func.node(id)
     }
 
     /// Adds a node (or returns an identical existing one).

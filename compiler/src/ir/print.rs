@@ -55,6 +55,7 @@ pub fn unary_name(op: UnaryOp) -> &'static str {
         UnaryOp::Gelu => "gelu",
         UnaryOp::Elu => "elu",
         UnaryOp::Powi(_) => "powi",
+        UnaryOp::Step => "step",
     }
 }
 

@@ -156,6 +156,16 @@ pub(super) mod avx2 {
         // SAFETY (whole block): the caller's extents; every row block read is below `m`.
         unsafe {
             if q > 0 {
+                // Twelve rows: 12 accumulators and `x` fill 13 of the 16 `ymm`
+                // registers, one load of `x` per 12 FMAs.
+                while r + 12 <= m {
+                    let ar = a.add(r * lda);
+                    let acc = lanes::<12>(q, ar, lda, x);
+                    for (i, c) in acc.chunks_exact(4).enumerate() {
+                        finish4([c[0], c[1], c[2], c[3]], k, ar.add(4 * i * lda), lda, x, y.add(r + 4 * i));
+                    }
+                    r += 12;
+                }
                 while r + 8 <= m {
                     let ar = a.add(r * lda);
                     let acc = lanes::<8>(q, ar, lda, x);

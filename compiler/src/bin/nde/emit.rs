@@ -1,7 +1,8 @@
-//! `nde emit ast|ir|clif`: print one stage's form of a file.
+//! `nde emit ast|ir|grad|clif`: print one stage's form of a file.
 
 use std::path::Path;
 
+use nde_compiler::autodiff::print::{print_grad, GradFunctions};
 use nde_compiler::codegen::{emit_clif, JitOptions};
 use nde_compiler::driver;
 use nde_compiler::span::SourceMap;
@@ -14,11 +15,17 @@ pub enum Stage {
     Ast,
     /// The tensor IR of each model: layout, right-hand side and initial state.
     Ir,
+    /// The derivatives of each model's right-hand side in readable maths:
+    /// the Jacobian, the parameter gradients and the time derivative.
+    Grad,
     /// The cranelift IR of each model's right-hand-side kernel.
     Clif,
 }
 
-pub fn emit(stage: Stage, file: &Path, model: Option<&str>) -> u8 {
+pub fn emit(stage: Stage, file: &Path, model: Option<&str>, wrt: Option<&str>) -> u8 {
+    if wrt.is_some() && !matches!(stage, Stage::Grad) {
+        return fail(exit::USAGE, "--wrt applies to `nde emit grad` only");
+    }
     if let Stage::Ast = stage {
         let text = match std::fs::read_to_string(file) {
             Ok(t) => t,
@@ -54,6 +61,11 @@ pub fn emit(stage: Stage, file: &Path, model: Option<&str>) -> u8 {
     for m in models {
         match stage {
             Stage::Ir => print!("{}", nde_compiler::ir::print::print_model(m)),
+            Stage::Grad => {
+                if let Err(code) = grad(m, wrt) {
+                    return code;
+                }
+            }
             Stage::Clif => match emit_clif(&m.rhs, &JitOptions::default()) {
                 Ok(text) => print!("{text}"),
                 Err(e) => return fail(exit::MODEL_ERRORS, e),
@@ -62,4 +74,13 @@ pub fn emit(stage: Stage, file: &Path, model: Option<&str>) -> u8 {
         }
     }
     0
+}
+
+/// Prints `m`'s derivatives, built exactly as `compile_model` builds its kernels.
+fn grad(m: &nde_compiler::ir::ModelIr, wrt: Option<&str>) -> Result<(), u8> {
+    let funcs = driver::KernelFunctions::of(m).map_err(|e| fail(exit::MODEL_ERRORS, e))?;
+    let grads = GradFunctions { vjp: &funcs.vjp, jac: &funcs.jac, dfdt: &funcs.dfdt };
+    let text = print_grad(m, &grads, wrt).map_err(|e| fail(exit::USAGE, e))?;
+    print!("{text}");
+    Ok(())
 }

@@ -8,6 +8,7 @@
 mod emit;
 mod render;
 mod run;
+mod simplify;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -49,7 +50,7 @@ enum Command {
     },
     /// Solve a model and write its trajectory (CSV to stdout unless -o is given).
     Run(Box<run::RunArgs>),
-    /// Print an intermediate form: the syntax tree, the tensor IR, or the cranelift IR of the kernels.
+    /// Print an intermediate form: the syntax tree, the tensor IR, the derivatives, or the cranelift IR of the kernels.
     Emit {
         /// What to print.
         #[arg(value_enum)]
@@ -59,7 +60,12 @@ enum Command {
         /// Which model (default: every model in the file).
         #[arg(long)]
         model: Option<String>,
+        /// With `grad`: only the derivatives with respect to this state, parameter, `y` (all states) or `t`.
+        #[arg(long, value_name = "NAME")]
+        wrt: Option<String>,
     },
+    /// Simplify an expression given on the command line and print it as maths (`--explain` lists the rewrites).
+    Simplify(simplify::SimplifyArgs),
 }
 
 fn main() -> ExitCode {
@@ -67,7 +73,8 @@ fn main() -> ExitCode {
     let code = match cli.command {
         Command::Check { file } => check(&file),
         Command::Run(args) => run::run(&args),
-        Command::Emit { stage, file, model } => emit::emit(stage, &file, model.as_deref()),
+        Command::Emit { stage, file, model, wrt } => emit::emit(stage, &file, model.as_deref(), wrt.as_deref()),
+        Command::Simplify(args) => simplify::simplify(&args),
     };
     ExitCode::from(code)
 }

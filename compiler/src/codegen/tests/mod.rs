@@ -6,6 +6,7 @@ mod batch;
 mod math_accuracy;
 mod matmul;
 mod ops;
+mod routines;
 
 use super::{JitModule, JitOptions};
 use crate::ir::interp;

@@ -1,0 +1,220 @@
+//! Calls from kernels into the runtime's SIMD routines ([`nde_runtime::linalg`]).
+//!
+//! Cranelift emits at most 128-bit vectors; on hosts with AVX2 and FMA the
+//! runtime's 256-bit routines compute large matrix–vector products and
+//! `tanh` over long vectors about twice as fast. They perform the same IEEE
+//! operations in the same order as the inline lowering (`matmul.rs`,
+//! `math.rs`), so whether a kernel calls them changes its speed, never its
+//! results. This module owns that choice (host, options, operand layouts,
+//! size thresholds), the routines' signatures and imports, and the calls.
+//!
+//! Never: hand a routine an operand layout it does not support (the inline
+//! code handles every layout), or call one on a host without AVX2 and FMA
+//! (the portable routines would be slower than inline code).
+
+use super::emit::{Lowerer, Src, Tv};
+use super::{CodegenError, JitOptions};
+use super::plan::Repr;
+use crate::ir::{BinaryOp, Function, Op, UnaryOp, ValueId};
+use cranelift_codegen::ir::{types, AbiParam, FuncRef, Function as ClifFunction, InstBuilder, Value};
+use cranelift_module::{FuncId, Linkage, Module};
+use nde_runtime::linalg::{Routines, MATVEC_SYMBOL, MATVEC_T_SYMBOL, TANH_SYMBOL};
+
+/// Products with fewer multiply–adds than this stay inline.
+const MATVEC_MIN_WORK: usize = 128;
+/// Row-dot products need this many columns to be called (shorter rows are
+/// all tail in the routine's quad-lane order).
+const MATVEC_MIN_K: usize = 8;
+/// Column-axpy products need this many rows (one 256-bit vector).
+const MATVEC_T_MIN_ROWS: usize = 4;
+/// `tanh` over fewer elements stays inline.
+const TANH_MIN_LEN: usize = 8;
+
+/// Whether kernels compiled with `opts` on this host call the routines.
+pub(super) fn enabled(opts: &JitOptions) -> bool {
+    opts.simd_routines && Routines::host().simd
+}
+
+/// Whether `f` has an op that might be handed to a routine (a superset:
+/// layouts are only known while lowering).
+fn may_call(f: &Function) -> bool {
+    f.nodes.iter().any(|n| match n.op {
+        Op::MatMul(..) => true,
+        Op::Unary(UnaryOp::Tanh, _) => n.shape.len() >= TANH_MIN_LEN,
+        _ => false,
+    })
+}
+
+/// The routines declared in a module.
+#[derive(Clone, Copy)]
+pub(super) struct RoutineDecls {
+    matvec: FuncId,
+    matvec_t: FuncId,
+    tanh: FuncId,
+}
+
+/// The routines imported into one function.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct RoutineRefs {
+    matvec: FuncRef,
+    matvec_t: FuncRef,
+    tanh: FuncRef,
+}
+
+impl RoutineDecls {
+    /// Declares the routines as imports of `module`.
+    pub fn declare<M: Module>(module: &mut M) -> Result<RoutineDecls, CodegenError> {
+        let ptr = module.target_config().pointer_type();
+        let sig = |n: usize| {
+            let mut s = module.make_signature();
+            s.params.extend((0..n).map(|_| AbiParam::new(ptr)));
+            s
+        };
+        let (mv, mvt, map) = (sig(6), sig(7), sig(4));
+        let mut declare = |name: &str, s| {
+            module.declare_function(name, Linkage::Import, s).map_err(|e| CodegenError::cranelift(name, e))
+        };
+        Ok(RoutineDecls {
+            matvec: declare(MATVEC_SYMBOL, &mv)?,
+            matvec_t: declare(MATVEC_T_SYMBOL, &mvt)?,
+            tanh: declare(TANH_SYMBOL, &map)?,
+        })
+    }
+
+    /// Imports the routines into `func` when `f` may call them.
+    pub fn import<M: Module>(&self, module: &mut M, f: &Function, func: &mut ClifFunction) -> Option<RoutineRefs> {
+        may_call(f).then(|| RoutineRefs {
+            matvec: module.declare_func_in_func(self.matvec, func),
+            matvec_t: module.declare_func_in_func(self.matvec_t, func),
+            tanh: module.declare_func_in_func(self.tanh, func),
+        })
+    }
+}
+
+/// The address of `tv`'s first element, when it is in memory.
+fn base(l: &mut Lowerer<'_, '_>, tv: &Tv) -> Option<Value> {
+    let Src::Ptr(p) = tv.src else { return None };
+    Some(if tv.off == 0 { p } else { l.b.ins().iadd_imm_s(p, tv.off * 8) })
+}
+
+fn nonneg(s: i64) -> Option<i64> {
+    (s >= 0).then_some(s)
+}
+
+impl Lowerer<'_, '_> {
+    /// `dests[t][r] = Σ_c m[r, c] xs[t][c]` by a routine call per instance,
+    /// if the operands suit one; `false` (nothing emitted) otherwise.
+    pub(super) fn call_matvec(&mut self, rows: usize, k: usize, m: &Tv, xs: &[Tv], dests: &[Tv]) -> bool {
+        let Some(rt) = self.routines else { return false };
+        let flat = |t: &Tv| matches!(t.src, Src::Ptr(_)) && (rows <= 1 || t.strides[0] == 1);
+        if rows * k < MATVEC_MIN_WORK || !matches!(m.src, Src::Ptr(_)) || !dests.iter().all(flat) {
+            return false;
+        }
+        let x_in_mem = xs.iter().all(|x| matches!(x.src, Src::Ptr(_)));
+        let [rs, ks] = m.strides;
+        let (func, ld, incx) = if ks == 1 && k >= MATVEC_MIN_K && x_in_mem && xs.iter().all(|x| x.strides[0] == 1) {
+            match nonneg(rs) {
+                Some(ld) => (rt.matvec, ld, None),
+                None => return false,
+            }
+        } else if rs == 1 && rows >= MATVEC_T_MIN_ROWS && x_in_mem {
+            match (nonneg(ks), xs.iter().map(|x| nonneg(x.strides[0])).collect::<Option<Vec<_>>>()) {
+                (Some(ld), Some(incs)) => (rt.matvec_t, ld, Some(incs)),
+                _ => return false,
+            }
+        } else {
+            return false;
+        };
+        let ptrs: Option<Vec<_>> = std::iter::once(m)
+            .chain(xs)
+            .chain(dests)
+            .map(|t| matches!(t.src, Src::Ptr(_)).then_some(t))
+            .collect();
+        if ptrs.is_none() {
+            return false;
+        }
+        let a = base(self, m);
+        for (t, (x, d)) in xs.iter().zip(dests).enumerate() {
+            let (Some(a), Some(xp), Some(dp)) = (a, base(self, x), base(self, d)) else {
+                unreachable!("operands were checked to be in memory")
+            };
+            let mut args = vec![
+                self.b.ins().iconst(types::I64, rows as i64),
+                self.b.ins().iconst(types::I64, k as i64),
+                a,
+                self.b.ins().iconst(types::I64, ld),
+                xp,
+            ];
+            if let Some(incs) = &incx {
+                args.push(self.b.ins().iconst(types::I64, incs[t]));
+            }
+            args.push(dp);
+            self.b.ins().call(func, &args);
+        }
+        true
+    }
+
+    /// How the elementwise root `id` (materialised in `dests`) uses the
+    /// `tanh` routine, if at all.
+    pub(super) fn tanh_call(&self, id: ValueId, dests: &[Tv]) -> Result<Option<TanhCall>, CodegenError> {
+        let shape = self.f.shape(id);
+        let flat = |t: &Tv| matches!(t.src, Src::Ptr(_)) && super::plan::is_flat(t.strides, shape);
+        let Op::Unary(UnaryOp::Tanh, a) = self.f.node(id).op else { return Ok(None) };
+        if self.routines.is_none() || shape.len() < TANH_MIN_LEN || !dests.iter().all(flat) {
+            return Ok(None);
+        }
+        let fused = |v: ValueId| self.plan.node(v).repr == Repr::Fused;
+        let (x, b) = match self.f.node(a).op {
+            _ if !fused(a) => (a, None),
+            Op::Binary(BinaryOp::Add, u, v) if !fused(u) && !fused(v) => (u, Some(v)),
+            _ => return Ok(Some(TanhCall::InPlace { arg: a })),
+        };
+        for k in 0..dests.len() {
+            for v in std::iter::once(x).chain(b) {
+                if !flat(&self.tv(v, k)?) {
+                    return Ok(Some(TanhCall::InPlace { arg: a }));
+                }
+            }
+        }
+        Ok(Some(TanhCall::Direct { x, b }))
+    }
+
+    /// Emits the routine calls of `call` for every instance (after the
+    /// loop that stores the operand, for [`TanhCall::InPlace`]).
+    pub(super) fn call_tanh(&mut self, call: TanhCall, len: usize, dests: &[Tv]) -> Result<(), CodegenError> {
+        let rt = self.routines.ok_or_else(|| CodegenError::internal("tanh routine not imported".into()))?;
+        let in_mem = || CodegenError::internal("tanh routine on registers".into());
+        for (k, d) in dests.iter().enumerate() {
+            let y = base(self, d).ok_or_else(in_mem)?;
+            let (x, b) = match call {
+                TanhCall::InPlace { .. } => (y, self.b.ins().iconst(types::I64, 0)),
+                TanhCall::Direct { x, b } => {
+                    let xt = self.tv(x, k)?;
+                    let xp = base(self, &xt).ok_or_else(in_mem)?;
+                    let bp = match b {
+                        Some(b) => {
+                            let bt = self.tv(b, k)?;
+                            base(self, &bt).ok_or_else(in_mem)?
+                        }
+                        None => self.b.ins().iconst(types::I64, 0),
+                    };
+                    (xp, bp)
+                }
+            };
+            let n = self.b.ins().iconst(types::I64, len as i64);
+            self.b.ins().call(rt.tanh, &[n, x, b, y]);
+        }
+        Ok(())
+    }
+}
+
+/// How an elementwise `tanh` root is handed to the runtime's routine.
+#[derive(Clone, Copy, Debug)]
+pub(super) enum TanhCall {
+    /// `tanh(x)` or `tanh(x + b)` of operands already in flat memory: one
+    /// call per instance, no loop.
+    Direct { x: ValueId, b: Option<ValueId> },
+    /// The elementwise loop stores the operand `arg`, then the routine
+    /// replaces it by its `tanh` in place.
+    InPlace { arg: ValueId },
+}
