@@ -28,7 +28,7 @@ fn run(file: &Path, model: Option<&str>, params: Option<&Path>, saveat: &[f64], 
         driver::apply_param_arrays(model, &mut values, &read_npz(p).unwrap()).unwrap();
     }
     let kernels = driver::compile_model(model, &JitOptions::default()).unwrap();
-    let field = ModelField::new(&kernels.rhs, &values);
+    let field = ModelField::new(&kernels, &values);
     let y0 = driver::initial_state(model, &values, 0.0).unwrap();
     solve(&field, 0.0, &y0, saveat, opts).unwrap()
 }

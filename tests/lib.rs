@@ -20,6 +20,8 @@ mod corpus;
 #[cfg(test)]
 mod examples;
 #[cfg(test)]
+mod gradients;
+#[cfg(test)]
 mod grad;
 
 use std::path::{Path, PathBuf};

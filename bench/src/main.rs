@@ -90,7 +90,7 @@ fn p1(root: &Path, threads: &str, n_threads: usize) {
     let mut params = model.param_values.clone();
     driver::apply_param_arrays(&model, &mut params, &arrays).unwrap();
     let kernels = driver::compile_model(&model, &JitOptions::default()).unwrap();
-    let field = ModelField::new(&kernels.rhs, &params);
+    let field = ModelField::new(&kernels, &params);
     let first = solve(&field, 0.0, &y0_all[..2], &ts, &opts).unwrap();
     let first_result_s = start.elapsed().as_secs_f64();
 
@@ -151,7 +151,7 @@ fn p3(root: &Path, threads: &str) {
         let model = checked.program.models[0].clone();
         let params = model.param_values.clone();
         let kernels = driver::compile_model(&model, &JitOptions::default()).unwrap();
-        let field = ModelField::new(&kernels.rhs, &params);
+        let field = ModelField::new(&kernels, &params);
         let y0 = driver::initial_state(&model, &params, 0.0).unwrap();
         let opts = SolveOptions { method, rtol: 1e-8, atol: 1e-10, max_steps: 1_000_000, ..Default::default() };
         let first = solve(&field, 0.0, &y0, &[100.0], &opts).unwrap();

@@ -13,7 +13,7 @@ pub mod params;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use nde_runtime::term::VectorField;
+use nde_runtime::term::{DiffField, VectorField};
 
 use crate::autodiff;
 use crate::codegen::{CodegenError, CompiledKernel, JitModule, JitOptions};
@@ -136,34 +136,64 @@ pub fn compile_model(model: &ModelIr, opts: &JitOptions) -> Result<ModelKernels,
     Ok(ModelKernels { rhs: rhs?, vjp: vjp?, jvp: jvp?, jac: jac?, dfdt: dfdt?, _jit: jit })
 }
 
-/// A compiled right-hand side with its parameters bound: what the solvers drive.
+/// A model's compiled kernels with its parameters bound: what the solvers
+/// and the adjoints drive ([`VectorField`] through `rhs`, [`DiffField`]
+/// through `vjp`).
 pub struct ModelField<'a> {
-    kernel: &'a CompiledKernel,
+    kernels: &'a ModelKernels,
     params: &'a [f64],
 }
 
 impl<'a> ModelField<'a> {
-    /// Binds `params` (length `n_param`) to `kernel`.
-    pub fn new(kernel: &'a CompiledKernel, params: &'a [f64]) -> Self {
-        assert_eq!(params.len(), kernel.n_param, "parameter vector length");
-        ModelField { kernel, params }
+    /// Binds `params` (length `n_param`) to `kernels`.
+    pub fn new(kernels: &'a ModelKernels, params: &'a [f64]) -> Self {
+        assert_eq!(params.len(), kernels.rhs.n_param, "parameter vector length");
+        ModelField { kernels, params }
+    }
+
+    /// Calls `kernel` on `input` (its whole state buffer), writing `out`.
+    fn call(&self, kernel: &CompiledKernel, t: f64, input: &[f64], out: &mut [f64], scratch: &mut [f64]) {
+        debug_assert!(input.len() >= kernel.n_state && out.len() >= kernel.out_len);
+        debug_assert!(scratch.len() >= kernel.scratch_len);
+        // SAFETY: buffer lengths match the kernel's metadata (checked above in
+        // debug builds; the solvers size every buffer from `dim`/`scratch_len`
+        // and `vjp_scratch_len`), and kernels neither allocate nor keep pointers.
+        unsafe { (kernel.single)(t, input.as_ptr(), self.params.as_ptr(), out.as_mut_ptr(), scratch.as_mut_ptr()) }
     }
 }
 
 impl VectorField for ModelField<'_> {
     fn dim(&self) -> usize {
-        self.kernel.n_state
+        self.kernels.rhs.n_state
     }
     fn scratch_len(&self) -> usize {
-        self.kernel.scratch_len
+        self.kernels.rhs.scratch_len
     }
     fn eval(&self, t: f64, y: &[f64], dy: &mut [f64], scratch: &mut [f64]) {
-        debug_assert!(y.len() >= self.kernel.n_state && dy.len() >= self.kernel.out_len);
-        debug_assert!(scratch.len() >= self.kernel.scratch_len);
-        // SAFETY: buffer lengths match the kernel's metadata (checked above in
-        // debug builds; the solvers size every buffer from `dim`/`scratch_len`),
-        // and the kernel neither allocates nor keeps the pointers.
-        unsafe { (self.kernel.single)(t, y.as_ptr(), self.params.as_ptr(), dy.as_mut_ptr(), scratch.as_mut_ptr()) }
+        self.call(&self.kernels.rhs, t, y, dy, scratch)
+    }
+}
+
+impl DiffField for ModelField<'_> {
+    fn n_params(&self) -> usize {
+        self.params.len()
+    }
+    /// Scratch holds the packed input `[y; a]`, the kernel's output
+    /// `[gy; gp]`, then the kernel's own scratch.
+    fn vjp_scratch_len(&self) -> usize {
+        let k = &self.kernels.vjp;
+        k.n_state + k.out_len + k.scratch_len
+    }
+    fn vjp(&self, t: f64, y: &[f64], a: &[f64], gy: &mut [f64], gp: &mut [f64], scratch: &mut [f64]) {
+        let k = &self.kernels.vjp;
+        let n = y.len();
+        let (input, rest) = scratch.split_at_mut(k.n_state);
+        let (out, kernel_scratch) = rest.split_at_mut(k.out_len);
+        input[..n].copy_from_slice(y);
+        input[n..].copy_from_slice(a);
+        self.call(k, t, input, out, kernel_scratch);
+        gy.copy_from_slice(&out[..n]);
+        gp.copy_from_slice(&out[n..]);
     }
 }
 

@@ -110,7 +110,7 @@ fn run_inner(args: &RunArgs) -> Result<(), u8> {
 
     let (kernels, codegen_time) = driver::timed(|| driver::compile_model(model, &JitOptions::default()));
     let kernels = kernels.map_err(|e| fail(exit::MODEL_ERRORS, format!("code generation failed: {e}")))?;
-    let field = ModelField::new(&kernels.rhs, &params);
+    let field = ModelField::new(&kernels, &params);
     let n = model.n_state();
 
     let (result, solve_time) = driver::timed(|| -> Result<Output, u8> {
