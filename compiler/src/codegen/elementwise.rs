@@ -20,7 +20,7 @@ use cranelift_codegen::ir::{types, InstBuilder, Value};
 use std::collections::HashMap;
 
 /// Pairs per loop iteration of a single-trajectory elementwise loop.
-const PAIRS_PER_ITER: usize = 2;
+const PAIRS_PER_ITER: usize = 4;
 /// Roots with at most this many pairs are fully unrolled.
 const UNROLL_PAIRS: usize = 8;
 

@@ -12,10 +12,10 @@
 //! read memory other than the constant pool.
 //!
 //! Methods (`u` = unit roundoff 2⁻⁵³; bounds are measured in the tests):
-//! - `exp`: `x = k ln2 + r`, `|r| ≤ ln2/2` (Cody–Waite with FMA), Taylor
-//!   polynomial of degree 13 in Horner form, scaling by `2^k` built from
-//!   integer bits in two factors so results that overflow or underflow
-//!   (to subnormals) round once. About 1–2 ulp.
+//! - `exp`: `x = k ln2 + r`, `|r| ≤ ln2/2` (Cody–Waite with FMA),
+//!   `exp(r) = 1 + expm1(r)` (the polynomial below) folded into the scaling
+//!   by `2^k`, built from integer bits in two factors so results that
+//!   overflow or underflow (to subnormals) round once. Within 1 ulp.
 //! - `expm1`: the same reduction, `expm1(r) = r + r²P(r)` (no cancellation
 //!   near 0) with the degree-10 polynomial `EXPM1_C` evaluated by Estrin's
 //!   scheme exactly as `nde_runtime::linalg::vmath::expm1_reduced`,
