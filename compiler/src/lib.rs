@@ -14,6 +14,7 @@ pub mod diag;
 pub mod driver;
 pub mod ir;
 pub mod lower;
+pub mod rng;
 pub mod sema;
 pub mod simplify;
 pub mod span;

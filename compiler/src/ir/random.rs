@@ -2,7 +2,7 @@
 //! (simplification against the interpreter, derivatives against finite
 //! differences).
 //!
-//! Owns [`Rng`] (SplitMix64: tiny, and the same sequence on every machine)
+//! Uses [`Rng`] (the compiler's SplitMix64: the same sequence on every machine)
 //! and [`random_function`]: inputs (`t`, slices of `y` and `p`, sometimes
 //! overlapping), constants, and a chain of random ops over every op kind
 //! with shapes that fit, built through the [`Builder`] so every function
@@ -21,39 +21,7 @@ use std::collections::HashMap;
 
 use super::{BinaryOp, Builder, Function, Shape, UnaryOp, ValueId};
 
-/// SplitMix64.
-#[derive(Clone, Debug)]
-pub struct Rng(u64);
-
-impl Rng {
-    pub fn new(seed: u64) -> Rng {
-        Rng(seed ^ 0x5DEE_CE66_D1CE_4E5B)
-    }
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    /// Uniform in `0..n` (`n > 0`).
-    pub fn below(&mut self, n: usize) -> usize {
-        (self.next_u64() % n.max(1) as u64) as usize
-    }
-    /// Uniform in `[0, 1)`.
-    pub fn unit(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
-    }
-    pub fn uniform(&mut self, lo: f64, hi: f64) -> f64 {
-        lo + (hi - lo) * self.unit()
-    }
-    pub fn chance(&mut self, p: f64) -> bool {
-        self.unit() < p
-    }
-    pub fn pick<T: Copy>(&mut self, items: &[T]) -> T {
-        items[self.below(items.len())]
-    }
-}
+pub use crate::rng::SplitMix64 as Rng;
 
 /// What [`random_function`] makes.
 #[derive(Clone, Debug, PartialEq)]

@@ -13,30 +13,8 @@
 //! `[fan_out, fan_in]` matrix; normal draws come in Box–Muller pairs
 //! `sqrt(-2 ln(1 - u1)) * (cos, sin)(2π u2)`, scaled by `std`.
 
+pub use crate::rng::SplitMix64;
 use crate::sema::{ParamDecl, ParamInit};
-
-/// The SplitMix64 generator (Steele, Lea and Flood 2014).
-#[derive(Clone, Debug)]
-pub struct SplitMix64(u64);
-
-impl SplitMix64 {
-    pub fn new(state: u64) -> Self {
-        SplitMix64(state)
-    }
-
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in `[0, 1)` with 53 random bits.
-    pub fn uniform(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
-    }
-}
 
 /// The 64-bit FNV-1a hash.
 pub fn fnv1a64(bytes: &[u8]) -> u64 {
@@ -68,13 +46,13 @@ pub fn initial_values(p: &ParamDecl, seed: u64) -> Vec<f64> {
             };
             let limit = (6.0 / (fan_in + fan_out)).sqrt();
             let mut rng = param_stream(seed, &p.name);
-            (0..n).map(|_| limit * (2.0 * rng.uniform() - 1.0)).collect()
+            (0..n).map(|_| limit * (2.0 * rng.unit() - 1.0)).collect()
         }
         ParamInit::Normal { std } => {
             let mut rng = param_stream(seed, &p.name);
             let mut out = Vec::with_capacity(n + 1);
             while out.len() < n {
-                let (u1, u2) = (1.0 - rng.uniform(), rng.uniform());
+                let (u1, u2) = (1.0 - rng.unit(), rng.unit());
                 let r = (-2.0 * u1.ln()).sqrt();
                 let a = 2.0 * std::f64::consts::PI * u2;
                 out.push(std * r * a.cos());
