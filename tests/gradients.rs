@@ -10,11 +10,12 @@ use nde_compiler::codegen::JitOptions;
 use nde_compiler::driver::{self, FrontendOptions, ModelField};
 use nde_runtime::adjoint::{gradient, Adjoint};
 use nde_runtime::io::{read_npz, Array};
-use nde_runtime::{solve, Method, SolveOptions, Solution};
+use nde_runtime::{solve, Method, Solution, SolveOptions};
 
 /// The P2 reference (torchdiffeq dopri8, rtol 1e-12): loss and dL/dW1[0, 0..5].
 const REF_LOSS: f64 = 457.79150324592484;
-const REF_DW1: [f64; 5] = [-102.15573443592577, 8.336456490569848, -1.4224394898004549, 3.85147047398458, -16.404374640695504];
+const REF_DW1: [f64; 5] =
+    [-102.15573443592577, 8.336456490569848, -1.4224394898004549, 3.85147047398458, -16.404374640695504];
 
 struct Bench {
     model: nde_compiler::ir::ModelIr,

@@ -20,9 +20,9 @@ mod corpus;
 #[cfg(test)]
 mod examples;
 #[cfg(test)]
-mod gradients;
-#[cfg(test)]
 mod grad;
+#[cfg(test)]
+mod gradients;
 
 use std::path::{Path, PathBuf};
 

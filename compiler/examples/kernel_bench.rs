@@ -146,9 +146,7 @@ fn main() {
     let mut want = None;
     let simd = Routines::host();
     println!("bench MLP 2-64-64-2 tanh ({} parameters); host SIMD routines: {}", f.n_param, simd.simd);
-    for (name, opts) in
-        [("routines", base.clone()), ("inline", JitOptions { simd_routines: false, ..base.clone() })]
-    {
+    for (name, opts) in [("routines", base.clone()), ("inline", JitOptions { simd_routines: false, ..base.clone() })] {
         let [c, s, b] = bench_kernels(&f, &opts, &p, &ys, &mut want);
         println!("  {name:9} compile {c:.2} ms, single rhs {s:.0} ns/call, batched rhs (1024) {b:.0} ns/trajectory");
     }

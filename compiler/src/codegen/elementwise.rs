@@ -8,8 +8,12 @@
 //! unrolled scalar code, except that expensive unary ops are evaluated two
 //! elements at a time.
 //!
-//! Never: store a fused intermediate, or evaluate an element differently in
-//! the vector and scalar paths (every op is applied lane-wise identically).
+//! A long `tanh` root may instead go to the runtime's 256-bit routine
+//! (`routines.rs`), which computes the same bits.
+//!
+//! Never: store a fused intermediate (except a routine `tanh`'s operand, in
+//! the root's own destination), or evaluate an element differently in the
+//! vector and scalar paths (every op is applied lane-wise identically).
 
 use super::emit::{Lowerer, Src, Tv};
 use super::plan::Repr;
@@ -20,7 +24,7 @@ use cranelift_codegen::ir::{types, InstBuilder, Value};
 use std::collections::HashMap;
 
 /// Pairs per loop iteration of a single-trajectory elementwise loop.
-const PAIRS_PER_ITER: usize = 4;
+const PAIRS_PER_ITER: usize = 2;
 /// Roots with at most this many pairs are fully unrolled.
 const UNROLL_PAIRS: usize = 8;
 

@@ -7,7 +7,8 @@
 //! (`elementwise.rs`, `matmul.rs`).
 //!
 //! Never: allocate or call anything at kernel run time except the libm
-//! fallbacks in `math.rs`, depend on a particular `cranelift_module::Module`
+//! fallbacks in `math.rs` and the runtime's SIMD routines (`routines.rs`),
+//! depend on a particular `cranelift_module::Module`
 //! (the caller imports functions and data into the function first), or
 //! decide storage (that is `plan.rs`).
 

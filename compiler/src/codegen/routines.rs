@@ -13,8 +13,8 @@
 //! (the portable routines would be slower than inline code).
 
 use super::emit::{Lowerer, Src, Tv};
-use super::{CodegenError, JitOptions};
 use super::plan::Repr;
+use super::{CodegenError, JitOptions};
 use crate::ir::{BinaryOp, Function, Op, UnaryOp, ValueId};
 use cranelift_codegen::ir::{types, AbiParam, FuncRef, Function as ClifFunction, InstBuilder, Value};
 use cranelift_module::{FuncId, Linkage, Module};
@@ -27,8 +27,9 @@ const MATVEC_MIN_WORK: usize = 128;
 const MATVEC_MIN_K: usize = 8;
 /// Column-axpy products need this many rows (one 256-bit vector).
 const MATVEC_T_MIN_ROWS: usize = 4;
-/// `tanh` over fewer elements stays inline.
-const TANH_MIN_LEN: usize = 8;
+/// `tanh` over fewer elements stays inline (at 16 or fewer the node lives
+/// in registers anyway; at 17 the routine is already twice as fast).
+const TANH_MIN_LEN: usize = super::plan::SMALL + 1;
 
 /// Whether kernels compiled with `opts` on this host call the routines.
 pub(super) fn enabled(opts: &JitOptions) -> bool {
@@ -93,8 +94,24 @@ impl RoutineDecls {
 
 /// The address of `tv`'s first element, when it is in memory.
 fn base(l: &mut Lowerer<'_, '_>, tv: &Tv) -> Option<Value> {
-    let Src::Ptr(p) = tv.src else { return None };
-    Some(if tv.off == 0 { p } else { l.b.ins().iadd_imm_s(p, tv.off * 8) })
+    addr(tv).map(|a| at(l, a))
+}
+
+/// A memory tensor's base pointer and element offset.
+fn addr(tv: &Tv) -> Option<(Value, i64)> {
+    match tv.src {
+        Src::Ptr(p) => Some((p, tv.off)),
+        Src::Regs(_) => None,
+    }
+}
+
+/// The address `p + 8·off`.
+fn at(l: &mut Lowerer<'_, '_>, (p, off): (Value, i64)) -> Value {
+    if off == 0 {
+        p
+    } else {
+        l.b.ins().iadd_imm_s(p, off * 8)
+    }
 }
 
 fn nonneg(s: i64) -> Option<i64> {
@@ -125,19 +142,11 @@ impl Lowerer<'_, '_> {
         } else {
             return false;
         };
-        let ptrs: Option<Vec<_>> = std::iter::once(m)
-            .chain(xs)
-            .chain(dests)
-            .map(|t| matches!(t.src, Src::Ptr(_)).then_some(t))
-            .collect();
-        if ptrs.is_none() {
-            return false;
-        }
-        let a = base(self, m);
-        for (t, (x, d)) in xs.iter().zip(dests).enumerate() {
-            let (Some(a), Some(xp), Some(dp)) = (a, base(self, x), base(self, d)) else {
-                unreachable!("operands were checked to be in memory")
-            };
+        let operands: Option<Vec<_>> = xs.iter().zip(dests).map(|(x, d)| Some((addr(x)?, addr(d)?))).collect();
+        let (Some(a), Some(operands)) = (addr(m), operands) else { return false };
+        let a = at(self, a);
+        for (t, (x, d)) in operands.into_iter().enumerate() {
+            let (xp, dp) = (at(self, x), at(self, d));
             let mut args = vec![
                 self.b.ins().iconst(types::I64, rows as i64),
                 self.b.ins().iconst(types::I64, k as i64),

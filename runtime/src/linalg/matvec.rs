@@ -1,12 +1,12 @@
 //! Matrix–vector products in two fixed summation orders.
 //!
-//! - [`matvec`] (*quad-lane*, rows of `A` contiguous): for each row, four
+//! - [`portable`] and `nde_rt_matvec` (*quad-lane*, rows of `A` contiguous): for each row, four
 //!   partial sums `l_j` (`j = 0..4`) take the columns `c ≡ j (mod 4)` below
 //!   `4⌊k/4⌋` in increasing order, the first as a product and the rest by
 //!   FMA; the row's value is `(l_0 + l_2) + (l_1 + l_3)`, then each
 //!   remaining column is added by FMA in order. With `k < 4` the value is
 //!   `a_0 x_0` followed by FMAs. `k = 0` gives `+0`.
-//! - [`matvec_t`] (*column-axpy*, columns of `A` contiguous): each output is
+//! - [`portable_t`] and `nde_rt_matvec_t` (*column-axpy*, columns of `A` contiguous): each output is
 //!   `a_0 x_0`, then FMA over the columns in order.
 //!
 //! Each routine has an AVX2+FMA version and a portable one with the same
@@ -102,10 +102,69 @@ pub(super) mod avx2 {
 
     use std::arch::x86_64::*;
 
-    /// Quad-lane partial sums of rows `a_0 .. a_N` (`q ≥ 1` quads).
+    /// Quad-lane partial sums `[l_0, l_1, l_2, l_3]` of rows `a_0 .. a_N`
+    /// (`q ≥ 1` quads). With `ALIGNED`, every row starts `d` (1 to 3)
+    /// elements past a 32-byte boundary and the loads are aligned, so none
+    /// splits a cache line (splits made the product about 40% slower), with
+    /// the first and last vectors masked to the row's full quads; without,
+    /// the loads are unaligned ([`lanes_unaligned`]).
     #[inline]
     #[target_feature(enable = "avx2,fma")]
-    unsafe fn lanes<const N: usize>(q: usize, a: *const f64, lda: usize, x: *const f64) -> [__m256d; N] {
+    unsafe fn lanes<const N: usize, const ALIGNED: bool>(
+        q: usize,
+        d: usize,
+        a: *const f64,
+        lda: usize,
+        x: *const f64,
+    ) -> [__m256d; N] {
+        // SAFETY (whole body): rows `0..N` of `a` and `x` are readable at `0..4q`;
+        // masked lanes are not accessed.
+        unsafe {
+            if !ALIGNED {
+                return lanes_unaligned(q, a, lda, x);
+            }
+            let mut acc = [_mm256_setzero_pd(); N];
+            // Vector `i` holds columns `4i − d .. 4i − d + 4`: lane `L` takes
+            // the columns `≡ L − d (mod 4)`, in increasing order. Sums start
+            // at −0 (so `fma(w, x, −0)` is the plain product, sign of zero
+            // included), and masked lanes add `0 · (−0) = −0`, which changes
+            // nothing.
+            let lane = _mm256_set_epi64x(3, 2, 1, 0);
+            let dv = _mm256_set1_epi64x(d as i64);
+            let head = _mm256_cmpgt_epi64(_mm256_add_epi64(lane, _mm256_set1_epi64x(1)), dv);
+            let tail = _mm256_cmpgt_epi64(dv, lane);
+            let neg0 = _mm256_set1_pd(-0.0);
+            let masked_x = |p: *const f64, m: __m256i| {
+                _mm256_or_pd(_mm256_maskload_pd(p, m), _mm256_andnot_pd(_mm256_castsi256_pd(m), neg0))
+            };
+            let xh = masked_x(x.wrapping_sub(d), head);
+            for (j, acc) in acc.iter_mut().enumerate() {
+                *acc = _mm256_fmadd_pd(_mm256_maskload_pd(a.add(j * lda).wrapping_sub(d), head), xh, neg0);
+            }
+            for i in 1..q {
+                let xv = _mm256_loadu_pd(x.add(4 * i - d));
+                for (j, acc) in acc.iter_mut().enumerate() {
+                    *acc = _mm256_fmadd_pd(_mm256_load_pd(a.add(j * lda + 4 * i - d)), xv, *acc);
+                }
+            }
+            let xt = masked_x(x.add(4 * q - d), tail);
+            for (j, acc) in acc.iter_mut().enumerate() {
+                *acc = _mm256_fmadd_pd(_mm256_maskload_pd(a.add(j * lda + 4 * q - d), tail), xt, *acc);
+                // Lane `j` <- lane `(j + d) mod 4`.
+                *acc = match d {
+                    1 => _mm256_permute4x64_pd(*acc, 0b00_11_10_01),
+                    2 => _mm256_permute4x64_pd(*acc, 0b01_00_11_10),
+                    _ => _mm256_permute4x64_pd(*acc, 0b10_01_00_11),
+                };
+            }
+            acc
+        }
+    }
+
+    /// [`lanes`] with unaligned loads.
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn lanes_unaligned<const N: usize>(q: usize, a: *const f64, lda: usize, x: *const f64) -> [__m256d; N] {
         // SAFETY (whole body): rows `0..N` of `a` and `x` are readable at `0..4q`.
         unsafe {
             let xv = _mm256_loadu_pd(x);
@@ -148,98 +207,226 @@ pub(super) mod avx2 {
         }
     }
 
-    /// See [`super::portable`]: the same contract and the same bits.
+    /// Rows `0..N` of `a` one at a time: `(l0+l2)+(l1+l3)` plus the tail
+    /// columns, stored to `y[0..N]`.
+    #[inline]
     #[target_feature(enable = "avx2,fma")]
-    pub unsafe fn matvec(m: usize, k: usize, a: *const f64, lda: usize, x: *const f64, y: *mut f64) {
-        let q = k / 4;
-        let mut r = 0;
-        // SAFETY (whole block): the caller's extents; every row block read is below `m`.
+    unsafe fn finish_rows<const N: usize>(
+        acc: [__m256d; N],
+        k: usize,
+        a: *const f64,
+        lda: usize,
+        x: *const f64,
+        y: *mut f64,
+    ) {
+        // SAFETY (whole body): rows `0..N` of `a` and `x` readable at `0..k`, `y` at `0..N`.
         unsafe {
-            if q > 0 {
-                // Twelve rows: 12 accumulators and `x` fill 13 of the 16 `ymm`
-                // registers, one load of `x` per 12 FMAs.
-                while r + 12 <= m {
-                    let ar = a.add(r * lda);
-                    let acc = lanes::<12>(q, ar, lda, x);
-                    for (i, c) in acc.chunks_exact(4).enumerate() {
-                        finish4([c[0], c[1], c[2], c[3]], k, ar.add(4 * i * lda), lda, x, y.add(r + 4 * i));
-                    }
-                    r += 12;
+            for (j, acc) in acc.iter().enumerate() {
+                let v = _mm_add_pd(_mm256_castpd256_pd128(*acc), _mm256_extractf128_pd(*acc, 1));
+                let mut s = _mm_cvtsd_f64(_mm_add_sd(v, _mm_unpackhi_pd(v, v)));
+                let row = a.add(j * lda);
+                for c in k / 4 * 4..k {
+                    s = (*row.add(c)).mul_add(*x.add(c), s);
                 }
-                while r + 8 <= m {
-                    let ar = a.add(r * lda);
-                    let acc = lanes::<8>(q, ar, lda, x);
-                    finish4([acc[0], acc[1], acc[2], acc[3]], k, ar, lda, x, y.add(r));
-                    finish4([acc[4], acc[5], acc[6], acc[7]], k, ar.add(4 * lda), lda, x, y.add(r + 4));
-                    r += 8;
-                }
-                while r + 4 <= m {
-                    let ar = a.add(r * lda);
-                    finish4(lanes::<4>(q, ar, lda, x), k, ar, lda, x, y.add(r));
-                    r += 4;
-                }
-                while r < m {
-                    let ar = a.add(r * lda);
-                    let [acc] = lanes::<1>(q, ar, lda, x);
-                    let v = _mm_add_pd(_mm256_castpd256_pd128(acc), _mm256_extractf128_pd(acc, 1));
-                    let mut s = _mm_cvtsd_f64(_mm_add_sd(v, _mm_unpackhi_pd(v, v)));
-                    for c in 4 * q..k {
-                        s = (*ar.add(c)).mul_add(*x.add(c), s);
-                    }
-                    *y.add(r) = s;
-                    r += 1;
-                }
-            } else {
-                super::rows(m, k, a, lda, x, y);
+                *y.add(j) = s;
             }
         }
     }
 
-    /// Column-axpy for `N` vectors of four rows starting at `a`, `y`.
+    /// See [`super::portable`]: the same contract and the same bits.
+    #[target_feature(enable = "avx2,fma")]
+    pub unsafe fn matvec(m: usize, k: usize, a: *const f64, lda: usize, x: *const f64, y: *mut f64) {
+        // Every row's misalignment, when they all share it.
+        let addr = a as usize;
+        let d = if addr.is_multiple_of(8) && lda.is_multiple_of(4) { addr / 8 % 4 } else { 0 };
+        // SAFETY: the caller's contract.
+        unsafe {
+            if k < 4 {
+                super::rows(m, k, a, lda, x, y)
+            } else if d == 0 {
+                blocks::<false>(m, k, 0, a, lda, x, y)
+            } else {
+                blocks::<true>(m, k, d, a, lda, x, y)
+            }
+        }
+    }
+
+    /// [`matvec`] for `k ≥ 4` in blocks of rows.
     #[inline]
     #[target_feature(enable = "avx2,fma")]
-    unsafe fn axpy_block<const N: usize>(k: usize, a: *const f64, lda: usize, x: *const f64, incx: usize, y: *mut f64) {
-        // SAFETY (whole body): the caller's extents for rows `0..4N`.
+    unsafe fn blocks<const ALIGNED: bool>(
+        m: usize,
+        k: usize,
+        d: usize,
+        a: *const f64,
+        lda: usize,
+        x: *const f64,
+        y: *mut f64,
+    ) {
+        let q = k / 4;
+        let mut r = 0;
+        // SAFETY (whole block): the caller's extents; every row block read is below `m`.
+        unsafe {
+            // Twelve rows: 12 accumulators and `x` fill 13 of the 16 `ymm`
+            // registers, one load of `x` per 12 FMAs.
+            while r + 12 <= m {
+                let ar = a.add(r * lda);
+                let acc = lanes::<12, ALIGNED>(q, d, ar, lda, x);
+                for (i, c) in acc.chunks_exact(4).enumerate() {
+                    finish4([c[0], c[1], c[2], c[3]], k, ar.add(4 * i * lda), lda, x, y.add(r + 4 * i));
+                }
+                r += 12;
+            }
+            while r + 8 <= m {
+                let ar = a.add(r * lda);
+                let acc = lanes::<8, ALIGNED>(q, d, ar, lda, x);
+                finish4([acc[0], acc[1], acc[2], acc[3]], k, ar, lda, x, y.add(r));
+                finish4([acc[4], acc[5], acc[6], acc[7]], k, ar.add(4 * lda), lda, x, y.add(r + 4));
+                r += 8;
+            }
+            while r + 4 <= m {
+                let ar = a.add(r * lda);
+                finish4(lanes::<4, ALIGNED>(q, d, ar, lda, x), k, ar, lda, x, y.add(r));
+                r += 4;
+            }
+            // The last one to three rows together (independent chains).
+            let ar = a.add(r * lda);
+            match m - r {
+                1 => finish_rows(lanes::<1, ALIGNED>(q, d, ar, lda, x), k, ar, lda, x, y.add(r)),
+                2 => finish_rows(lanes::<2, ALIGNED>(q, d, ar, lda, x), k, ar, lda, x, y.add(r)),
+                3 => finish_rows(lanes::<3, ALIGNED>(q, d, ar, lda, x), k, ar, lda, x, y.add(r)),
+                _ => {}
+            }
+        }
+    }
+
+    /// Column-axpy for `N` consecutive vectors of four rows starting at row
+    /// `r0`, and `E` more vectors starting at rows `extra[e]` (anywhere).
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn axpy_block<const N: usize, const E: usize>(
+        k: usize,
+        a: *const f64,
+        lda: usize,
+        x: *const f64,
+        incx: usize,
+        y: *mut f64,
+        r0: usize,
+        extra: [usize; E],
+    ) {
+        // SAFETY (whole body): the caller's extents for every vector's rows.
         unsafe {
             let xv = _mm256_broadcast_sd(&*x);
-            let mut acc = [_mm256_setzero_pd(); N];
+            let (mut acc, mut more) = ([_mm256_setzero_pd(); N], [_mm256_setzero_pd(); E]);
+            let ab = a.add(r0);
             for (j, acc) in acc.iter_mut().enumerate() {
-                *acc = _mm256_mul_pd(_mm256_loadu_pd(a.add(4 * j)), xv);
+                *acc = _mm256_mul_pd(_mm256_loadu_pd(ab.add(4 * j)), xv);
+            }
+            for (acc, &r) in more.iter_mut().zip(&extra) {
+                *acc = _mm256_mul_pd(_mm256_loadu_pd(a.add(r)), xv);
             }
             for c in 1..k {
                 let xv = _mm256_broadcast_sd(&*x.add(c * incx));
-                let ac = a.add(c * lda);
+                let off = c * lda;
                 for (j, acc) in acc.iter_mut().enumerate() {
-                    *acc = _mm256_fmadd_pd(_mm256_loadu_pd(ac.add(4 * j)), xv, *acc);
+                    *acc = _mm256_fmadd_pd(_mm256_loadu_pd(ab.add(off + 4 * j)), xv, *acc);
+                }
+                for (acc, &r) in more.iter_mut().zip(&extra) {
+                    *acc = _mm256_fmadd_pd(_mm256_loadu_pd(a.add(off + r)), xv, *acc);
                 }
             }
             for (j, acc) in acc.iter().enumerate() {
-                _mm256_storeu_pd(y.add(4 * j), *acc);
+                _mm256_storeu_pd(y.add(r0 + 4 * j), *acc);
+            }
+            for (acc, &r) in more.iter().zip(&extra) {
+                _mm256_storeu_pd(y.add(r), *acc);
+            }
+        }
+    }
+
+    /// [`axpy_block`] with `n ≤ 8` consecutive vectors and the given extras.
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn axpy_dispatch(
+        k: usize,
+        a: *const f64,
+        lda: usize,
+        x: *const f64,
+        incx: usize,
+        y: *mut f64,
+        r0: usize,
+        n: usize,
+        extra: &[usize],
+    ) {
+        macro_rules! by_n {
+            ($e:literal, $ex:expr) => {
+                match n {
+                    0 => axpy_block::<0, $e>(k, a, lda, x, incx, y, r0, $ex),
+                    1 => axpy_block::<1, $e>(k, a, lda, x, incx, y, r0, $ex),
+                    2 => axpy_block::<2, $e>(k, a, lda, x, incx, y, r0, $ex),
+                    3 => axpy_block::<3, $e>(k, a, lda, x, incx, y, r0, $ex),
+                    4 => axpy_block::<4, $e>(k, a, lda, x, incx, y, r0, $ex),
+                    5 => axpy_block::<5, $e>(k, a, lda, x, incx, y, r0, $ex),
+                    6 => axpy_block::<6, $e>(k, a, lda, x, incx, y, r0, $ex),
+                    7 => axpy_block::<7, $e>(k, a, lda, x, incx, y, r0, $ex),
+                    _ => axpy_block::<8, $e>(k, a, lda, x, incx, y, r0, $ex),
+                }
+            };
+        }
+        // SAFETY: forwarded contract.
+        unsafe {
+            match *extra {
+                [] => by_n!(0, []),
+                [e0] => by_n!(1, [e0]),
+                [e0, e1, ..] => by_n!(2, [e0, e1]),
             }
         }
     }
 
     /// See [`super::portable_t`]: the same contract and the same bits.
+    ///
+    /// Vectors of four rows in blocks of up to eight (independent chains;
+    /// the last two blocks balanced so neither is short). When the columns of `a` share their
+    /// alignment, the consecutive vectors are 32-byte aligned (a split load
+    /// costs about as much as two), the rows before the first aligned one
+    /// are an extra vector starting at row 0, and a last partial vector is
+    /// an extra one ending at row `m`. Rows covered twice are computed twice
+    /// identically, so the stored values are the same.
     #[target_feature(enable = "avx2,fma")]
     pub unsafe fn matvec_t(m: usize, k: usize, a: *const f64, lda: usize, x: *const f64, incx: usize, y: *mut f64) {
-        if k == 0 {
+        if k == 0 || m < 4 {
             // SAFETY: the caller's extents.
             return unsafe { super::columns(m, k, a, lda, x, incx, y) };
         }
-        let mut r = 0;
-        // SAFETY (whole block): the caller's extents; every block is below `m`.
+        let addr = a as usize;
+        let first = if addr.is_multiple_of(8) && lda.is_multiple_of(4) { (4 - addr / 8 % 4) % 4 } else { 0 };
+        let vectors = (m - first) / 4;
+        let mut extra = [0usize; 2];
+        let mut n_extra = 0;
+        if first != 0 {
+            extra[n_extra] = 0;
+            n_extra += 1;
+        }
+        if first + 4 * vectors < m {
+            extra[n_extra] = m - 4;
+            n_extra += 1;
+        }
+        let (mut r0, mut left) = (first, vectors);
+        // SAFETY (whole block): every vector lies within rows `0..m`.
         unsafe {
-            while r + 32 <= m {
-                axpy_block::<8>(k, a.add(r), lda, x, incx, y.add(r));
-                r += 32;
+            while left + n_extra > 16 {
+                axpy_dispatch(k, a, lda, x, incx, y, r0, 8, &[]);
+                (r0, left) = (r0 + 32, left - 8);
             }
-            while r + 4 <= m {
-                axpy_block::<1>(k, a.add(r), lda, x, incx, y.add(r));
-                r += 4;
+            if left + n_extra > 8 {
+                // Two blocks of 5 to 8 vectors (`left ≥ 7 ≥ n_extra`).
+                let n1 = (left + n_extra) / 2;
+                axpy_dispatch(k, a, lda, x, incx, y, r0, n1, &[]);
+                (r0, left) = (r0 + 4 * n1, left - n1);
             }
-            if r < m {
-                super::columns(m - r, k, a.add(r), lda, x, incx, y.add(r));
-            }
+            axpy_dispatch(k, a, lda, x, incx, y, r0, left, &extra[..n_extra]);
         }
     }
 }

@@ -2,7 +2,7 @@
 //! elementwise `tanh` over whole vectors, with 256-bit SIMD where the host
 //! has it (cranelift emits at most 128-bit vectors).
 //!
-//! Owns the exact arithmetic of each routine (documented in [`matvec`] and
+//! Owns the exact arithmetic of each routine (documented in [`mod@matvec`] and
 //! [`vmath`]): every routine has an AVX2+FMA implementation and a portable
 //! one that perform the same IEEE operations in the same order, so results
 //! are the same bits on every machine, and the code generator's inline
@@ -20,9 +20,9 @@ pub mod vmath;
 #[cfg(test)]
 mod tests;
 
-/// `y[r] = Σ_c a[r·lda + c] x[c]` (`r < m`, `c < k`): see [`matvec`].
+/// `y[r] = Σ_c a[r·lda + c] x[c]` (`r < m`, `c < k`): see [`mod@matvec`].
 pub type MatvecFn = unsafe extern "C" fn(m: usize, k: usize, a: *const f64, lda: usize, x: *const f64, y: *mut f64);
-/// `y[r] = Σ_c a[c·lda + r] x[c·incx]` (`r < m`, `c < k`): see [`matvec`].
+/// `y[r] = Σ_c a[c·lda + r] x[c·incx]` (`r < m`, `c < k`): see [`mod@matvec`].
 pub type MatvecTFn =
     unsafe extern "C" fn(m: usize, k: usize, a: *const f64, lda: usize, x: *const f64, incx: usize, y: *mut f64);
 /// `y[i] = f(x[i] + b[i])` for `i < n`, or `f(x[i])` when `b` is null; `y`
@@ -183,16 +183,7 @@ pub fn matvec(routines: &Routines, m: usize, k: usize, a: &[f64], lda: usize, x:
 /// # Panics
 /// If `a`, `x` or `y` is shorter than the product needs.
 #[allow(clippy::too_many_arguments)]
-pub fn matvec_t(
-    routines: &Routines,
-    m: usize,
-    k: usize,
-    a: &[f64],
-    lda: usize,
-    x: &[f64],
-    incx: usize,
-    y: &mut [f64],
-) {
+pub fn matvec_t(routines: &Routines, m: usize, k: usize, a: &[f64], lda: usize, x: &[f64], incx: usize, y: &mut [f64]) {
     assert!(
         a.len() >= extent(k, m, lda) && x.len() >= extent(k, 1, incx) && y.len() >= m,
         "matvec_t: buffers too short"

@@ -67,17 +67,48 @@ fn quad_lane_spec(a: &[f64], x: &[f64]) -> f64 {
 #[test]
 fn matvec_follows_the_quad_lane_order_on_every_implementation() {
     let mut rng = Rng(1);
-    for m in [0, 1, 2, 3, 4, 5, 7, 8, 9, 13, 16, 17, 33, 64] {
-        for k in [0, 1, 2, 3, 4, 5, 6, 7, 8, 11, 16, 17, 31, 64, 67] {
-            let lda = k + m % 3;
-            let a = rng.vec(m.max(1) * lda.max(1));
-            let x = rng.vec(k);
-            let want: Vec<f64> = (0..m).map(|r| quad_lane_spec(&a[r * lda..r * lda + k], &x)).collect();
+    for m in [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 11, 12, 13, 14, 15, 16, 17, 19, 33, 64] {
+        for k in [0usize, 1, 2, 3, 4, 5, 6, 7, 8, 11, 16, 17, 31, 64, 67] {
+            // Row strides that keep every row's alignment (multiples of 4)
+            // and one that does not; matrices starting 0..3 elements past a
+            // 32-byte boundary.
+            let k4 = k.next_multiple_of(4);
+            for (lda, d) in [(k + m % 3, 0), (k4, 0), (k4, 1), (k4 + 4, 2), (k4, 3), (k + 1, 1)] {
+                let buf = rng.vec(3 + m.max(1) * lda.max(1));
+                let start = (d + 4 - buf.as_ptr() as usize / 8 % 4) % 4;
+                let a = &buf[start..];
+                let x = rng.vec(k + d);
+                let x = &x[d..];
+                let want: Vec<f64> = (0..m).map(|r| quad_lane_spec(&a[r * lda..r * lda + k], x)).collect();
+                for imp in impls() {
+                    let mut y = vec![f64::NAN; m + 1];
+                    matvec(&imp, m, k, a, lda, x, &mut y);
+                    assert_eq!(bits(&y[..m]), bits(&want), "m {m} k {k} lda {lda} d {d} simd {}", imp.simd);
+                    assert!(y[m].is_nan(), "wrote past the end (m {m} k {k})");
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn matvec_keeps_the_sign_of_zero_sums_at_every_alignment() {
+    // Zero rows times negative x: every product is −0, so the sum is −0.
+    for (m, k) in [(13, 8usize), (5, 9), (12, 16), (3, 6)] {
+        let lda = k.next_multiple_of(4);
+        let x = vec![-1.5; k];
+        for d in 0..4 {
+            let buf = vec![0.0; 3 + m * lda];
+            let start = (d + 4 - buf.as_ptr() as usize / 8 % 4) % 4;
+            let a = &buf[start..];
             for imp in impls() {
-                let mut y = vec![f64::NAN; m + 1];
-                matvec(&imp, m, k, &a, lda, &x, &mut y);
-                assert_eq!(bits(&y[..m]), bits(&want), "m {m} k {k} simd {}", imp.simd);
-                assert!(y[m].is_nan(), "wrote past the end (m {m} k {k})");
+                let mut y = vec![f64::NAN; m];
+                matvec(&imp, m, k, a, lda, &x, &mut y);
+                assert!(
+                    y.iter().all(|v| v.to_bits() == (-0.0f64).to_bits()),
+                    "m {m} k {k} d {d} simd {}: {y:?}",
+                    imp.simd
+                );
             }
         }
     }
@@ -86,11 +117,16 @@ fn matvec_follows_the_quad_lane_order_on_every_implementation() {
 #[test]
 fn matvec_t_follows_the_column_order_on_every_implementation() {
     let mut rng = Rng(2);
-    for m in [0, 1, 2, 3, 4, 5, 7, 8, 31, 32, 33, 36, 64, 70] {
+    for m in [0usize, 1, 2, 3, 4, 5, 7, 8, 12, 16, 20, 24, 31, 32, 33, 36, 58, 64, 70, 99, 291] {
         for k in [0, 1, 2, 3, 5, 16, 33] {
-            for incx in [1, 3] {
-                let lda = m + 2;
-                let a = rng.vec(k.max(1) * lda);
+            // Column strides that keep every column's alignment (multiples
+            // of 4) and ones that do not; matrices starting 0..3 elements
+            // past a 32-byte boundary.
+            let m4 = m.next_multiple_of(4);
+            for (lda, d, incx) in [(m + 2, 0, 1), (m4, 0, 3), (m4, 1, 1), (m4 + 4, 2, 2), (m4, 3, 1), (m + 1, 3, 1)] {
+                let buf = rng.vec(3 + k.max(1) * lda.max(1));
+                let start = (d + 4 - buf.as_ptr() as usize / 8 % 4) % 4;
+                let a = &buf[start..];
                 let x = rng.vec(k.max(1) * incx);
                 let want: Vec<f64> = (0..m)
                     .map(|r| {
@@ -106,8 +142,8 @@ fn matvec_t_follows_the_column_order_on_every_implementation() {
                     .collect();
                 for imp in impls() {
                     let mut y = vec![f64::NAN; m + 1];
-                    matvec_t(&imp, m, k, &a, lda, &x, incx, &mut y);
-                    assert_eq!(bits(&y[..m]), bits(&want), "m {m} k {k} incx {incx} simd {}", imp.simd);
+                    matvec_t(&imp, m, k, a, lda, &x, incx, &mut y);
+                    assert_eq!(bits(&y[..m]), bits(&want), "m {m} k {k} lda {lda} d {d} incx {incx} simd {}", imp.simd);
                     assert!(y[m].is_nan(), "wrote past the end (m {m} k {k})");
                 }
             }
@@ -224,10 +260,7 @@ fn tanh_with_an_addend_is_tanh_of_the_sum() {
 #[test]
 fn host_routines_use_simd_where_available() {
     #[cfg(target_arch = "x86_64")]
-    assert_eq!(
-        Routines::host().simd,
-        std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma")
-    );
+    assert_eq!(Routines::host().simd, std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma"));
     let names: Vec<&str> = Routines::host().symbols().iter().map(|s| s.0).collect();
     assert_eq!(names, [MATVEC_SYMBOL, MATVEC_T_SYMBOL, TANH_SYMBOL]);
 }
