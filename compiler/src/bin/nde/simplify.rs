@@ -55,7 +55,7 @@ pub fn simplify(args: &SimplifyArgs) -> u8 {
     let module = match syntax::parse(&bare, file) {
         Ok(m) => m,
         Err(d) => {
-            render::emit(&sources, &[d]);
+            emit_in_expression(&args.expr, &bare, vec![d]);
             return exit::MODEL_ERRORS;
         }
     };
@@ -67,11 +67,11 @@ pub fn simplify(args: &SimplifyArgs) -> u8 {
     }
     let text = source(&args.expr, &names, &shapes);
     let mut sources = SourceMap::new();
-    let root = sources.add("expression", text);
+    let root = sources.add("expression", text.clone());
     let program = match check(&mut sources, root, &FsLoader) {
         Ok(p) => p,
         Err(diags) => {
-            render::emit(&sources, &diags.0);
+            emit_in_expression(&args.expr, &text, diags.0);
             return exit::MODEL_ERRORS;
         }
     };
@@ -113,6 +113,27 @@ pub fn simplify(args: &SimplifyArgs) -> u8 {
     }
     print!("{}", print_infix(&g, &infix_names));
     0
+}
+
+/// Renders diagnostics found in the synthetic model `wrapper` against the
+/// user's own `expr`: spans are moved to the expression's text (a place in
+/// the wrapper after the expression, such as its closing brace, becomes the
+/// expression's end), so the user never sees the wrapper.
+fn emit_in_expression(expr: &str, wrapper: &str, mut diags: Vec<nde_compiler::diag::Diagnostic>) {
+    let start = wrapper.rfind(expr).unwrap_or(0) as u32;
+    let mut sources = SourceMap::new();
+    let file = sources.add("<expression>", expr.to_string());
+    let end = expr.len() as u32;
+    let shift = |span: &mut nde_compiler::span::Span| {
+        span.file = file;
+        span.start = span.start.saturating_sub(start).min(end);
+        span.end = span.end.saturating_sub(start).min(end).max(span.start);
+    };
+    for d in &mut diags {
+        shift(&mut d.primary.span);
+        d.secondary.iter_mut().for_each(|l| shift(&mut l.span));
+    }
+    render::emit(&sources, &diags);
 }
 
 /// The synthetic model around `expr`: `names` as parameters with their shapes.
