@@ -14,15 +14,20 @@
 //!   `(l_0 + l_2) + (l_1 + l_3)`, then FMA over the remaining columns. Rows
 //!   shorter than 4 are `M[r,0]x[0]` followed by FMAs. Blocks of rows share
 //!   each load of `x`.
-//! - *column-axpy* (columns of `M` contiguous, e.g. `x @ W` with row-major
-//!   `W`): each output is `M[r,0]x[0]`, then FMA over `k` in order; two
-//!   outputs per vector. In a batched kernel with shared weights, each load
-//!   of `M` serves every trajectory of the tile.
+//! - *column-axpy* (columns of `M` contiguous and at least 4 rows, e.g.
+//!   `x @ W` with row-major `W`): each output is `M[r,0]x[0]`, then FMA over
+//!   `k` in order; two outputs per vector. In a batched kernel with shared
+//!   weights, each load of `M` serves every trajectory of the tile. With
+//!   two or three rows (`h @ W1` for a `[h, 2]` weight) the single chain of
+//!   `k` FMAs would be latency-bound, so those take the quad-lane order; two
+//!   adjacent rows are then computed one column pair per `f64x2`
+//!   (`dot_row_pair`).
 //!
 //! Large products with memory operands go to the runtime's routines instead
-//! (`routines.rs`), which compute the same orders 4 lanes wide. Loops run
-//! over row blocks for long outputs and over chunks of `k` for long rows;
-//! short ones are unrolled. The order of every output's arithmetic is the
+//! (`routines.rs`), which compute the same orders 4 lanes wide; outer
+//! products (`[m, 1] @ [1, n]` into memory) have their own lowering
+//! (`outer.rs`). Loops run over row blocks for long outputs and over chunks
+//! of `k` for long rows; short ones are unrolled. The order of every output's arithmetic is the
 //! same whatever the blocking or the path, so single and batched kernels
 //! agree bit for bit, on every host.
 //!
@@ -51,9 +56,13 @@ const UNROLL_K: usize = 64;
 const K_CHUNK_QUADS: usize = 4;
 const K_CHUNK: usize = 4;
 
+/// Column-axpy needs this many rows; fewer rows take the quad-lane order
+/// (four short chains of FMAs per row rather than one of length `k`).
+const COLUMN_MIN_ROWS: usize = 4;
+
 /// Whether a product with matrix `m` uses the column-axpy order.
 fn is_column(m: &Tv, rows: usize) -> bool {
-    matches!(m.src, Src::Ptr(_)) && m.strides[1] != 1 && m.strides[0] == 1 && rows >= 2
+    matches!(m.src, Src::Ptr(_)) && m.strides[1] != 1 && m.strides[0] == 1 && rows >= COLUMN_MIN_ROWS
 }
 
 /// Rows `r` (row-dot) or row pairs `(r, step)` (column-axpy) of a block.
@@ -76,6 +85,10 @@ impl Lowerer<'_, '_> {
         let ta = (0..n).map(|k| self.tv(a, k)).collect::<Result<Vec<_>, _>>()?;
         let tb = (0..n).map(|k| self.tv(b, k)).collect::<Result<Vec<_>, _>>()?;
         let (a_shared, b_shared) = (!self.plan.node(a).varying, !self.plan.node(b).varying);
+        if let (Some(ds), [m, 1], [1, nn]) = (&dests, sa.dims(), sb.dims()) {
+            self.outer(*m as usize, *nn as usize, &ta, &tb, ds)?;
+            return Ok(ds.clone());
+        }
         let mut regs: Vec<Vec<Value>> = vec![Vec::new(); n];
         match (sa.dims(), sb.dims()) {
             ([m, k], [_]) => {
@@ -358,6 +371,9 @@ impl Lowerer<'_, '_> {
     ) -> Result<Vec<Vec<Value>>, CodegenError> {
         let n = xs.len();
         let (rs, ks) = (m.strides[0], m.strides[1]);
+        if rr == 2 && rs == 1 && ks != 1 && matches!(m.src, Src::Ptr(_)) {
+            return self.dot_row_pair(m, xs, r0, k);
+        }
         let mut res = vec![Vec::with_capacity(n); rr];
         let nq = k / 4;
         let tail_from = if nq == 0 {
@@ -416,6 +432,65 @@ impl Lowerer<'_, '_> {
             }
         }
         Ok(res)
+    }
+
+    /// [`Lowerer::dot_block`] for the two adjacent rows `r0`, `r0 + 1` of a
+    /// matrix with contiguous columns: lane `r` of each `f64x2` belongs to
+    /// row `r0 + r`, so the four quad-lane partial sums of both rows are
+    /// four vector accumulators, loaded a column pair at a time. The same
+    /// operations, lane by lane, as the scalar quad-lane order.
+    fn dot_row_pair(&mut self, m: &Tv, xs: &[Tv], r0: usize, k: usize) -> Result<Vec<Vec<Value>>, CodegenError> {
+        let mut res: [Vec<Value>; 2] = [Vec::with_capacity(xs.len()), Vec::with_capacity(xs.len())];
+        for x in xs {
+            let nq = k / 4;
+            let (mut s, tail_from) = if nq == 0 {
+                (self.col_product(m, x, r0, 0, None), 1)
+            } else {
+                let mut accs: Vec<Value> = (0..4).map(|c| self.col_product(m, x, r0, c, None)).collect();
+                let quads = |l: &mut Self, m: &Tv, x: &Tv, q: std::ops::Range<usize>, accs: &mut Vec<Value>| {
+                    for c in 4 * q.start..4 * q.end {
+                        accs[c % 4] = l.col_product(m, x, r0, c, Some(accs[c % 4]));
+                    }
+                };
+                if nq <= UNROLL_K_QUADS {
+                    quads(self, m, x, 1..nq, &mut accs);
+                } else {
+                    let iters = (nq - 1) / K_CHUNK_QUADS;
+                    if iters > 0 {
+                        let step = (4 * K_CHUNK_QUADS) as i64;
+                        accs = self.for_loop(0, iters as i64, 1, accs, |l, i, mut acc| {
+                            let mb = l.advance(m, i, step * m.strides[1])?;
+                            let xb = l.advance(x, i, step * x.strides[0])?;
+                            quads(l, &mb, &xb, 1..1 + K_CHUNK_QUADS, &mut acc);
+                            Ok(acc)
+                        })?;
+                    }
+                    quads(self, m, x, 1 + iters * K_CHUNK_QUADS..nq, &mut accs);
+                }
+                // (l0 + l2) + (l1 + l3), both rows at once.
+                let s02 = self.b.ins().fadd(accs[0], accs[2]);
+                let s13 = self.b.ins().fadd(accs[1], accs[3]);
+                (self.b.ins().fadd(s02, s13), 4 * nq)
+            };
+            for c in tail_from..k {
+                s = self.col_product(m, x, r0, c, Some(s));
+            }
+            for (r, row) in res.iter_mut().enumerate() {
+                row.push(self.b.ins().extractlane(s, r as u8));
+            }
+        }
+        Ok(res.into())
+    }
+
+    /// `[M[r0, c], M[r0 + 1, c]] · x[c]`, plus `acc` by FMA when given.
+    fn col_product(&mut self, m: &Tv, x: &Tv, r0: usize, c: usize, acc: Option<Value>) -> Value {
+        let mv = self.pair(m, m.off + r0 as i64 * m.strides[0] + c as i64 * m.strides[1], m.strides[0]);
+        let xe = self.elem(x, x.off + c as i64 * x.strides[0]);
+        let xv = self.b.ins().splat(types::F64X2, xe);
+        match acc {
+            Some(a) => self.b.ins().fma(mv, xv, a),
+            None => self.b.ins().fmul(mv, xv),
+        }
     }
 
     /// One column-axpy step: column `kk` into `accs[j·n + t]`.

@@ -8,10 +8,10 @@
 //! and each load of a weight matrix serves every trajectory of the tile).
 //!
 //! Layout: `plan` decides storage (registers, views, fused loops, frame),
-//! `emit` builds kernel bodies, `elementwise` and `matmul` lower the ops,
-//! `math` emits inline transcendental approximations, `routines` hands
-//! large products and `tanh` loops to the runtime's SIMD routines (same
-//! bits, 256-bit vectors), `module` declares and
+//! `emit` builds kernel bodies, `elementwise`, `matmul` and `outer` lower
+//! the ops, `math` emits inline transcendental approximations, `routines`
+//! hands large products, outer products and `tanh` loops to the runtime's
+//! SIMD routines (same bits, 256-bit vectors), `module` declares and
 //! defines kernels in any [`cranelift_module::Module`], and `jit` is the
 //! in-process instantiation ([`JitModule`]).
 //!
@@ -27,6 +27,7 @@ mod jit;
 mod math;
 mod matmul;
 mod module;
+mod outer;
 mod plan;
 mod routines;
 #[cfg(test)]

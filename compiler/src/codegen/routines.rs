@@ -1,24 +1,28 @@
 //! Calls from kernels into the runtime's SIMD routines ([`nde_runtime::linalg`]).
 //!
 //! Cranelift emits at most 128-bit vectors; on hosts with AVX2 and FMA the
-//! runtime's 256-bit routines compute large matrix–vector products and
-//! `tanh` over long vectors about twice as fast. They perform the same IEEE
-//! operations in the same order as the inline lowering (`matmul.rs`,
-//! `math.rs`), so whether a kernel calls them changes its speed, never its
-//! results. This module owns that choice (host, options, operand layouts,
+//! runtime's 256-bit routines compute large matrix–vector products, outer
+//! products and `tanh` over long vectors about twice as fast. They perform
+//! the same IEEE operations in the same order as the inline lowering
+//! (`matmul.rs`, `outer.rs`, `math.rs`), so whether a kernel calls them
+//! changes its speed, never its results. Small operands that live in
+//! registers are stored to a stack slot of their own for the call. This module owns that choice (host, options, operand layouts,
 //! size thresholds), the routines' signatures and imports, and the calls.
 //!
 //! Never: hand a routine an operand layout it does not support (the inline
 //! code handles every layout), or call one on a host without AVX2 and FMA
 //! (the portable routines would be slower than inline code).
 
+use super::emit::rw;
 use super::emit::{Lowerer, Src, Tv};
 use super::plan::Repr;
 use super::{CodegenError, JitOptions};
 use crate::ir::{BinaryOp, Function, Op, UnaryOp, ValueId};
-use cranelift_codegen::ir::{types, AbiParam, FuncRef, Function as ClifFunction, InstBuilder, Value};
+use cranelift_codegen::ir::{
+    types, AbiParam, FuncRef, Function as ClifFunction, InstBuilder, StackSlotData, StackSlotKind, Value,
+};
 use cranelift_module::{FuncId, Linkage, Module};
-use nde_runtime::linalg::{Routines, MATVEC_SYMBOL, MATVEC_T_SYMBOL, TANH_SYMBOL};
+use nde_runtime::linalg::{Routines, MATVEC_SYMBOL, MATVEC_T_SYMBOL, OUTER_SYMBOL, TANH_SYMBOL};
 
 /// Products with fewer multiply–adds than this stay inline.
 const MATVEC_MIN_WORK: usize = 128;
@@ -27,6 +31,10 @@ const MATVEC_MIN_WORK: usize = 128;
 const MATVEC_MIN_K: usize = 8;
 /// Column-axpy products need this many rows (one 256-bit vector).
 const MATVEC_T_MIN_ROWS: usize = 4;
+/// Outer products with fewer elements stay inline.
+const OUTER_MIN_LEN: usize = 64;
+/// Outer products need rows this long (one 256-bit vector) to be called.
+const OUTER_MIN_COLS: usize = 4;
 /// `tanh` over fewer elements stays inline (at 16 or fewer the node lives
 /// in registers anyway; at 17 the routine is already twice as fast).
 const TANH_MIN_LEN: usize = super::plan::SMALL + 1;
@@ -51,6 +59,7 @@ fn may_call(f: &Function) -> bool {
 pub(super) struct RoutineDecls {
     matvec: FuncId,
     matvec_t: FuncId,
+    outer: FuncId,
     tanh: FuncId,
 }
 
@@ -59,6 +68,7 @@ pub(super) struct RoutineDecls {
 pub(super) struct RoutineRefs {
     matvec: FuncRef,
     matvec_t: FuncRef,
+    outer: FuncRef,
     tanh: FuncRef,
 }
 
@@ -78,6 +88,7 @@ impl RoutineDecls {
         Ok(RoutineDecls {
             matvec: declare(MATVEC_SYMBOL, &mv)?,
             matvec_t: declare(MATVEC_T_SYMBOL, &mvt)?,
+            outer: declare(OUTER_SYMBOL, &mvt)?,
             tanh: declare(TANH_SYMBOL, &map)?,
         })
     }
@@ -87,6 +98,7 @@ impl RoutineDecls {
         may_call(f).then(|| RoutineRefs {
             matvec: module.declare_func_in_func(self.matvec, func),
             matvec_t: module.declare_func_in_func(self.matvec_t, func),
+            outer: module.declare_func_in_func(self.outer, func),
             tanh: module.declare_func_in_func(self.tanh, func),
         })
     }
@@ -161,6 +173,54 @@ impl Lowerer<'_, '_> {
             self.b.ins().call(func, &args);
         }
         true
+    }
+
+    /// `d[i, j] = y[j] · x[i]` (`i < m`, `j < n`; `x`, `y` vectors) by one
+    /// routine call, if the operands suit it; `false` (nothing emitted)
+    /// otherwise. Operands in registers are stored to a stack slot first.
+    pub(super) fn call_outer(&mut self, m: usize, n: usize, x: &Tv, y: &Tv, d: &Tv) -> bool {
+        let Some(rt) = self.routines else { return false };
+        let [drs, dcs] = d.strides;
+        let (ys, xs) = (y.strides[0], x.strides[0]);
+        if m * n < OUTER_MIN_LEN || n < OUTER_MIN_COLS || dcs != 1 || ys != 1 && !y.is_regs() {
+            return false;
+        }
+        let (Some(lda), Some(dp)) = (nonneg(drs), addr(d)) else { return false };
+        let (xp, incx) = match addr(x) {
+            Some(a) => match nonneg(xs) {
+                Some(s) => (at(self, a), s),
+                None => return false,
+            },
+            None => (self.spill(x, m), 1),
+        };
+        let yp = match addr(y) {
+            Some(a) => at(self, a),
+            None => self.spill(y, n),
+        };
+        let dp = at(self, dp);
+        let args = [
+            self.b.ins().iconst(types::I64, m as i64),
+            self.b.ins().iconst(types::I64, n as i64),
+            xp,
+            self.b.ins().iconst(types::I64, incx),
+            yp,
+            dp,
+            self.b.ins().iconst(types::I64, lda),
+        ];
+        self.b.ins().call(rt.outer, &args);
+        true
+    }
+
+    /// The address of a fresh stack slot holding elements `0..len` of the
+    /// vector `tv` (in registers), contiguously.
+    fn spill(&mut self, tv: &Tv, len: usize) -> Value {
+        let slot = self.b.create_sized_stack_slot(StackSlotData::new(StackSlotKind::ExplicitSlot, (len * 8) as u32, 4));
+        let p = self.b.ins().stack_addr(types::I64, slot, 0);
+        for i in 0..len {
+            let v = self.elem(tv, tv.off + i as i64 * tv.strides[0]);
+            self.b.ins().store(rw(), v, p, (i * 8) as i32);
+        }
+        p
     }
 
     /// How the elementwise root `id` (materialised in `dests`) uses the

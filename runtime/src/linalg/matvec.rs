@@ -264,37 +264,46 @@ pub(super) mod avx2 {
         y: *mut f64,
     ) {
         let q = k / 4;
-        let mut r = 0;
         // SAFETY (whole block): the caller's extents; every row block read is below `m`.
         unsafe {
+            // Blocks from the last rows to the first: a column-axpy product
+            // over the same matrix (a VJP's `Wᵀu` after the forward `W h`)
+            // starts at row 0 and finds the rows read last still in L1. (A
+            // matrix about the size of L1 read twice in the same order
+            // misses on every line the second time: each miss evicts the
+            // line needed next. Measured: `Wᵀu` after `W h` for a 64 × 64
+            // `W` in a VJP kernel, 290 → 160 ns.)
+            let mut end = m;
             // Twelve rows: 12 accumulators and `x` fill 13 of the 16 `ymm`
             // registers, one load of `x` per 12 FMAs.
-            while r + 12 <= m {
+            while end >= 12 {
+                let r = end - 12;
                 let ar = a.add(r * lda);
                 let acc = lanes::<12, ALIGNED>(q, d, ar, lda, x);
                 for (i, c) in acc.chunks_exact(4).enumerate() {
                     finish4([c[0], c[1], c[2], c[3]], k, ar.add(4 * i * lda), lda, x, y.add(r + 4 * i));
                 }
-                r += 12;
+                end = r;
             }
-            while r + 8 <= m {
+            if end >= 8 {
+                let r = end - 8;
                 let ar = a.add(r * lda);
                 let acc = lanes::<8, ALIGNED>(q, d, ar, lda, x);
                 finish4([acc[0], acc[1], acc[2], acc[3]], k, ar, lda, x, y.add(r));
                 finish4([acc[4], acc[5], acc[6], acc[7]], k, ar.add(4 * lda), lda, x, y.add(r + 4));
-                r += 8;
+                end = r;
             }
-            while r + 4 <= m {
+            if end >= 4 {
+                let r = end - 4;
                 let ar = a.add(r * lda);
                 finish4(lanes::<4, ALIGNED>(q, d, ar, lda, x), k, ar, lda, x, y.add(r));
-                r += 4;
+                end = r;
             }
-            // The last one to three rows together (independent chains).
-            let ar = a.add(r * lda);
-            match m - r {
-                1 => finish_rows(lanes::<1, ALIGNED>(q, d, ar, lda, x), k, ar, lda, x, y.add(r)),
-                2 => finish_rows(lanes::<2, ALIGNED>(q, d, ar, lda, x), k, ar, lda, x, y.add(r)),
-                3 => finish_rows(lanes::<3, ALIGNED>(q, d, ar, lda, x), k, ar, lda, x, y.add(r)),
+            // The first one to three rows together (independent chains).
+            match end {
+                1 => finish_rows(lanes::<1, ALIGNED>(q, d, a, lda, x), k, a, lda, x, y),
+                2 => finish_rows(lanes::<2, ALIGNED>(q, d, a, lda, x), k, a, lda, x, y),
+                3 => finish_rows(lanes::<3, ALIGNED>(q, d, a, lda, x), k, a, lda, x, y),
                 _ => {}
             }
         }

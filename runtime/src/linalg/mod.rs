@@ -1,9 +1,9 @@
-//! Dense routines that compiled kernels call: matrix–vector products and
-//! elementwise `tanh` over whole vectors, with 256-bit SIMD where the host
-//! has it (cranelift emits at most 128-bit vectors).
+//! Dense routines that compiled kernels call: matrix–vector products,
+//! outer products and elementwise `tanh` over whole vectors, with 256-bit
+//! SIMD where the host has it (cranelift emits at most 128-bit vectors).
 //!
-//! Owns the exact arithmetic of each routine (documented in [`mod@matvec`] and
-//! [`vmath`]): every routine has an AVX2+FMA implementation and a portable
+//! Owns the exact arithmetic of each routine (documented in [`mod@matvec`],
+//! [`mod@outer`] and [`vmath`]): every routine has an AVX2+FMA implementation and a portable
 //! one that perform the same IEEE operations in the same order, so results
 //! are the same bits on every machine, and the code generator's inline
 //! lowering of the same operations agrees with them too. [`Routines::host`]
@@ -15,6 +15,7 @@
 //! threads, or access memory outside the extents documented per routine.
 
 pub mod matvec;
+pub mod outer;
 pub mod vmath;
 
 #[cfg(test)]
@@ -25,6 +26,9 @@ pub type MatvecFn = unsafe extern "C" fn(m: usize, k: usize, a: *const f64, lda:
 /// `y[r] = Σ_c a[c·lda + r] x[c·incx]` (`r < m`, `c < k`): see [`mod@matvec`].
 pub type MatvecTFn =
     unsafe extern "C" fn(m: usize, k: usize, a: *const f64, lda: usize, x: *const f64, incx: usize, y: *mut f64);
+/// `a[i·lda + j] = y[j] · x[i·incx]` (`i < m`, `j < n`): see [`mod@outer`].
+pub type OuterFn =
+    unsafe extern "C" fn(m: usize, n: usize, x: *const f64, incx: usize, y: *const f64, a: *mut f64, lda: usize);
 /// `y[i] = f(x[i] + b[i])` for `i < n`, or `f(x[i])` when `b` is null; `y`
 /// is `x` or disjoint from it, and disjoint from `b`.
 pub type MapFn = unsafe extern "C" fn(n: usize, x: *const f64, b: *const f64, y: *mut f64);
@@ -32,6 +36,7 @@ pub type MapFn = unsafe extern "C" fn(n: usize, x: *const f64, b: *const f64, y:
 /// Symbol names of the routines, as compiled code imports them.
 pub const MATVEC_SYMBOL: &str = "nde_rt_matvec";
 pub const MATVEC_T_SYMBOL: &str = "nde_rt_matvec_t";
+pub const OUTER_SYMBOL: &str = "nde_rt_outer";
 pub const TANH_SYMBOL: &str = "nde_rt_tanh";
 
 /// One implementation of every routine.
@@ -42,6 +47,7 @@ pub struct Routines {
     pub simd: bool,
     pub matvec: MatvecFn,
     pub matvec_t: MatvecTFn,
+    pub outer: OuterFn,
     pub tanh: MapFn,
 }
 
@@ -60,6 +66,18 @@ unsafe extern "C" fn matvec_t_portable(
 ) {
     // SAFETY: forwarded contract.
     unsafe { matvec::portable_t(m, k, a, lda, x, incx, y) }
+}
+unsafe extern "C" fn outer_portable(
+    m: usize,
+    n: usize,
+    x: *const f64,
+    incx: usize,
+    y: *const f64,
+    a: *mut f64,
+    lda: usize,
+) {
+    // SAFETY: forwarded contract.
+    unsafe { outer::portable(m, n, x, incx, y, a, lda) }
 }
 unsafe extern "C" fn tanh_portable(n: usize, x: *const f64, b: *const f64, y: *mut f64) {
     // SAFETY: forwarded contract.
@@ -87,6 +105,18 @@ mod x86 {
         // SAFETY: as above.
         unsafe { super::matvec::avx2::matvec_t(m, k, a, lda, x, incx, y) }
     }
+    pub(super) unsafe extern "C" fn outer(
+        m: usize,
+        n: usize,
+        x: *const f64,
+        incx: usize,
+        y: *const f64,
+        a: *mut f64,
+        lda: usize,
+    ) {
+        // SAFETY: as above.
+        unsafe { super::outer::avx2::outer(m, n, x, incx, y, a, lda) }
+    }
     pub(super) unsafe extern "C" fn tanh(n: usize, x: *const f64, b: *const f64, y: *mut f64) {
         // SAFETY: as above.
         unsafe { super::vmath::avx2::tanh(n, x, b, y) }
@@ -96,23 +126,36 @@ mod x86 {
 impl Routines {
     /// The portable implementations (any machine).
     pub fn portable() -> Routines {
-        Routines { simd: false, matvec: matvec_portable, matvec_t: matvec_t_portable, tanh: tanh_portable }
+        Routines {
+            simd: false,
+            matvec: matvec_portable,
+            matvec_t: matvec_t_portable,
+            outer: outer_portable,
+            tanh: tanh_portable,
+        }
     }
 
     /// The fastest implementations this machine supports.
     pub fn host() -> Routines {
         #[cfg(target_arch = "x86_64")]
         if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
-            return Routines { simd: true, matvec: x86::matvec, matvec_t: x86::matvec_t, tanh: x86::tanh };
+            return Routines {
+                simd: true,
+                matvec: x86::matvec,
+                matvec_t: x86::matvec_t,
+                outer: x86::outer,
+                tanh: x86::tanh,
+            };
         }
         Routines::portable()
     }
 
     /// `(symbol, address)` of every routine, for a JIT's symbol table.
-    pub fn symbols(&self) -> [(&'static str, *const u8); 3] {
+    pub fn symbols(&self) -> [(&'static str, *const u8); 4] {
         [
             (MATVEC_SYMBOL, self.matvec as *const u8),
             (MATVEC_T_SYMBOL, self.matvec_t as *const u8),
+            (OUTER_SYMBOL, self.outer as *const u8),
             (TANH_SYMBOL, self.tanh as *const u8),
         ]
     }
@@ -146,6 +189,25 @@ pub unsafe extern "C" fn nde_rt_matvec_t(
 ) {
     // SAFETY: forwarded contract.
     unsafe { (Routines::host().matvec_t)(m, k, a, lda, x, incx, y) }
+}
+
+/// [`OuterFn`] under its exported name, choosing the implementation per call.
+///
+/// # Safety
+/// `x` is readable at `i·incx`, `y` at `0..n`, `a` writable at `i·lda + j`
+/// (`i < m`, `j < n`); `a` overlaps neither `x` nor `y`.
+#[no_mangle]
+pub unsafe extern "C" fn nde_rt_outer(
+    m: usize,
+    n: usize,
+    x: *const f64,
+    incx: usize,
+    y: *const f64,
+    a: *mut f64,
+    lda: usize,
+) {
+    // SAFETY: forwarded contract.
+    unsafe { (Routines::host().outer)(m, n, x, incx, y, a, lda) }
 }
 
 /// `tanh` ([`MapFn`]) under its exported name, choosing the implementation per call.
@@ -190,6 +252,17 @@ pub fn matvec_t(routines: &Routines, m: usize, k: usize, a: &[f64], lda: usize, 
     );
     // SAFETY: as in `matvec`.
     unsafe { (routines.matvec_t)(m, k, a.as_ptr(), lda, x.as_ptr(), incx, y.as_mut_ptr()) }
+}
+
+/// Safe [`OuterFn`] with `routines`' implementation: `a[i·lda + j] = y[j] · x[i·incx]`.
+///
+/// # Panics
+/// If `x`, `y` or `a` is shorter than the product needs.
+#[allow(clippy::too_many_arguments)]
+pub fn outer(routines: &Routines, m: usize, n: usize, x: &[f64], incx: usize, y: &[f64], a: &mut [f64], lda: usize) {
+    assert!(x.len() >= extent(m, 1, incx) && y.len() >= n && a.len() >= extent(m, n, lda), "outer: buffers too short");
+    // SAFETY: extents checked; `a` is a unique borrow, so it overlaps neither input.
+    unsafe { (routines.outer)(m, n, x.as_ptr(), incx, y.as_ptr(), a.as_mut_ptr(), lda) }
 }
 
 /// `x[i] = tanh(x[i])` with `routines`' implementation.

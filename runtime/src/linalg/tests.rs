@@ -1,5 +1,6 @@
 //! The SIMD routines against the portable ones (bit for bit), the portable
-//! ones against the documented summation orders, and `tanh` against libm.
+//! ones against the documented summation orders (outer products against one
+//! product per element), and `tanh` against libm.
 
 use super::*;
 
@@ -174,6 +175,60 @@ fn matvec_is_accurate() {
     }
 }
 
+#[test]
+fn outer_is_one_product_per_element_and_writes_only_its_elements() {
+    let mut rng = Rng(7);
+    for m in [0usize, 1, 2, 3, 5, 64] {
+        for n in [0usize, 1, 2, 3, 4, 5, 6, 7, 8, 9, 12, 15, 16, 17, 33, 64] {
+            // Row strides equal to `n` (contiguous), longer (gaps between
+            // rows, every alignment from row to row) and multiples of 4;
+            // matrices starting 0..3 elements past a 32-byte boundary.
+            for (extra, d, incx) in
+                [(0, 0, 1), (0, 1, 1), (0, 2, 2), (0, 3, 1), (3, 1, 1), (n.next_multiple_of(4) - n + 4, 2, 3)]
+            {
+                let lda = n + extra;
+                let len = m.max(1) * lda.max(1) + 8;
+                let x = rng.vec(m.max(1) * incx);
+                let y = rng.vec(n);
+                for imp in impls() {
+                    let mut buf = vec![f64::NAN; len];
+                    let start = (d + 4 - buf.as_ptr() as usize / 8 % 4) % 4;
+                    let a = &mut buf[start..];
+                    outer(&imp, m, n, &x, incx, &y, a, lda);
+                    for (e, v) in a.iter().enumerate() {
+                        let (i, j) = (e / lda.max(1), e % lda.max(1));
+                        if i < m && j < n {
+                            let want = y[j] * x[i * incx];
+                            assert_eq!(
+                                v.to_bits(),
+                                want.to_bits(),
+                                "m {m} n {n} lda {lda} d {d} ({i}, {j}) simd {}",
+                                imp.simd
+                            );
+                        } else {
+                            assert!(v.is_nan(), "m {m} n {n} lda {lda} d {d}: wrote element {e} simd {}", imp.simd);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn outer_keeps_signed_zeros_infinities_and_nans() {
+    let x = [-0.0, 0.0, f64::INFINITY, -2.5, f64::NAN];
+    let y = [0.0, -0.0, 1.0, f64::NEG_INFINITY, 3.0, f64::NAN, -1e-310, 1e300, 7.0];
+    for imp in impls() {
+        let mut a = vec![0.0; x.len() * y.len()];
+        outer(&imp, x.len(), y.len(), &x, 1, &y, &mut a, y.len());
+        for (e, v) in a.iter().enumerate() {
+            let want = y[e % y.len()] * x[e / y.len()];
+            assert!(v.to_bits() == want.to_bits() || v.is_nan() && want.is_nan(), "element {e}: {v} vs {want}");
+        }
+    }
+}
+
 fn tanh_inputs() -> Vec<f64> {
     let mut xs = vec![
         0.0,
@@ -262,7 +317,7 @@ fn host_routines_use_simd_where_available() {
     #[cfg(target_arch = "x86_64")]
     assert_eq!(Routines::host().simd, std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma"));
     let names: Vec<&str> = Routines::host().symbols().iter().map(|s| s.0).collect();
-    assert_eq!(names, [MATVEC_SYMBOL, MATVEC_T_SYMBOL, TANH_SYMBOL]);
+    assert_eq!(names, [MATVEC_SYMBOL, MATVEC_T_SYMBOL, OUTER_SYMBOL, TANH_SYMBOL]);
 }
 
 #[test]
@@ -280,6 +335,11 @@ fn exported_symbols_dispatch_to_the_same_bits() {
     // SAFETY: extents as above.
     unsafe { nde_rt_matvec_t(m, k, a.as_ptr(), m, x.as_ptr(), 1, y2.as_mut_ptr()) };
     assert_eq!(bits(&y1), bits(&y2));
+    let (mut o1, mut o2) = (vec![0.0; m * k], vec![0.0; m * k]);
+    outer(&Routines::portable(), m, k, &x, 1, &a, &mut o1, k);
+    // SAFETY: extents as above.
+    unsafe { nde_rt_outer(m, k, x.as_ptr(), 1, a.as_ptr(), o2.as_mut_ptr(), k) };
+    assert_eq!(bits(&o1), bits(&o2));
     let mut t = x.clone();
     tanh_in_place(&Routines::portable(), &mut t);
     let mut u = vec![0.0; k];

@@ -1,11 +1,12 @@
 //! Tests of the code generator: compiled kernels against the reference
 //! interpreter, batched kernels against single ones, accuracy of the inline
-//! transcendental functions.
+//! transcendental functions, routine calls against inline code.
 
 mod batch;
 mod math_accuracy;
 mod matmul;
 mod ops;
+mod outer;
 mod routines;
 
 use super::{JitModule, JitOptions};

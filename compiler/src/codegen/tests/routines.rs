@@ -9,14 +9,14 @@ use crate::codegen::{emit_clif, JitModule, JitOptions};
 use crate::ir::{BinaryOp, Builder, Function, Shape, UnaryOp};
 use nde_runtime::linalg::Routines;
 
-fn with_routines(on: bool) -> JitOptions {
+pub(super) fn with_routines(on: bool) -> JitOptions {
     JitOptions { simd_routines: on, ..super::opts() }
 }
 
 /// Compiles `f` with and without the routines and checks that both agree
 /// bit for bit (single kernel on random points, batched kernel over 9
 /// trajectories), and that each batch equals its single kernel.
-fn check_same_bits(f: &Function, seed: u64) {
+pub(super) fn check_same_bits(f: &Function, seed: u64) {
     let on = JitModule::compile(&[f], &with_routines(true)).expect("compile with routines");
     let off = JitModule::compile(&[f], &with_routines(false)).expect("compile inline");
     let mut rng = Rng::new(seed);
