@@ -5,7 +5,8 @@
 //! single-trajectory kernel (`rhs`, `vjp`, `jvp`, `jac`, `dfdt`) and per
 //! trajectory of the batched ones over 1024 trajectories.
 //!
-//! The kernels are timed in interleaved rounds (one round of each kernel,
+//! The parameter and output buffers start on a 32-byte boundary. The
+//! kernels are timed in interleaved rounds (one round of each kernel,
 //! then the next round), and each ratio to `rhs` is the median of the
 //! per-round ratios, so a burst of load on a shared machine shifts every
 //! kernel alike rather than one of them.
@@ -82,17 +83,48 @@ fn summarise(times: &[Vec<f64>]) -> Vec<(f64, f64)> {
         .collect()
 }
 
+/// A buffer whose elements start `d` elements past a 32-byte boundary (the
+/// routines' speed depends a little on alignment, so the benchmark pins it;
+/// `--align` shows every offset).
+struct Aligned {
+    buf: Vec<f64>,
+    start: usize,
+    len: usize,
+}
+
+impl Aligned {
+    fn new(v: &[f64], d: usize) -> Aligned {
+        let mut buf = vec![0.0; v.len() + 4];
+        let start = (d + 4 - buf.as_ptr() as usize / 8 % 4) % 4;
+        buf[start..start + v.len()].copy_from_slice(v);
+        Aligned { buf, start, len: v.len() }
+    }
+    fn slice(&self) -> &[f64] {
+        &self.buf[self.start..self.start + self.len]
+    }
+    fn slice_mut(&mut self) -> &mut [f64] {
+        &mut self.buf[self.start..self.start + self.len]
+    }
+}
+
 /// A single-trajectory timing closure for `kernel`, cycling over `rows`
-/// states from `ys`.
-fn single<'a>(kernel: &'a CompiledKernel, ys: &'a [f64], rows: usize, p: &'a [f64]) -> Box<dyn FnMut(usize) + 'a> {
-    let mut out = vec![0.0; kernel.out_len];
+/// states from `ys`, its output `d_out` elements past a 32-byte boundary.
+fn single<'a>(
+    kernel: &'a CompiledKernel,
+    ys: &'a [f64],
+    rows: usize,
+    p: &'a [f64],
+    d_out: usize,
+) -> Box<dyn FnMut(usize) + 'a> {
+    let mut out = Aligned::new(&vec![0.0; kernel.out_len], d_out);
     let mut scratch = vec![0.0; kernel.scratch_len];
     let stride = kernel.n_state;
     Box::new(move |c| {
         let y = &ys[stride * (c % rows)..];
+        let o = out.slice_mut();
         // SAFETY: buffers sized from the kernel's metadata; the module outlives the closure.
-        unsafe { (kernel.single)(0.5, y.as_ptr(), p.as_ptr(), out.as_mut_ptr(), scratch.as_mut_ptr()) };
-        black_box(&out);
+        unsafe { (kernel.single)(0.5, y.as_ptr(), p.as_ptr(), o.as_mut_ptr(), scratch.as_mut_ptr()) };
+        black_box(o);
     })
 }
 
@@ -110,6 +142,8 @@ fn main() {
     let mut seed = 0x2545_f491_4f6c_dd1d_u64;
     let p: Vec<f64> =
         model.param_values.iter().zip(random(model.n_param(), 0.1, &mut seed)).map(|(w, r)| w + r).collect();
+    let p = Aligned::new(&p, 0);
+    let p = p.slice();
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some("--dump") => {
@@ -122,8 +156,8 @@ fn main() {
             println!("{f}\n{}", emit_clif(f, &opts).expect("clif"));
             return;
         }
-        Some("--parts") => return parts(&funcs.vjp, &p, &opts),
-        Some("--align") => return alignments(&kernels.rhs, &kernels.vjp, &p),
+        Some("--parts") => return parts(&funcs.vjp, p, &opts),
+        Some("--align") => return alignments(&kernels.rhs, &kernels.vjp, p),
         Some("--nodes") => {
             let sets: Option<Vec<Vec<ValueId>>> = args.get(1).and_then(|list| {
                 list.split(';')
@@ -134,7 +168,7 @@ fn main() {
                 eprintln!("--nodes: node numbers, e.g. \"18;18,19\"");
                 std::process::exit(2);
             };
-            return time_outputs(&funcs.vjp, &p, &opts, &sets);
+            return time_outputs(&funcs.vjp, p, &opts, &sets);
         }
         Some(other) => {
             eprintln!("unknown option {other}: --dump KERNEL, --parts, --align or --nodes LIST");
@@ -172,14 +206,14 @@ fn main() {
     let batch = 1024;
     let yb = random(2 * n * batch, 1.0, &mut seed);
     let tb = vec![0.5; batch];
-    let mut singles: Vec<_> = ks.iter().map(|k| single(k, &ys, rows, &p)).collect();
+    let mut singles: Vec<_> = ks.iter().map(|k| single(k, &ys, rows, p, 0)).collect();
     let single_times = summarise(&interleaved(20_000, &mut singles));
     let mut batches: Vec<Box<dyn FnMut(usize)>> = ks
         .iter()
         .map(|k| {
             let mut ob = vec![0.0; k.out_len * batch];
             let mut scratch = vec![0.0; k.batch_scratch_len];
-            let (tb, yb, p) = (&tb, &yb, &p);
+            let (tb, yb) = (&tb, &yb);
             Box::new(move |_| {
                 // SAFETY: as in `single`, `batch` rows.
                 unsafe {
@@ -218,18 +252,12 @@ fn time_outputs(f: &Function, p: &[f64], opts: &JitOptions, sets: &[Vec<ValueId>
     let kernels: Vec<&CompiledKernel> = jits.iter().zip(&fs).map(|(j, g)| j.kernel(&g.name).expect("kernel")).collect();
     let mut seed = 0x9e37_79b9_u64;
     let ys = random(f.n_state * 256, 1.0, &mut seed);
-    let mut closures: Vec<_> = kernels.iter().map(|k| single(k, &ys, 256, p)).collect();
+    let mut closures: Vec<_> = kernels.iter().map(|k| single(k, &ys, 256, p, 0)).collect();
     let times = summarise(&interleaved(20_000, &mut closures));
     for (set, (t, _)) in sets.iter().zip(times) {
         let names: Vec<String> = set.iter().map(|v| format!("%{}", v.index())).collect();
         println!("  {:>40}: {t:6.0} ns", names.join(" "));
     }
-}
-
-/// `len` elements starting `d` elements past a 32-byte boundary, inside `buf`.
-fn at_offset(buf: &mut [f64], d: usize, len: usize) -> &mut [f64] {
-    let start = (d + 4 - buf.as_ptr() as usize / 8 % 4) % 4;
-    &mut buf[start..start + len]
 }
 
 /// Times `rhs` and `vjp` with `p` and `out` at every offset from a 32-byte
@@ -238,39 +266,13 @@ fn at_offset(buf: &mut [f64], d: usize, len: usize) -> &mut [f64] {
 fn alignments(rhs: &CompiledKernel, vjp: &CompiledKernel, p: &[f64]) {
     let mut seed = 0x5151_u64;
     let ys = random(vjp.n_state * 256, 1.0, &mut seed);
-    let mut pbufs: Vec<Vec<f64>> = (0..4).map(|_| vec![0.0; p.len() + 4]).collect();
-    let mut obufs: Vec<Vec<f64>> = (0..4).map(|_| vec![0.0; vjp.out_len + 4]).collect();
-    let ps: Vec<&[f64]> = pbufs
-        .iter_mut()
-        .enumerate()
-        .map(|(d, b)| {
-            let s = at_offset(b, d, p.len());
-            s.copy_from_slice(p);
-            &*s
-        })
-        .collect();
-    for (dp, pd) in ps.iter().enumerate() {
-        for (dout, ob) in obufs.iter_mut().enumerate() {
-            let out = at_offset(ob, dout, vjp.out_len);
-            let mut fs: Vec<Box<dyn FnMut(usize)>> = vec![single(rhs, &ys, 256, pd)];
-            let o = out.as_mut_ptr();
-            let (k, ys, pd) = (vjp, &ys, *pd);
-            fs.push(Box::new(move |c| {
-                let y = &ys[k.n_state * (c % 256)..];
-                // SAFETY: `o` has `out_len` elements; `scratch_len` is 0 (asserted below).
-                unsafe { (k.single)(0.5, y.as_ptr(), pd.as_ptr(), o, std::ptr::null_mut()) };
-                black_box(o);
-            }));
-            assert_eq!(vjp.scratch_len, 0);
+    let ps: Vec<Aligned> = (0..4).map(|d| Aligned::new(p, d)).collect();
+    for (dp, pd) in ps.iter().map(Aligned::slice).enumerate() {
+        for dout in 0..4 {
+            let mut fs = vec![single(rhs, &ys, 256, pd, dout), single(vjp, &ys, 256, pd, dout)];
             let t = summarise(&interleaved(20_000, &mut fs));
-            println!(
-                "  p +{:2} B, out +{:2} B: rhs {:4.0} ns, vjp {:5.0} ns ({:.2}×)",
-                8 * dp,
-                8 * dout,
-                t[0].0,
-                t[1].0,
-                t[1].1
-            );
+            let (bp, bo) = (8 * dp, 8 * dout);
+            println!("  p +{bp:2} B, out +{bo:2} B: rhs {:4.0} ns, vjp {:5.0} ns ({:.2}×)", t[0].0, t[1].0, t[1].1);
         }
     }
 }

@@ -5,16 +5,17 @@
 //! products and `tanh` over long vectors about twice as fast. They perform
 //! the same IEEE operations in the same order as the inline lowering
 //! (`matmul.rs`, `outer.rs`, `math.rs`), so whether a kernel calls them
-//! changes its speed, never its results. Small operands that live in
-//! registers are stored to a stack slot of their own for the call. This module owns that choice (host, options, operand layouts,
-//! size thresholds), the routines' signatures and imports, and the calls.
+//! changes its speed, never its results. This module owns that choice
+//! (host, options, operand layouts, size thresholds), the routines'
+//! signatures and imports, and the calls. Short vectors that live in
+//! registers (a cotangent, a small state) are stored to a stack slot of
+//! their own for a call.
 //!
 //! Never: hand a routine an operand layout it does not support (the inline
 //! code handles every layout), or call one on a host without AVX2 and FMA
 //! (the portable routines would be slower than inline code).
 
-use super::emit::rw;
-use super::emit::{Lowerer, Src, Tv};
+use super::emit::{rw, Lowerer, Src, Tv};
 use super::plan::Repr;
 use super::{CodegenError, JitOptions};
 use crate::ir::{BinaryOp, Function, Op, UnaryOp, ValueId};
@@ -133,6 +134,8 @@ fn nonneg(s: i64) -> Option<i64> {
 impl Lowerer<'_, '_> {
     /// `dests[t][r] = Σ_c m[r, c] xs[t][c]` by a routine call per instance,
     /// if the operands suit one; `false` (nothing emitted) otherwise.
+    /// Vectors in registers are spilled for a column-axpy call (`Wᵀa` with
+    /// a short `a`); a row-dot call takes them from memory only.
     pub(super) fn call_matvec(&mut self, rows: usize, k: usize, m: &Tv, xs: &[Tv], dests: &[Tv]) -> bool {
         let Some(rt) = self.routines else { return false };
         let flat = |t: &Tv| matches!(t.src, Src::Ptr(_)) && (rows <= 1 || t.strides[0] == 1);
@@ -141,24 +144,27 @@ impl Lowerer<'_, '_> {
         }
         let x_in_mem = xs.iter().all(|x| matches!(x.src, Src::Ptr(_)));
         let [rs, ks] = m.strides;
-        let (func, ld, incx) = if ks == 1 && k >= MATVEC_MIN_K && x_in_mem && xs.iter().all(|x| x.strides[0] == 1) {
+        let (func, ld, column) = if ks == 1 && k >= MATVEC_MIN_K && x_in_mem && xs.iter().all(|x| x.strides[0] == 1) {
             match nonneg(rs) {
-                Some(ld) => (rt.matvec, ld, None),
+                Some(ld) => (rt.matvec, ld, false),
                 None => return false,
             }
-        } else if rs == 1 && rows >= MATVEC_T_MIN_ROWS && x_in_mem {
-            match (nonneg(ks), xs.iter().map(|x| nonneg(x.strides[0])).collect::<Option<Vec<_>>>()) {
-                (Some(ld), Some(incs)) => (rt.matvec_t, ld, Some(incs)),
-                _ => return false,
+        } else if rs == 1 && rows >= MATVEC_T_MIN_ROWS && xs.iter().all(|x| x.is_regs() || x.strides[0] >= 0) {
+            match nonneg(ks) {
+                Some(ld) => (rt.matvec_t, ld, true),
+                None => return false,
             }
         } else {
             return false;
         };
-        let operands: Option<Vec<_>> = xs.iter().zip(dests).map(|(x, d)| Some((addr(x)?, addr(d)?))).collect();
-        let (Some(a), Some(operands)) = (addr(m), operands) else { return false };
+        let (Some(a), Some(ds)) = (addr(m), dests.iter().map(addr).collect::<Option<Vec<_>>>()) else { return false };
         let a = at(self, a);
-        for (t, (x, d)) in operands.into_iter().enumerate() {
-            let (xp, dp) = (at(self, x), at(self, d));
+        for (x, d) in xs.iter().zip(ds) {
+            let (xp, incx) = match addr(x) {
+                Some(p) => (at(self, p), x.strides[0]),
+                None => (self.spill(x, k), 1),
+            };
+            let dp = at(self, d);
             let mut args = vec![
                 self.b.ins().iconst(types::I64, rows as i64),
                 self.b.ins().iconst(types::I64, k as i64),
@@ -166,8 +172,8 @@ impl Lowerer<'_, '_> {
                 self.b.ins().iconst(types::I64, ld),
                 xp,
             ];
-            if let Some(incs) = &incx {
-                args.push(self.b.ins().iconst(types::I64, incs[t]));
+            if column {
+                args.push(self.b.ins().iconst(types::I64, incx));
             }
             args.push(dp);
             self.b.ins().call(func, &args);

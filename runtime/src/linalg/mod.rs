@@ -3,13 +3,13 @@
 //! SIMD where the host has it (cranelift emits at most 128-bit vectors).
 //!
 //! Owns the exact arithmetic of each routine (documented in [`mod@matvec`],
-//! [`mod@outer`] and [`vmath`]): every routine has an AVX2+FMA implementation and a portable
-//! one that perform the same IEEE operations in the same order, so results
-//! are the same bits on every machine, and the code generator's inline
-//! lowering of the same operations agrees with them too. [`Routines::host`]
-//! picks the fastest implementation for this machine once; the exported
-//! `extern "C"` symbols (`nde_rt_*`, for object files and shared libraries)
-//! dispatch on every call.
+//! [`mod@outer`] and [`vmath`]): every routine has an AVX2+FMA
+//! implementation and a portable one that perform the same IEEE operations
+//! in the same order, so results are the same bits on every machine, and
+//! the code generator's inline lowering of the same operations agrees with
+//! them too. [`Routines::host`] picks the fastest implementation for this
+//! machine once; the exported `extern "C"` symbols (`nde_rt_*`, for object
+//! files and shared libraries) dispatch on every call.
 //!
 //! Never: allocate, keep state between calls, depend on the number of
 //! threads, or access memory outside the extents documented per routine.

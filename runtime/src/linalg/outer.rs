@@ -50,9 +50,10 @@ pub(super) mod avx2 {
         // access below is at an index under `n`.
         unsafe {
             if !(r as usize).is_multiple_of(8) {
-                // No 32-byte boundary falls between elements (foreign callers only).
+                // Elements never start on a 32-byte boundary (a foreign
+                // caller's misaligned buffer): unaligned scalar accesses.
                 for j in 0..n {
-                    *r.add(j) = *y.add(j) * xi;
+                    r.add(j).write_unaligned(y.add(j).read_unaligned() * xi);
                 }
                 return;
             }
