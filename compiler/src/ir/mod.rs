@@ -139,6 +139,28 @@ pub enum UnaryOp {
     Step,
 }
 
+impl UnaryOp {
+    /// Every unary op but `Powi`, in declaration order (for tables and tests
+    /// that must cover every op).
+    pub const NON_POWI: [UnaryOp; 15] = [
+        UnaryOp::Neg,
+        UnaryOp::Exp,
+        UnaryOp::Log,
+        UnaryOp::Sin,
+        UnaryOp::Cos,
+        UnaryOp::Tan,
+        UnaryOp::Tanh,
+        UnaryOp::Sqrt,
+        UnaryOp::Abs,
+        UnaryOp::Relu,
+        UnaryOp::Sigmoid,
+        UnaryOp::Softplus,
+        UnaryOp::Gelu,
+        UnaryOp::Elu,
+        UnaryOp::Step,
+    ];
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum BinaryOp {
     Add,
