@@ -159,6 +159,11 @@ impl UnaryOp {
         UnaryOp::Elu,
         UnaryOp::Step,
     ];
+
+    /// Every unary op but `Powi`, then `Powi(n)` for each of `exponents`.
+    pub fn all_with_powi(exponents: &[i32]) -> Vec<UnaryOp> {
+        UnaryOp::NON_POWI.iter().copied().chain(exponents.iter().map(|&n| UnaryOp::Powi(n))).collect()
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

@@ -98,29 +98,6 @@ pub fn random_point(f: &Function, rng: &mut Rng, lo: f64, hi: f64) -> (f64, Vec<
     (t, y, p)
 }
 
-const UNARY_ALL: [UnaryOp; 20] = [
-    UnaryOp::Neg,
-    UnaryOp::Exp,
-    UnaryOp::Log,
-    UnaryOp::Sin,
-    UnaryOp::Cos,
-    UnaryOp::Tan,
-    UnaryOp::Tanh,
-    UnaryOp::Sqrt,
-    UnaryOp::Abs,
-    UnaryOp::Relu,
-    UnaryOp::Sigmoid,
-    UnaryOp::Softplus,
-    UnaryOp::Gelu,
-    UnaryOp::Elu,
-    UnaryOp::Step,
-    UnaryOp::Powi(-1),
-    UnaryOp::Powi(0),
-    UnaryOp::Powi(1),
-    UnaryOp::Powi(2),
-    UnaryOp::Powi(3),
-];
-
 const BINARY_ALL: [BinaryOp; 7] =
     [BinaryOp::Add, BinaryOp::Sub, BinaryOp::Mul, BinaryOp::Div, BinaryOp::Pow, BinaryOp::Min, BinaryOp::Max];
 
@@ -313,8 +290,10 @@ impl Gen {
         let bound = self.bnd(v);
         match self.rng.below(12) {
             0..=2 => {
-                let ops: Vec<UnaryOp> =
-                    UNARY_ALL.iter().copied().filter(|&u| !(self.cfg.smooth && nonsmooth(u))).collect();
+                let ops: Vec<UnaryOp> = UnaryOp::all_with_powi(&[-1, 0, 1, 2, 3])
+                    .into_iter()
+                    .filter(|&u| !(self.cfg.smooth && nonsmooth(u)))
+                    .collect();
                 let op = self.rng.pick(&ops);
                 self.unary(op, v);
             }

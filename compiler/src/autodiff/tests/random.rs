@@ -26,28 +26,8 @@ pub enum Kind {
     Const,
 }
 
-pub const UNARY: [UnaryOp; 20] = [
-    UnaryOp::Neg,
-    UnaryOp::Exp,
-    UnaryOp::Log,
-    UnaryOp::Sin,
-    UnaryOp::Cos,
-    UnaryOp::Tan,
-    UnaryOp::Tanh,
-    UnaryOp::Sqrt,
-    UnaryOp::Abs,
-    UnaryOp::Relu,
-    UnaryOp::Sigmoid,
-    UnaryOp::Softplus,
-    UnaryOp::Gelu,
-    UnaryOp::Elu,
-    UnaryOp::Step,
-    UnaryOp::Powi(-2),
-    UnaryOp::Powi(0),
-    UnaryOp::Powi(1),
-    UnaryOp::Powi(2),
-    UnaryOp::Powi(3),
-];
+pub static UNARY: std::sync::LazyLock<Vec<UnaryOp>> =
+    std::sync::LazyLock::new(|| UnaryOp::all_with_powi(&[-2, 0, 1, 2, 3]));
 
 pub const BINARY: [BinaryOp; 7] =
     [BinaryOp::Add, BinaryOp::Sub, BinaryOp::Mul, BinaryOp::Div, BinaryOp::Pow, BinaryOp::Min, BinaryOp::Max];

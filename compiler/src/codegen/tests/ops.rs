@@ -4,25 +4,7 @@ use super::{check_fn, compile, run, Rng};
 use crate::ir::interp;
 use crate::ir::{BinaryOp, Builder, Function, Shape, UnaryOp};
 
-const UNARY: [UnaryOp; 17] = [
-    UnaryOp::Neg,
-    UnaryOp::Exp,
-    UnaryOp::Log,
-    UnaryOp::Sin,
-    UnaryOp::Cos,
-    UnaryOp::Tan,
-    UnaryOp::Tanh,
-    UnaryOp::Sqrt,
-    UnaryOp::Abs,
-    UnaryOp::Relu,
-    UnaryOp::Sigmoid,
-    UnaryOp::Softplus,
-    UnaryOp::Gelu,
-    UnaryOp::Elu,
-    UnaryOp::Powi(3),
-    UnaryOp::Powi(-2),
-    UnaryOp::Powi(0),
-];
+static UNARY: std::sync::LazyLock<Vec<UnaryOp>> = std::sync::LazyLock::new(|| UnaryOp::all_with_powi(&[3, -2, 0]));
 
 const BINARY: [BinaryOp; 7] =
     [BinaryOp::Add, BinaryOp::Sub, BinaryOp::Mul, BinaryOp::Div, BinaryOp::Pow, BinaryOp::Min, BinaryOp::Max];
