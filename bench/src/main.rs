@@ -12,7 +12,8 @@ use std::time::Instant;
 
 use nde_compiler::codegen::JitOptions;
 use nde_compiler::driver::{self, FrontendOptions, ModelField};
-use nde_runtime::io::read_npz;
+use nde_compiler::ir::ModelIr;
+use nde_runtime::io::{read_npz, Array};
 use nde_runtime::term::VectorField;
 use nde_runtime::{solve, solve_batch, Method, SolveOptions};
 
@@ -75,6 +76,18 @@ fn fmt_vec(v: &[f64]) -> String {
     format!("[{}]", v.iter().map(|x| format!("{x:?}")).collect::<Vec<_>>().join(", "))
 }
 
+/// Checks and compiles the file's only model, with parameters from `arrays`
+/// (by name) over its initial values.
+fn load(file: &Path, arrays: &[Array]) -> (ModelIr, Vec<f64>, driver::ModelKernels) {
+    let checked = driver::check_file(file, &FrontendOptions::default())
+        .unwrap_or_else(|_| panic!("{} does not check", file.display()));
+    let model = driver::select_model(&checked.program, None).unwrap().clone();
+    let mut params = model.param_values.clone();
+    driver::apply_param_arrays(&model, &mut params, arrays).unwrap();
+    let kernels = driver::compile_model(&model, &JitOptions::default()).unwrap();
+    (model, params, kernels)
+}
+
 fn p1(root: &Path, threads: &str, n_threads: usize) {
     let file = root.join("examples/bench_mlp.nde");
     let weights = root.join("../shared/bench/mlp_weights.npz");
@@ -85,11 +98,7 @@ fn p1(root: &Path, threads: &str, n_threads: usize) {
 
     // Time to first result: everything from the file's text to the solution.
     let start = Instant::now();
-    let checked = driver::check_file(&file, &FrontendOptions::default()).ok().expect("bench_mlp.nde checks");
-    let model = driver::select_model(&checked.program, None).unwrap().clone();
-    let mut params = model.param_values.clone();
-    driver::apply_param_arrays(&model, &mut params, &arrays).unwrap();
-    let kernels = driver::compile_model(&model, &JitOptions::default()).unwrap();
+    let (_, params, kernels) = load(&file, &arrays);
     let field = ModelField::new(&kernels, &params);
     let first = solve(&field, 0.0, &y0_all[..2], &ts, &opts).unwrap();
     let first_result_s = start.elapsed().as_secs_f64();
@@ -147,10 +156,7 @@ fn p3(root: &Path, threads: &str) {
     let file = root.join("examples/lorenz.nde");
     for method in [Method::Tsit5, Method::Dopri5] {
         let start = Instant::now();
-        let checked = driver::check_file(&file, &FrontendOptions::default()).ok().expect("lorenz.nde checks");
-        let model = checked.program.models[0].clone();
-        let params = model.param_values.clone();
-        let kernels = driver::compile_model(&model, &JitOptions::default()).unwrap();
+        let (model, params, kernels) = load(&file, &[]);
         let field = ModelField::new(&kernels, &params);
         let y0 = driver::initial_state(&model, &params, 0.0).unwrap();
         let opts = SolveOptions { method, rtol: 1e-8, atol: 1e-10, max_steps: 1_000_000, ..Default::default() };

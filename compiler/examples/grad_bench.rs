@@ -24,6 +24,7 @@
 use nde_compiler::codegen::{emit_clif, CompiledKernel, JitModule, JitOptions};
 use nde_compiler::driver::{self, FrontendOptions};
 use nde_compiler::ir::{Function, ValueId};
+use nde_compiler::rng::SplitMix64;
 use std::hint::black_box;
 use std::path::PathBuf;
 use std::time::Instant;
@@ -31,16 +32,9 @@ use std::time::Instant;
 const ROUNDS: usize = 31;
 const NAMES: [&str; 5] = ["rhs", "vjp", "jvp", "jac", "dfdt"];
 
-/// Deterministic uniform numbers in [-s, s).
-fn random(n: usize, s: f64, seed: &mut u64) -> Vec<f64> {
-    (0..n)
-        .map(|_| {
-            *seed ^= *seed << 13;
-            *seed ^= *seed >> 7;
-            *seed ^= *seed << 17;
-            s * (2.0 * ((*seed >> 11) as f64 / (1u64 << 53) as f64) - 1.0)
-        })
-        .collect()
+/// Deterministic uniform numbers in [-s, s), from the compiler's generator.
+fn random(n: usize, s: f64, rng: &mut SplitMix64) -> Vec<f64> {
+    rng.vec(n, -s, s)
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -139,7 +133,7 @@ fn main() {
     };
     let (model, kernels) = compile();
     let funcs = driver::KernelFunctions::of(&model).expect("kernel functions");
-    let mut seed = 0x2545_f491_4f6c_dd1d_u64;
+    let mut seed = SplitMix64::new(0x2545_f491_4f6c_dd1d);
     let p: Vec<f64> =
         model.param_values.iter().zip(random(model.n_param(), 0.1, &mut seed)).map(|(w, r)| w + r).collect();
     let p = Aligned::new(&p, 0);
@@ -250,7 +244,7 @@ fn time_outputs(f: &Function, p: &[f64], opts: &JitOptions, sets: &[Vec<ValueId>
     let fs: Vec<Function> = sets.iter().map(|s| Function { outputs: s.clone(), ..f.clone() }).collect();
     let jits: Vec<JitModule> = fs.iter().map(|g| JitModule::compile(&[g], opts).expect("compile")).collect();
     let kernels: Vec<&CompiledKernel> = jits.iter().zip(&fs).map(|(j, g)| j.kernel(&g.name).expect("kernel")).collect();
-    let mut seed = 0x9e37_79b9_u64;
+    let mut seed = SplitMix64::new(0x9e37_79b9);
     let ys = random(f.n_state * 256, 1.0, &mut seed);
     let mut closures: Vec<_> = kernels.iter().map(|k| single(k, &ys, 256, p, 0)).collect();
     let times = summarise(&interleaved(20_000, &mut closures));
@@ -264,7 +258,7 @@ fn time_outputs(f: &Function, p: &[f64], opts: &JitOptions, sets: &[Vec<ValueId>
 /// boundary (the routines align their loads and stores; callers' buffers
 /// come as they come).
 fn alignments(rhs: &CompiledKernel, vjp: &CompiledKernel, p: &[f64]) {
-    let mut seed = 0x5151_u64;
+    let mut seed = SplitMix64::new(0x5151);
     let ys = random(vjp.n_state * 256, 1.0, &mut seed);
     let ps: Vec<Aligned> = (0..4).map(|d| Aligned::new(p, d)).collect();
     for (dp, pd) in ps.iter().map(Aligned::slice).enumerate() {

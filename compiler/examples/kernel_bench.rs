@@ -10,6 +10,7 @@
 
 use nde_compiler::codegen::{JitModule, JitOptions};
 use nde_compiler::ir::{BinaryOp, Builder, Function, Shape, UnaryOp};
+use nde_compiler::rng::SplitMix64;
 use nde_runtime::linalg::{self, Routines};
 use std::hint::black_box;
 use std::time::Instant;
@@ -44,16 +45,9 @@ fn mlp(d: usize, h: usize) -> Function {
     b.finish()
 }
 
-/// Deterministic uniform numbers in [-s, s).
-fn random(n: usize, s: f64, seed: &mut u64) -> Vec<f64> {
-    (0..n)
-        .map(|_| {
-            *seed ^= *seed << 13;
-            *seed ^= *seed >> 7;
-            *seed ^= *seed << 17;
-            s * (2.0 * ((*seed >> 11) as f64 / (1u64 << 53) as f64) - 1.0)
-        })
-        .collect()
+/// Deterministic uniform numbers in [-s, s), from the compiler's generator.
+fn random(n: usize, s: f64, rng: &mut SplitMix64) -> Vec<f64> {
+    rng.vec(n, -s, s)
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -139,7 +133,7 @@ fn bench_kernels(f: &Function, opts: &JitOptions, p: &[f64], ys: &[f64], want: &
 
 fn main() {
     let f = mlp(2, 64);
-    let mut seed = 0x2545_f491_4f6c_dd1d_u64;
+    let mut seed = SplitMix64::new(0x2545_f491_4f6c_dd1d);
     let p = random(f.n_param, 0.3, &mut seed);
     let ys = random(2 * 1024, 2.0, &mut seed);
     let base = JitOptions { verify_clif: false, ..JitOptions::default() };

@@ -111,6 +111,15 @@ pub(super) struct Imports {
 }
 
 impl<'a, 'f> Lowerer<'a, 'f> {
+    /// Creates, enters and seals the entry block; returns the kernel's arguments.
+    fn entry_block_params(&mut self) -> Vec<Value> {
+        let entry = self.b.create_block();
+        self.b.append_block_params_for_function_params(entry);
+        self.b.switch_to_block(entry);
+        self.b.seal_block(entry);
+        self.b.block_params(entry).to_vec()
+    }
+
     /// Builds the single-trajectory kernel body
     /// `(t, y, p, out, scratch)` into `b`'s function.
     pub fn build_single(
@@ -120,11 +129,7 @@ impl<'a, 'f> Lowerer<'a, 'f> {
         imp: &Imports,
     ) -> Result<(), CodegenError> {
         let mut l = Lowerer::new(b, f, plan, imp);
-        let entry = l.b.create_block();
-        l.b.append_block_params_for_function_params(entry);
-        l.b.switch_to_block(entry);
-        l.b.seal_block(entry);
-        let params = l.b.block_params(entry).to_vec();
+        let params = l.entry_block_params();
         let (t, y, p, out, scratch) = (params[0], params[1], params[2], params[3], params[4]);
         l.setup(p, scratch, imp);
         l.insts = vec![Inst { t, y, out }];
@@ -145,11 +150,7 @@ impl<'a, 'f> Lowerer<'a, 'f> {
         imp: &Imports,
     ) -> Result<(), CodegenError> {
         let mut l = Lowerer::new(b, f, plan, imp);
-        let entry = l.b.create_block();
-        l.b.append_block_params_for_function_params(entry);
-        l.b.switch_to_block(entry);
-        l.b.seal_block(entry);
-        let params = l.b.block_params(entry).to_vec();
+        let params = l.entry_block_params();
         let (n, tp, y, p, out, scratch) = (params[0], params[1], params[2], params[3], params[4], params[5]);
         l.setup(p, scratch, imp);
         l.emit_nodes(Some(false))?;
