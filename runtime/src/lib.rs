@@ -7,6 +7,7 @@
 
 pub mod abi;
 pub mod adjoint;
+pub mod data;
 pub mod io;
 pub mod linalg;
 pub mod term;
