@@ -1,12 +1,14 @@
 //! Checker cases, through the whole front end (`compile_to_ir`):
 //!
-//! - `check/ok/NAME.nde` must compile; every lowered function must pass the
-//!   IR verifier, and the printed IR must equal the snapshot `NAME.ir`
+//! - `check/ok/NAME.nde` must compile; every lowered function (models and
+//!   losses) must pass the IR verifier, and the printed program
+//!   (`ir::print::print_program`) must equal the snapshot `NAME.ir`
 //!   (rewritten with `NDE_BLESS=1`).
 //! - `check/err/NAME.nde` must fail with exactly its `// error: CODE @ L:C`
 //!   annotations, each diagnostic with a place and a label.
 //!
-//! No case may panic. `check/lib/` holds files the cases import.
+//! No case may panic. `check/lib/` holds files the cases import, and data
+//! files (`.csv`) the cases load.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
@@ -33,18 +35,11 @@ fn compile(path: &Path) -> Result<(SourceMap, Result<ProgramIr, Diagnostics>), S
     Ok((sources, result))
 }
 
-/// The text snapshot of a program: every model's IR, then the solvers.
+/// The text snapshot of a program, with the tests folder written `<tests>`
+/// so that paths of loaded files do not depend on the checkout.
 fn snapshot(p: &ProgramIr) -> String {
-    let mut out = String::new();
-    for m in &p.models {
-        out += &ir::print::print_model(m);
-        out += "\n";
-    }
-    for s in &p.solvers {
-        let opts: Vec<String> = s.options.iter().map(|(k, v)| format!("{k} = {v:e}")).collect();
-        out += &format!("solver {} = {}({})\n", s.name, s.method, opts.join(", "));
-    }
-    out
+    let tests = crate::tests_dir().display().to_string();
+    ir::print::print_program(p).replace(&tests, "<tests>")
 }
 
 #[test]
@@ -70,6 +65,11 @@ fn ok_cases_compile_and_match_their_ir() {
                 continue;
             }
         };
+        for l in &program.losses {
+            if let Err(e) = ir::verify::verify(&l.function) {
+                failures.push(format!("{name}: {} fails verification: {e:?}", l.function.name));
+            }
+        }
         for m in &program.models {
             for f in [&m.rhs, &m.init] {
                 if let Err(e) = ir::verify::verify(f) {

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 
 use nde_compiler::codegen::JitOptions;
 use nde_compiler::driver::{self, FrontendOptions, ModelField};
-use nde_runtime::adjoint::{gradient, Adjoint};
+use nde_runtime::adjoint::{gradient, Adjoint, Cotangent};
 use nde_runtime::io::{read_npz, Array};
 use nde_runtime::{solve, Method, Solution, SolveOptions};
 
@@ -58,10 +58,10 @@ fn loss_and_cotangent(sol: &Solution, targets: &[f64]) -> (f64, Vec<f64>) {
 fn grad(b: &Bench, params: &[f64], opts: &SolveOptions, adjoint: Adjoint) -> (f64, Vec<f64>) {
     let field = ModelField::new(&b.kernels, params);
     let mut loss = 0.0;
-    let (_, g) = gradient(&field, 0.0, &b.y0, &b.ts, opts, adjoint, &mut |sol| {
+    let (_, g) = gradient(&field, 0.0, &b.y0, &b.ts, opts, adjoint, None, &mut |sol| {
         let (l, c) = loss_and_cotangent(sol, &b.targets);
         loss = l;
-        c
+        Cotangent::states(c)
     })
     .unwrap();
     (loss, g.params)

@@ -1,4 +1,4 @@
-//! `nde-bench --problem P1|P3 --threads 1|default`: nde's side of the shared
+//! `nde-bench --problem P1|P3|P6 --threads 1|default`: nde's side of the shared
 //! benchmark problems (`../shared/bench/README.md`), printed as JSON lines in
 //! the peers' schema so `run_all.sh` (EXTRA_BENCH) tabulates both together.
 //!
@@ -27,6 +27,7 @@ fn main() {
     match problem.as_str() {
         "P1" => p1(&root, &threads, n_threads),
         "P3" => p3(&root, &threads),
+        "P6" => p6(&root, &threads, n_threads),
         _ => {} // problems nde does not run yet print nothing
     }
 }
@@ -177,4 +178,60 @@ fn p3(root: &Path, threads: &str) {
         let name = format!("{} (nde JIT)", if method == Method::Tsit5 { "Tsit5" } else { "Dopri5" });
         emit("P3-lorenz", &name, 1, threads, &Timing { first: first_result_s, ..t }, &extra);
     }
+}
+
+/// The spiral demo (examples/spiral.nde): `P6_ITERS` training steps (default
+/// 300, as the peers), each 20 windows of 10 times, RMSprop 1e-3; then the
+/// mean absolute error over the whole trajectory. `NDE_P6_INIT` may name an
+/// `.npz` with the starting weights (`f.W1`, ...): `bench/run.sh` writes the
+/// peers' numpy-drawn ones there so all three start from the same numbers.
+fn p6(root: &Path, threads: &str, n_threads: usize) {
+    use nde_compiler::driver::train::{TrainOptions, Trainer};
+    use nde_compiler::ir::training::BatchSpec;
+    let iters: u64 = std::env::var("P6_ITERS").ok().and_then(|v| v.parse().ok()).unwrap_or(300);
+    let file = root.join("examples/spiral.nde");
+    let start = Instant::now();
+    let checked = driver::check_file(&file, &FrontendOptions::default()).unwrap_or_else(|_| panic!("spiral.nde"));
+    let spec = checked.program.trains[0].clone();
+    let BatchSpec::Windows { length, .. } = spec.batch else { panic!("spiral.nde trains on windows") };
+    let data = checked.program.loss(&spec.loss).unwrap().data.clone();
+    let wopts = FrontendOptions { data_times: vec![(data, length)], ..Default::default() };
+    let windowed = driver::check_file(&file, &wopts).unwrap_or_else(|_| panic!("spiral.nde (windows)"));
+    let opts = TrainOptions { threads: n_threads, steps: Some(iters), ..Default::default() };
+    let mut trainer = Trainer::new(&checked.program, Some(&windowed.program), &spec, &opts).unwrap();
+    let init = std::env::var("NDE_P6_INIT").ok();
+    if let Some(path) = &init {
+        let arrays = read_npz(Path::new(path)).expect("NDE_P6_INIT");
+        let mut params = trainer.params().to_vec();
+        driver::apply_param_arrays(trainer.model(), &mut params, &arrays).unwrap();
+        trainer.set_params(params);
+    }
+    let setup_s = start.elapsed().as_secs_f64();
+    let mut times = Vec::with_capacity(iters as usize);
+    let mut nfe = 0.0;
+    let mut last = 0.0;
+    while !trainer.is_finished() {
+        let t = Instant::now();
+        let r = trainer.step().expect("training step");
+        times.push(t.elapsed().as_secs_f64());
+        nfe += r.nfe;
+        last = r.loss;
+    }
+    let total: f64 = times.iter().sum();
+    let eval = trainer.evaluate().expect("full-trajectory solve");
+    let mut rest = times[1..].to_vec();
+    rest.sort_by(|a, b| a.total_cmp(b));
+    let t = Timing { first: setup_s + times[0], median: rest[rest.len() / 2], min: rest[0], reps: rest.len() };
+    let extra = format!(
+        ", \"iters\": {iters}, \"first_iter_s\": {:.6e}, \"wall_s_mean\": {:.6e}, \"total_train_s\": {total:.6e}, \"setup_s\": {setup_s:.6e}, \
+\"nfe_fwd_per_iter\": {:.2}, \"final_batch_loss\": {last:.6e}, \"full_traj_loss\": {:.6e}, \"nfe_full_traj\": {:.0}, \"init\": \"{}\", \
+\"note\": \"float64; per-window step sizes; wall_s_* per training step after the first; nfe_fwd_per_iter is per window\"",
+        times[0],
+        total / times.len() as f64,
+        nfe / iters as f64,
+        eval.loss,
+        eval.nfe,
+        if init.is_some() { "numpy default_rng(0) normal(0, 0.1), as the peers" } else { "spiral.nde's initialisers" },
+    );
+    emit("P6-ode-demo-train", "ode_demo dopri5 rtol=1e-7 atol=1e-9 RMSprop(1e-3) (nde)", 20, threads, &t, &extra);
 }

@@ -19,7 +19,10 @@ pub mod solve;
 pub mod solver;
 pub mod stepsize;
 
-pub use adjoint::{gradient, gradient_batch, gradient_fixed, Adjoint, BatchGradient, Gradient};
+pub use adjoint::{
+    gradient, gradient_batch, gradient_fixed, Adjoint, BatchCotangent, BatchGradient, BatchTimes, Cotangent, Gradient,
+    Sampling, SamplingStrategy,
+};
 pub use error::SolveError;
 pub use solution::{BatchSolution, Solution, Stats};
 pub use solve::{solve, solve_batch, Controller, Method, SolveOptions};

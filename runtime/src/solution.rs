@@ -4,8 +4,9 @@
 //! filled by [`crate::solve()`] / [`crate::solve_batch`]. Never computes
 //! anything numerical itself.
 
-/// The work a solve did.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+/// The work a solve did, and the solver-heuristic regularisers it measured
+/// on the way (Pal et al. 2021, 2023; ALGORITHMS.md §2).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct Stats {
     /// Evaluations of the vector field, including start-up ones (the
     /// initial-step heuristic, the first stage, and the end derivative
@@ -15,6 +16,26 @@ pub struct Stats {
     pub accepted: u64,
     /// Rejected steps (always 0 for fixed-step methods).
     pub rejected: u64,
+    /// `R_E = Σ_j EEst_j · |h_j|` over the accepted steps: `EEst` is the
+    /// scaled RMS error norm the step-size controller uses (ALGORITHMS.md
+    /// §1.1). At a constant step it is measured with `rtol`/`atol` although
+    /// they steer nothing (+inf where they cannot scale the error, e.g. both
+    /// 0). 0 for methods without an error estimate.
+    pub local_error: f64,
+    /// `R_S = Σ_j S_j · |h_j|` over the accepted steps, with the stiffness
+    /// estimate `S_j = ‖f(Y_b) − f(Y_a)‖ / ‖Y_b − Y_a‖` from the last two
+    /// stages, both at `c = 1` (Dopri5, Tsit5: stages 6 and 7, `Y_7 = y1`),
+    /// in the unscaled RMS norm (0 where `Y_b = Y_a`). For `y' = λy` it is
+    /// `|λ|`. 0 for methods without such a pair of stages (Bosh3 and the
+    /// fixed-step methods).
+    pub stiffness: f64,
+    /// The sampled local-error regulariser `EEst · |dt|` of one extra step
+    /// (see `crate::adjoint::Sampling`); 0 unless a gradient asked for it.
+    pub sampled_local_error: f64,
+    /// The stiffness estimate `S` (as in [`Stats::stiffness`], not divided
+    /// by a stability-region size and not multiplied by `|dt|`) of that
+    /// extra step; 0 unless a gradient asked for it.
+    pub sampled_stiffness: f64,
 }
 
 impl Stats {
@@ -52,12 +73,18 @@ impl Solution {
     }
 }
 
-/// A batch of trajectories sharing the save times.
+/// A batch of trajectories, saved at shared save times or at each
+/// trajectory's own (the same number for every trajectory).
 #[derive(Clone, Debug, PartialEq)]
 pub struct BatchSolution {
-    /// The save times, as requested.
+    /// The save times shared by every trajectory, as requested; empty when
+    /// each trajectory has its own (then see `t_each`).
     pub t: Vec<f64>,
-    /// Row-major `[batch][t.len()][n_state]`.
+    /// Each trajectory's own save times, row-major `[batch][n_save]`
+    /// (`crate::adjoint::BatchTimes::PerTrajectory`); empty when they share
+    /// `t`. [`BatchSolution::times`] reads either.
+    pub t_each: Vec<f64>,
+    /// Row-major `[batch][n_save][n_state]`.
     pub y: Vec<f64>,
     /// Number of trajectories.
     pub batch: usize,
@@ -68,19 +95,41 @@ pub struct BatchSolution {
 }
 
 impl BatchSolution {
-    /// All saved states of trajectory `b`, row-major `[t.len()][n_state]`.
+    /// Save times per trajectory.
+    pub fn n_save(&self) -> usize {
+        if self.t_each.is_empty() {
+            self.t.len()
+        } else {
+            self.t_each.len() / self.batch.max(1)
+        }
+    }
+
+    /// The save times of trajectory `b`.
+    ///
+    /// # Panics
+    /// If `b >= self.batch` and the save times are per trajectory.
+    pub fn times(&self, b: usize) -> &[f64] {
+        if self.t_each.is_empty() {
+            &self.t
+        } else {
+            let m = self.n_save();
+            &self.t_each[b * m..(b + 1) * m]
+        }
+    }
+
+    /// All saved states of trajectory `b`, row-major `[n_save][n_state]`.
     ///
     /// # Panics
     /// If `b >= self.batch`.
     pub fn trajectory(&self, b: usize) -> &[f64] {
-        let len = self.t.len() * self.n_state;
+        let len = self.n_save() * self.n_state;
         &self.y[b * len..(b + 1) * len]
     }
 
-    /// The state of trajectory `b` at save time `i`.
+    /// The state of trajectory `b` at its save time `i`.
     ///
     /// # Panics
-    /// If `b >= self.batch` or `i >= self.t.len()`.
+    /// If `b >= self.batch` or `i >= self.n_save()`.
     pub fn row(&self, b: usize, i: usize) -> &[f64] {
         &self.trajectory(b)[i * self.n_state..(i + 1) * self.n_state]
     }

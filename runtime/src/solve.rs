@@ -120,7 +120,7 @@ fn run<S: Scheme>(
     out: &mut [f64],
 ) -> Result<Stats, SolveError> {
     match (fixed, opts.dt) {
-        (true, Some(dt)) => solver::integrate_fixed::<S>(p, dt, opts.max_steps, ws, out),
+        (true, Some(dt)) => solver::integrate_fixed::<S>(p, dt, opts, ws, out),
         // Validation guarantees a step for fixed solves.
         (true, None) => Err(invalid(format!("{} at fixed step needs a step size dt", opts.method.name()))),
         (false, _) => solver::integrate_adaptive::<S>(p, opts, ws, out),
@@ -269,5 +269,5 @@ pub fn solve_batch(
             Err(error) => return Err(SolveError::InBatch { index, error: Box::new(error) }),
         }
     }
-    Ok(BatchSolution { t: saveat.to_vec(), y, batch, n_state: n, stats })
+    Ok(BatchSolution { t: saveat.to_vec(), t_each: Vec::new(), y, batch, n_state: n, stats })
 }

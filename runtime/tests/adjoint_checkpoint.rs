@@ -8,7 +8,8 @@ mod adjoint_support;
 use adjoint_support::{opts, save_times, weights, LotkaVolterra, TanhNet};
 use nde_runtime::term::DiffField;
 use nde_runtime::{
-    gradient, gradient_batch, gradient_fixed, solve, solve_batch, Adjoint, Gradient, Method, SolveOptions,
+    gradient, gradient_batch, gradient_fixed, solve, solve_batch, Adjoint, BatchCotangent, BatchTimes, Cotangent,
+    Gradient, Method, SolveOptions,
 };
 
 fn net() -> TanhNet {
@@ -24,7 +25,7 @@ fn options(m: Method) -> SolveOptions {
 
 fn grad(f: &dyn DiffField, o: &SolveOptions, ts: &[f64], adjoint: Adjoint) -> Gradient {
     let w = weights(ts.len() * 2, 9);
-    gradient(f, 0.0, &Y0, ts, o, adjoint, &mut |_| w.clone()).expect("gradient").1
+    gradient(f, 0.0, &Y0, ts, o, adjoint, None, &mut |_| Cotangent::states(w.clone())).expect("gradient").1
 }
 
 #[test]
@@ -86,13 +87,16 @@ fn the_forward_pass_is_the_solve() {
         let o = options(m);
         let want = solve(&f, 0.0, &Y0, &ts, &o).unwrap();
         for adjoint in [Adjoint::default(), Adjoint::Backsolve, Adjoint::Interpolated] {
-            let (sol, g) = gradient(&f, 0.0, &Y0, &ts, &o, adjoint, &mut |_| vec![0.0; 10]).unwrap();
+            let (sol, g) =
+                gradient(&f, 0.0, &Y0, &ts, &o, adjoint, None, &mut |_| Cotangent::states(vec![0.0; 10])).unwrap();
             assert_eq!(sol, want, "{m} {}", adjoint.name());
             assert_eq!(g.forward, want.stats);
         }
         let o = opts(m, 1e-6, Some(0.03));
         let want = nde_runtime::solve::solve_fixed(&f, 0.0, &Y0, &ts, &o).unwrap();
-        let (sol, _) = gradient_fixed(&f, 0.0, &Y0, &ts, &o, Adjoint::default(), &mut |_| vec![0.0; 10]).unwrap();
+        let (sol, _) =
+            gradient_fixed(&f, 0.0, &Y0, &ts, &o, Adjoint::default(), None, &mut |_| Cotangent::states(vec![0.0; 10]))
+                .unwrap();
         assert_eq!(sol, want, "{m} fixed");
     }
 }
@@ -112,7 +116,8 @@ fn batches_are_sums_of_single_gradients_on_any_thread_count() {
             let mut dy0 = Vec::new();
             for (b, y0) in y0s.chunks(2).enumerate() {
                 let cot = w[b * rows..(b + 1) * rows].to_vec();
-                let (_, g) = gradient(&f, 0.0, y0, &ts, &o, adjoint, &mut |_| cot.clone()).unwrap();
+                let (_, g) =
+                    gradient(&f, 0.0, y0, &ts, &o, adjoint, None, &mut |_| Cotangent::states(cot.clone())).unwrap();
                 for (p, v) in params.iter_mut().zip(&g.params) {
                     *p += v;
                 }
@@ -120,9 +125,10 @@ fn batches_are_sums_of_single_gradients_on_any_thread_count() {
             }
             let want_sol = solve_batch(&f, 0.0, &y0s, &ts, &o, 1).unwrap();
             for threads in [1, 2, 3, 0] {
-                let (sol, g) = gradient_batch(&f, 0.0, &y0s, &ts, &o, adjoint, threads, &mut |s| {
+                let times = BatchTimes::Shared { t0: 0.0, saveat: &ts };
+                let (sol, g) = gradient_batch(&f, times, &y0s, &o, adjoint, threads, None, &mut |s| {
                     assert_eq!(s.batch, 7);
-                    w.clone()
+                    BatchCotangent::states(w.clone())
                 })
                 .unwrap();
                 let what = format!("{m} {} threads {threads}", adjoint.name());

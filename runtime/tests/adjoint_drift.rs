@@ -14,7 +14,7 @@
 mod adjoint_support;
 
 use adjoint_support::{central, rel_err, Damped};
-use nde_runtime::{gradient, Adjoint, Gradient, Method, SolveOptions};
+use nde_runtime::{gradient, Adjoint, Cotangent, Gradient, Method, SolveOptions};
 
 const Y0: [f64; 2] = [1.0, 0.0];
 
@@ -24,7 +24,7 @@ fn run(adjoint: Adjoint, t1: f64) -> Gradient {
     // L = 10⁵ (x(T) + v(T)): the scale keeps the adjoint, which decays
     // like the state, well above atol, so the adjoints' own errors stay at
     // the rtol level and the state's drift stands out.
-    gradient(&f, 0.0, &Y0, &[t1], &o, adjoint, &mut |_| vec![1e5, 1e5]).expect("gradient").1
+    gradient(&f, 0.0, &Y0, &[t1], &o, adjoint, None, &mut |_| Cotangent::states(vec![1e5, 1e5])).expect("gradient").1
 }
 
 fn drift(g: &Gradient) -> f64 {

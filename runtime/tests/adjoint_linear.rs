@@ -6,7 +6,7 @@
 mod adjoint_support;
 
 use adjoint_support::{central, dot, loss, max_rel, opts, save_times, weights, Linear};
-use nde_runtime::{gradient, gradient_fixed, Adjoint, Method};
+use nde_runtime::{gradient, gradient_fixed, Adjoint, Cotangent, Method};
 
 const THETA: f64 = -0.7;
 const Y0: f64 = 1.3;
@@ -19,7 +19,9 @@ fn fixed_step_case(m: Method, dt: f64) -> (Vec<f64>, Vec<f64>) {
     let w = weights(ts.len(), 7);
     let o = opts(m, 1e-6, Some(dt));
     let f = Linear { theta: THETA };
-    let (sol, g) = gradient_fixed(&f, 0.0, &[Y0], &ts, &o, Adjoint::default(), &mut |_| w.clone()).expect("gradient");
+    let (sol, g) =
+        gradient_fixed(&f, 0.0, &[Y0], &ts, &o, Adjoint::default(), None, &mut |_| Cotangent::states(w.clone()))
+            .expect("gradient");
     assert!(g.forward.accepted as f64 >= T1 / dt, "{m}: {:?}", g.forward);
     assert_eq!(sol.y.len(), ts.len());
     let make = |p: &[f64]| Linear { theta: p[0] };
@@ -47,7 +49,9 @@ fn discrete_gradient_is_exact_for_euler() {
     let (h, k) = (0.125, 16);
     let f = Linear { theta: THETA };
     let o = opts(Method::Euler, 1e-6, Some(h));
-    let (_, g) = gradient(&f, 0.0, &[Y0], &[h * k as f64], &o, Adjoint::default(), &mut |_| vec![1.0]).unwrap();
+    let (_, g) =
+        gradient(&f, 0.0, &[Y0], &[h * k as f64], &o, Adjoint::default(), None, &mut |_| Cotangent::states(vec![1.0]))
+            .unwrap();
     let q: f64 = 1.0 + THETA * h;
     let want_theta = k as f64 * h * q.powi(k - 1) * Y0;
     assert!((g.params[0] - want_theta).abs() < 1e-14, "{} vs {want_theta}", g.params[0]);
@@ -65,7 +69,8 @@ fn discrete_matches_differences_of_adaptive_solves_loosely() {
     for m in [Method::Bosh3, Method::Dopri5, Method::Tsit5] {
         let o = opts(m, 1e-11, None);
         let f = Linear { theta: THETA };
-        let (_, g) = gradient(&f, 0.0, &[Y0], &ts, &o, Adjoint::default(), &mut |_| w.clone()).unwrap();
+        let (_, g) =
+            gradient(&f, 0.0, &[Y0], &ts, &o, Adjoint::default(), None, &mut |_| Cotangent::states(w.clone())).unwrap();
         let make = |p: &[f64]| Linear { theta: p[0] };
         let by_theta = |p: &[f64]| loss(&make, p, &[Y0], &ts, &o, false, &w);
         let fd = central(&by_theta, &[THETA], 1e-3)[0];
@@ -83,7 +88,8 @@ fn every_adjoint_approaches_the_exact_gradient() {
             for adjoint in [Adjoint::default(), Adjoint::Backsolve, Adjoint::Interpolated] {
                 let f = Linear { theta: THETA };
                 let o = opts(m, rtol, None);
-                let (_, g) = gradient(&f, 0.0, &[Y0], &[T1], &o, adjoint, &mut |_| vec![1.0]).unwrap();
+                let (_, g) =
+                    gradient(&f, 0.0, &[Y0], &[T1], &o, adjoint, None, &mut |_| Cotangent::states(vec![1.0])).unwrap();
                 let err = max_rel(&[g.params[0], g.y0[0]], &exact, 1e-12);
                 assert!(err < 30.0 * rtol, "{m} {} rtol {rtol:e}: rel error {err:e}", adjoint.name());
             }
@@ -101,7 +107,7 @@ fn continuous_adjoints_add_jumps_at_save_times() {
     for adjoint in [Adjoint::default(), Adjoint::Backsolve, Adjoint::Interpolated] {
         let f = Linear { theta: THETA };
         let o = opts(Method::Tsit5, 1e-9, None);
-        let (sol, g) = gradient(&f, 0.0, &[Y0], &ts, &o, adjoint, &mut |_| w.clone()).unwrap();
+        let (sol, g) = gradient(&f, 0.0, &[Y0], &ts, &o, adjoint, None, &mut |_| Cotangent::states(w.clone())).unwrap();
         let l: f64 = dot(&sol.y, &w);
         assert!(l.is_finite());
         let err = max_rel(&[g.params[0], g.y0[0]], &[want_theta, want_y0], 1e-12);
@@ -120,8 +126,10 @@ fn nothing_to_integrate_gives_the_identity() {
     let f = Linear { theta: THETA };
     for adjoint in [Adjoint::default(), Adjoint::Backsolve, Adjoint::Interpolated] {
         let (_, g) =
-            gradient(&f, 0.5, &[Y0], &[0.5, 0.5], &opts(Method::Tsit5, 1e-6, None), adjoint, &mut |_| vec![2.0, 3.0])
-                .unwrap();
+            gradient(&f, 0.5, &[Y0], &[0.5, 0.5], &opts(Method::Tsit5, 1e-6, None), adjoint, None, &mut |_| {
+                Cotangent::states(vec![2.0, 3.0])
+            })
+            .unwrap();
         assert_eq!((g.y0.as_slice(), g.params.as_slice()), (&[5.0][..], &[0.0][..]), "{}", adjoint.name());
     }
 }

@@ -7,7 +7,7 @@ mod adjoint_support;
 
 use adjoint_support::{central, loss, opts, rel_err, save_times, weights, LotkaVolterra, TanhNet};
 use nde_runtime::term::DiffField;
-use nde_runtime::{gradient, gradient_fixed, Adjoint, Gradient, Method, SolveOptions};
+use nde_runtime::{gradient, gradient_fixed, Adjoint, Cotangent, Gradient, Method, SolveOptions};
 
 const LV: [f64; 4] = [1.5, 1.0, 1.0, 3.0];
 const LV_Y0: [f64; 2] = [1.0, 1.2];
@@ -30,7 +30,7 @@ fn net_params() -> Vec<f64> {
 fn grad<F: DiffField>(f: &F, y0: &[f64], ts: &[f64], o: &SolveOptions, adjoint: Adjoint, fixed: bool) -> Gradient {
     let w = weights(ts.len() * y0.len(), 5);
     let run = if fixed { gradient_fixed } else { gradient };
-    run(f, 0.0, y0, ts, o, adjoint, &mut |_| w.clone()).expect("gradient").1
+    run(f, 0.0, y0, ts, o, adjoint, None, &mut |_| Cotangent::states(w.clone())).expect("gradient").1
 }
 
 /// Central differences of `w · y(ts)` in the parameters and in `y0`.

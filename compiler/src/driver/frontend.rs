@@ -1,28 +1,41 @@
 //! The front end: source text to [`ProgramIr`]. Parses the root file, loads
 //! and parses what it imports (stdlib modules from the embedded sources,
-//! files through a [`FileLoader`], each once, cycles allowed), runs sema over
-//! all of them and lowers the root's models.
+//! files through a [`FileLoader`], each once, cycles allowed), loads the
+//! data files of the root's `data NAME = load("...")` declarations, runs
+//! sema over all of them and lowers the root's models and losses.
 //!
-//! Owns import *loading* (E0208: unknown stdlib module, unreadable file);
-//! what an import may name is sema's business. Renders nothing.
+//! Owns import *loading* (E0208: unknown stdlib module, unreadable file) and
+//! data file loading (E0602: unreadable or invalid `.csv` / `.npz`); what an
+//! import may name and how data is used are sema's business. Renders nothing.
 
 use std::collections::HashMap;
 use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
+
+use nde_runtime::data::{DataError, Series};
 
 use crate::diag::{Diagnostic, Diagnostics};
 use crate::ir::ProgramIr;
 use crate::lower;
-use crate::sema::{self, CheckedProgram, LoadedModule, ModuleOrigin};
+use crate::sema::{self, CheckOptions, CheckedProgram, LoadedData, LoadedModule, ModuleOrigin};
 use crate::span::{FileId, SourceMap};
 use crate::stdlib;
 use crate::syntax::{self, ast};
 
-/// Reads imported files (a trait so tests and the REPL can serve them from memory).
+/// Reads imported files and data files (a trait so tests and the REPL can
+/// serve them from memory).
 pub trait FileLoader {
+    /// A text file (an imported `.nde`).
     fn load(&self, path: &Path) -> std::io::Result<String>;
+
+    /// A file's bytes (a data file: `.csv` or `.npz`). By default, the text
+    /// [`FileLoader::load`] returns.
+    fn load_bytes(&self, path: &Path) -> std::io::Result<Vec<u8>> {
+        self.load(path).map(String::into_bytes)
+    }
 }
 
-/// Reads imported files from disk.
+/// Reads files from disk.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct FsLoader;
 
@@ -30,12 +43,17 @@ impl FileLoader for FsLoader {
     fn load(&self, path: &Path) -> std::io::Result<String> {
         std::fs::read_to_string(path)
     }
+
+    fn load_bytes(&self, path: &Path) -> std::io::Result<Vec<u8>> {
+        std::fs::read(path)
+    }
 }
 
-/// Serves imported files from memory (tests, the REPL, fuzzing).
+/// Serves files from memory (tests, the REPL, fuzzing).
 #[derive(Clone, Debug, Default)]
 pub struct MemoryLoader {
     files: HashMap<PathBuf, String>,
+    binary: HashMap<PathBuf, Vec<u8>>,
 }
 
 impl MemoryLoader {
@@ -48,14 +66,29 @@ impl MemoryLoader {
         self.files.insert(normalise(path.as_ref()), text.into());
         self
     }
+
+    /// Adds a binary file (an `.npz`), served by [`FileLoader::load_bytes`] only.
+    pub fn with_bytes(mut self, path: impl AsRef<Path>, bytes: impl Into<Vec<u8>>) -> Self {
+        self.binary.insert(normalise(path.as_ref()), bytes.into());
+        self
+    }
+}
+
+fn not_found() -> std::io::Error {
+    std::io::Error::new(std::io::ErrorKind::NotFound, "no such file")
 }
 
 impl FileLoader for MemoryLoader {
     fn load(&self, path: &Path) -> std::io::Result<String> {
-        self.files
-            .get(&normalise(path))
-            .cloned()
-            .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::NotFound, "no such file"))
+        self.files.get(&normalise(path)).cloned().ok_or_else(not_found)
+    }
+
+    fn load_bytes(&self, path: &Path) -> std::io::Result<Vec<u8>> {
+        let path = normalise(path);
+        match self.binary.get(&path) {
+            Some(b) => Ok(b.clone()),
+            None => self.files.get(&path).map(|t| t.clone().into_bytes()).ok_or_else(not_found),
+        }
     }
 }
 
@@ -64,6 +97,11 @@ impl FileLoader for MemoryLoader {
 pub struct FrontendOptions {
     /// Seed of the random parameter initialisers (`glorot`, `normal`).
     pub seed: u64,
+    /// Treat data set NAME as having N save times when checking and
+    /// lowering losses: `DATA.t`, `DATA.y` and the solution saved at
+    /// `DATA.t` have N rows (for training on windows of N times). Everything
+    /// else, the data sets themselves included, is unchanged.
+    pub data_times: Vec<(String, usize)>,
 }
 
 /// Parses `root` (already in `sources`) and its imports (added to
@@ -80,10 +118,14 @@ pub fn compile_to_ir(
     if modules.is_empty() {
         return Err(diags);
     }
+    let options = CheckOptions {
+        data_files: load_data(sources, &modules[0], loader, &mut diags),
+        data_times: opts.data_times.clone(),
+    };
     let sources: &SourceMap = sources;
     let seed = opts.seed;
     let (program, found) = with_deep_stack(|| {
-        let (checked, found) = sema::check(&modules, sources);
+        let (checked, found) = sema::check_with(&modules, sources, &options);
         let program = (!found.has_errors()).then(|| lower::lower(&checked, seed));
         (program, found)
     });
@@ -94,15 +136,17 @@ pub fn compile_to_ir(
     }
 }
 
-/// Parses and checks `root` and its imports, without lowering.
+/// Parses and checks `root` and its imports (data files included), without lowering.
 pub fn check(sources: &mut SourceMap, root: FileId, loader: &dyn FileLoader) -> Result<CheckedProgram, Diagnostics> {
     let mut diags = Diagnostics::default();
     let modules = load_modules(sources, root, loader, &mut diags);
     if modules.is_empty() {
         return Err(diags);
     }
+    let options =
+        CheckOptions { data_files: load_data(sources, &modules[0], loader, &mut diags), data_times: Vec::new() };
     let sources: &SourceMap = sources;
-    let (program, found) = with_deep_stack(|| sema::check(&modules, sources));
+    let (program, found) = with_deep_stack(|| sema::check_with(&modules, sources, &options));
     diags.extend(found.0);
     if diags.has_errors() {
         Err(diags)
@@ -132,6 +176,91 @@ fn with_deep_stack<T: Send>(f: impl FnOnce() -> T + Send) -> T {
     match spawned.flatten() {
         Some(v) => v,
         None => take().map(|f| f()).expect("the job runs once: on the thread or here"),
+    }
+}
+
+/// Loads the data file of every `data NAME = load("path")` of the root
+/// (E0602 for one that cannot be read or is invalid), by item index.
+fn load_data(
+    sources: &SourceMap,
+    root: &LoadedModule,
+    loader: &dyn FileLoader,
+    diags: &mut Diagnostics,
+) -> HashMap<usize, Option<LoadedData>> {
+    let base =
+        sources.get(root.file).and_then(|f| Path::new(&f.name).parent().map(Path::to_path_buf)).unwrap_or_default();
+    let mut out = HashMap::new();
+    for (i, item) in root.ast.items.iter().enumerate() {
+        let ast::Item::Data(d) = item else { continue };
+        let Some((path, span)) = sema::load_path(&d.source) else { continue };
+        let full = normalise(&base.join(path));
+        let loaded =
+            read_series(&full, path, loader).map(|series| LoadedData { path: full.clone(), series: Arc::new(series) });
+        match loaded {
+            Ok(l) => {
+                out.insert(i, Some(l));
+            }
+            Err(e) => {
+                let mut d = Diagnostic::error("E0602", format!("cannot load data from `{path}`"), span).label(e.label);
+                for h in e.hints {
+                    d = d.hint(h);
+                }
+                diags.push(d);
+                out.insert(i, None);
+            }
+        }
+    }
+    out
+}
+
+/// Why a data file could not be loaded, in words for a diagnostic.
+struct LoadFailure {
+    label: String,
+    hints: Vec<String>,
+}
+
+impl From<DataError> for LoadFailure {
+    fn from(e: DataError) -> Self {
+        // The label is the whole message (file, line, column, what is wrong);
+        // the hint moves to the diagnostic's hints.
+        let hint = e.hint.clone();
+        let label = DataError { hint: None, ..e }.to_string();
+        LoadFailure { label, hints: hint.into_iter().collect() }
+    }
+}
+
+/// Reads and parses one data file; `written` is the path as in the source.
+fn read_series(full: &Path, written: &str, loader: &dyn FileLoader) -> Result<Series, LoadFailure> {
+    let ext = full.extension().map(|e| e.to_string_lossy().to_ascii_lowercase());
+    let csv = match ext.as_deref() {
+        Some("csv") => true,
+        Some("npz") => false,
+        _ => {
+            return Err(LoadFailure {
+                label: format!("`{written}` is neither a `.csv` nor a `.npz` file"),
+                hints: vec![
+                    "save the observations as CSV with a header (`t,x,y`), or with numpy.savez(path, t=t, y=y)".into(),
+                ],
+            })
+        }
+    };
+    let name = full.display().to_string();
+    let bytes = loader.load_bytes(full).map_err(|e| LoadFailure {
+        label: format!("cannot read {name}: {e}"),
+        hints: vec!["the path is relative to the file that declares the data".into()],
+    })?;
+    if !csv {
+        return Ok(Series::from_npz_bytes(&bytes, &name)?);
+    }
+    match String::from_utf8(bytes) {
+        Ok(text) => Ok(Series::from_csv_text(&text, &name)?),
+        Err(e) => {
+            let line = 1 + e.as_bytes()[..e.utf8_error().valid_up_to()].iter().filter(|&&b| b == b'\n').count();
+            Err(LoadFailure {
+                label: format!("{name}, line {line}: the text is not valid UTF-8"),
+                hints: vec!["save the file as UTF-8 text".into()],
+            })
+        }
     }
 }
 

@@ -19,6 +19,7 @@ pub mod infix;
 pub mod interp;
 pub mod print;
 pub mod random;
+pub mod training;
 pub mod verify;
 
 use crate::span::Span;
@@ -528,6 +529,13 @@ pub struct SolverSpec {
 pub struct ProgramIr {
     pub models: Vec<ModelIr>,
     pub solvers: Vec<SolverSpec>,
+    /// `data` declarations, in file order.
+    pub data: Vec<training::DataSpec>,
+    /// `loss` blocks, each lowered for its data's number of times (or the
+    /// override in `FrontendOptions::data_times`).
+    pub losses: Vec<training::LossIr>,
+    /// `train` blocks.
+    pub trains: Vec<training::TrainSpec>,
 }
 
 impl ProgramIr {
@@ -536,5 +544,11 @@ impl ProgramIr {
     }
     pub fn solver(&self, name: &str) -> Option<&SolverSpec> {
         self.solvers.iter().find(|s| s.name == name)
+    }
+    pub fn data_set(&self, name: &str) -> Option<&training::DataSpec> {
+        self.data.iter().find(|d| d.name == name)
+    }
+    pub fn loss(&self, name: &str) -> Option<&training::LossIr> {
+        self.losses.iter().find(|l| l.name == name)
     }
 }

@@ -1,6 +1,8 @@
 //! The IR's text form (`nde emit ir`): one node per line, deterministic.
 //!
-//! Owns the printed syntax of [`Function`] and [`ModelIr`]:
+//! Owns the printed syntax of [`Function`], [`ModelIr`] and a whole
+//! [`ProgramIr`] (models, then solvers, data sets, losses with their
+//! functions, and `train` blocks, the non-function parts as `//` lines):
 //!
 //! ```text
 //! fn rhs(t, y[2], p[4354]) -> [2] {
@@ -19,7 +21,8 @@
 //! Never: parse the text back (it is for people and snapshots), or print
 //! anything but the IR itself.
 
-use super::{BinaryOp, Function, InputBuf, ModelIr, Op, Shape, Slot, UnaryOp};
+use super::training::{BatchSpec, DataSource, DataSpec, InitialState, LossIr, LossStat, TrainSpec};
+use super::{BinaryOp, Function, InputBuf, ModelIr, Op, ProgramIr, Shape, Slot, SolverSpec, UnaryOp};
 use std::fmt::{self, Write};
 
 /// Constants with at most this many elements print every value.
@@ -35,6 +38,152 @@ pub fn print_function(f: &Function) -> String {
 /// The text form of a model: layout, then the `rhs` and `init` functions.
 pub fn print_model(m: &ModelIr) -> String {
     m.to_string()
+}
+
+/// The text form of a program: every model, then the solvers, data sets,
+/// losses (a summary line, the input layout, the function) and `train`
+/// blocks, separated by blank lines.
+pub fn print_program(p: &ProgramIr) -> String {
+    let mut out = String::new();
+    for m in &p.models {
+        out += &print_model(m);
+        out += "\n";
+    }
+    let lines = |items: Vec<String>| items.into_iter().map(|l| l + "\n").collect::<String>();
+    let mut sections = vec![
+        lines(p.solvers.iter().map(|s| format!("solver {} = {}", s.name, solver_call(s))).collect()),
+        lines(p.data.iter().map(print_data).collect()),
+    ];
+    sections.extend(p.losses.iter().map(print_loss));
+    sections.push(lines(p.trains.iter().map(print_train).collect()));
+    sections.retain(|s| !s.is_empty());
+    out += &sections.join("\n");
+    out
+}
+
+/// `method(option = value, ...)`.
+fn solver_call(s: &SolverSpec) -> String {
+    format!("{}({})", s.method, options(&s.options))
+}
+
+fn options(list: &[(String, f64)]) -> String {
+    list.iter().map(|(k, v)| format!("{k} = {}", number(*v))).collect::<Vec<_>>().join(", ")
+}
+
+/// A whole number without a fraction (`1000`), anything else in Rust's
+/// shortest round-trip form (`1e-7`, `0.01`).
+fn number(v: f64) -> String {
+    if v.fract() == 0.0 && v.abs() < 1e15 {
+        format!("{}", v as i64)
+    } else {
+        format!("{v:?}")
+    }
+}
+
+/// `name` or `name(options)`.
+fn choice(name: &str, list: &[(String, f64)]) -> String {
+    if list.is_empty() {
+        name.to_string()
+    } else {
+        format!("{name}({})", options(list))
+    }
+}
+
+/// One `//` line describing a data set.
+pub fn print_data(d: &DataSpec) -> String {
+    match &d.source {
+        DataSource::Generate { model, times, solver } => {
+            let mut at = String::new();
+            let _ = write_values(&mut at, times);
+            format!(
+                "// data {} = generate({model}, at = {at}, with = {}): {} times",
+                d.name,
+                solver_call(solver),
+                times.len()
+            )
+        }
+        DataSource::Loaded { path, series } => {
+            let missing = series.y.iter().filter(|v| v.is_nan()).count();
+            format!(
+                "// data {} = load({:?}): {} times from {:?} to {:?}, columns {}, {} trajector{}, {missing} missing value{}",
+                d.name,
+                path.display().to_string(),
+                series.t.len(),
+                series.t.first().copied().unwrap_or(f64::NAN),
+                series.t.last().copied().unwrap_or(f64::NAN),
+                series.columns.join(", "),
+                series.n_traj,
+                if series.n_traj == 1 { "y" } else { "ies" },
+                if missing == 1 { "" } else { "s" },
+            )
+        }
+    }
+}
+
+/// A loss: what it solves, its input layout, then its function.
+pub fn print_loss(l: &LossIr) -> String {
+    let y = &l.layout;
+    let (t, n, m) = (y.n_times, y.n_state, y.n_obs);
+    let stats: Vec<&str> = l.stats_used.iter().map(|s| s.name()).collect();
+    let sampling = match l.sampling {
+        super::training::Sampling::Unbiased => "unbiased",
+        super::training::Sampling::Biased => "biased",
+    };
+    let mut out = format!(
+        "// loss {}: solve({}, at = {}.t, with = {} [{}]), sampling = {sampling}, reads {}\n",
+        l.name,
+        l.model,
+        l.data,
+        l.solver.name,
+        solver_call(&l.solver),
+        if stats.is_empty() { "no statistics".to_string() } else { stats.join(", ") },
+    );
+    let block = |at: usize, len: usize| format!("y[{at}..{}]", at + len);
+    let _ = writeln!(
+        out,
+        "// inputs: sol.y {} [{t}, {n}], {}.y {} [{t}, {m}], mask {}, times {}, stats {} ({})",
+        block(y.sol_y(), t * n),
+        l.data,
+        block(y.obs_y(), t * m),
+        block(y.obs_mask(), t * m),
+        block(y.times(), t),
+        block(y.stat(LossStat::ALL[0]), LossStat::ALL.len()),
+        LossStat::ALL.iter().map(|s| s.name()).collect::<Vec<_>>().join(", "),
+    );
+    out += &l.function.to_string();
+    out
+}
+
+/// One `//` line describing a `train` block.
+pub fn print_train(t: &TrainSpec) -> String {
+    let batch = match t.batch {
+        BatchSpec::Full => "full".to_string(),
+        BatchSpec::Windows { length, count } => format!("windows(length = {length}, count = {count})"),
+        BatchSpec::Trajectories { count } => format!("trajectories(count = {count})"),
+    };
+    let initial = match t.initial {
+        InitialState::Model => "model",
+        InitialState::Data => "data",
+    };
+    let gradient = match t.adjoint_checkpoints {
+        Some(n) => format!("{}(checkpoints = {n})", t.gradient),
+        None => t.gradient.clone(),
+    };
+    let mut line = format!(
+        "// train {}: optimizer = {}, schedule = {}, steps = {}, batch = {batch}, initial = {initial}, gradient = {gradient}, seed = {}",
+        t.loss,
+        choice(&t.optimizer.rule, &t.optimizer.options),
+        choice(&t.schedule.kind, &t.schedule.options),
+        t.steps,
+        t.seed,
+    );
+    if let Some(c) = t.clip {
+        let _ = write!(line, ", clip = {}", number(c));
+    }
+    if let Some(path) = &t.checkpoint {
+        let _ = write!(line, ", checkpoint = {:?} every {} steps", path.display().to_string(), t.checkpoint_every);
+    }
+    line
 }
 
 /// The op's mnemonic.

@@ -2,8 +2,9 @@
 //! lowered once, on first use, so unused ones cost nothing and shared ones
 //! are computed once.
 
+use crate::ir::training::LossLayout;
 use crate::ir::{Builder, ValueId};
-use crate::sema::{TExpr, TKind};
+use crate::sema::{LossInput, TExpr, TKind};
 
 /// The arguments of one inlined fn instance.
 struct Frame<'t> {
@@ -21,11 +22,26 @@ pub(crate) struct Lowerer<'t> {
     lets: &'t [TExpr],
     let_vals: Vec<Option<ValueId>>,
     frames: Vec<Frame<'t>>,
+    /// Where a loss function's inputs lie in its `y` buffer.
+    loss_layout: Option<LossLayout>,
 }
 
 impl<'t> Lowerer<'t> {
     pub fn new(builder: Builder, state_offsets: &'t [usize], param_offsets: &'t [usize], lets: &'t [TExpr]) -> Self {
-        Lowerer { builder, state_offsets, param_offsets, lets, let_vals: vec![None; lets.len()], frames: Vec::new() }
+        Lowerer {
+            builder,
+            state_offsets,
+            param_offsets,
+            lets,
+            let_vals: vec![None; lets.len()],
+            frames: Vec::new(),
+            loss_layout: None,
+        }
+    }
+
+    /// A lowerer for a loss function, whose inputs are laid out by `layout`.
+    pub fn for_loss(builder: Builder, layout: LossLayout, lets: &'t [TExpr]) -> Self {
+        Lowerer { loss_layout: Some(layout), ..Lowerer::new(builder, &[], &[], lets) }
     }
 
     /// Lowers a model-level expression.
@@ -130,6 +146,19 @@ impl<'t> Lowerer<'t> {
                 self.builder.set_span(e.span);
                 self.builder.param(self.param_offsets[*i], e.shape)
             }
+            TKind::LossInput(input) => {
+                let layout = self.loss_layout.expect("loss inputs only in loss functions");
+                let offset = match input {
+                    LossInput::SolY => layout.sol_y(),
+                    LossInput::ObsY => layout.obs_y(),
+                    LossInput::ObsMask => layout.obs_mask(),
+                    LossInput::Times => layout.times(),
+                    LossInput::Stat(s) => layout.stat(*s),
+                };
+                self.builder.set_span(e.span);
+                self.builder.state(offset, e.shape)
+            }
+            TKind::Masked { .. } => unreachable!("sema removes every mask from a checked loss"),
         };
         debug_assert_eq!(self.builder.shape(v), e.shape, "sema and the builder disagree on a shape");
         v

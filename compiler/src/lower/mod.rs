@@ -4,7 +4,8 @@
 //! Owns the memory layout of a model (states and params in declaration
 //! order, each at an offset in its flat buffer), the initial parameter
 //! values ([`init`]), and the translation of checked expressions into
-//! [`Builder`] calls for the `MODEL.rhs` and `MODEL.init` functions.
+//! [`Builder`] calls for the `MODEL.rhs` and `MODEL.init` functions and
+//! each loss's `LOSS.loss` function (inputs laid out by [`LossLayout`]).
 //!
 //! Never: report errors or re-check shapes. Sema guarantees every shape rule
 //! the builder asserts, so a builder panic here is a compiler bug, not a user
@@ -13,17 +14,41 @@
 mod expr;
 pub mod init;
 
+use crate::ir::training::{LossIr, LossLayout};
 use crate::ir::{Builder, ModelIr, ProgramIr, Slot};
-use crate::sema::{CheckedModel, CheckedProgram};
+use crate::sema::{CheckedLoss, CheckedModel, CheckedProgram};
 
 use expr::Lowerer;
 
-/// Lowers every model of a checked program; `seed` drives the random
-/// initialisers (see [`init`]).
+/// Lowers every model and loss of a checked program; `seed` drives the
+/// random initialisers (see [`init`]).
 pub fn lower(program: &CheckedProgram, seed: u64) -> ProgramIr {
     ProgramIr {
         models: program.models.iter().map(|m| lower_model(m, seed)).collect(),
         solvers: program.solvers.clone(),
+        data: program.data.clone(),
+        losses: program.losses.iter().map(lower_loss).collect(),
+        trains: program.trains.clone(),
+    }
+}
+
+/// Lowers one loss to `LOSS.loss(t, inputs, p)`: one scalar output, the
+/// inputs laid out by its [`LossLayout`], `p` the solved model's parameters.
+pub fn lower_loss(l: &CheckedLoss) -> LossIr {
+    let layout: LossLayout = l.layout;
+    let builder = Builder::new(format!("{}.loss", l.name), layout.len(), l.n_param);
+    let mut lowerer = Lowerer::for_loss(builder, layout, &l.lets);
+    let v = lowerer.lower(&l.value);
+    lowerer.builder.output(v);
+    LossIr {
+        name: l.name.clone(),
+        model: l.model.clone(),
+        data: l.data.clone(),
+        solver: l.solver.clone(),
+        sampling: l.sampling,
+        stats_used: l.stats_used.clone(),
+        layout,
+        function: lowerer.builder.finish(),
     }
 }
 
@@ -71,5 +96,7 @@ pub fn lower_model(m: &CheckedModel, seed: u64) -> ModelIr {
     }
 }
 
+#[cfg(test)]
+mod loss_tests;
 #[cfg(test)]
 mod tests;

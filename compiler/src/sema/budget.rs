@@ -9,6 +9,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::diag::Diagnostic;
+use crate::span::Span;
 
 use super::checker::Checker;
 use super::tree::{CheckedModel, TExpr, TKind};
@@ -34,7 +35,9 @@ struct Measure<'m> {
 impl Measure<'_> {
     fn of(&mut self, e: &TExpr) -> Cost {
         let (size, depth) = match &e.kind {
-            TKind::Const(_) | TKind::Time | TKind::State(_) | TKind::Param(_) | TKind::Arg(_) => (0, 0),
+            TKind::Const(_) | TKind::Time | TKind::State(_) | TKind::Param(_) | TKind::Arg(_) | TKind::LossInput(_) => {
+                (0, 0)
+            }
             // A let is lowered once, where it is first used: its size is
             // counted with the model, its depth here.
             TKind::Let(i) => (0, self.lets.get(*i).map_or(0, |c| c.depth)),
@@ -57,7 +60,7 @@ impl Measure<'_> {
                 let c = self.of(a);
                 (c.size, c.depth)
             }
-            TKind::Binary(_, a, b) | TKind::MatMul(a, b) => {
+            TKind::Binary(_, a, b) | TKind::MatMul(a, b) | TKind::Masked { value: a, mask: b } => {
                 let (x, y) = (self.of(a), self.of(b));
                 (x.size.saturating_add(y.size), x.depth.max(y.depth))
             }
@@ -80,34 +83,55 @@ impl Measure<'_> {
     }
 }
 
+/// Whether lowering `lets` and `exprs` stays within the budget: `None` if
+/// so, else why not.
+fn over_budget<'e>(lets: &[TExpr], exprs: impl Iterator<Item = &'e TExpr>) -> Option<String> {
+    let mut let_costs: Vec<Cost> = Vec::with_capacity(lets.len());
+    let mut bodies = HashMap::new();
+    for l in lets {
+        let mut ms = Measure { bodies: std::mem::take(&mut bodies), lets: &let_costs };
+        let c = ms.of(l);
+        bodies = ms.bodies;
+        let_costs.push(c);
+    }
+    let mut ms = Measure { bodies, lets: &let_costs };
+    let costs: Vec<Cost> = exprs.map(|e| ms.of(e)).collect();
+    let size = costs.iter().chain(&let_costs).map(|c| c.size).fold(0, u64::saturating_add);
+    let depth = costs.iter().chain(&let_costs).map(|c| c.depth).max().unwrap_or(0);
+    if size > MAX_INLINED_NODES {
+        Some(format!("inlining its fns makes more than {MAX_INLINED_NODES} operations"))
+    } else if depth > MAX_INLINED_DEPTH {
+        Some(format!("inlining its fns nests expressions more than {MAX_INLINED_DEPTH} levels deep"))
+    } else {
+        None
+    }
+}
+
+const BUDGET_HINT: &str = "fns are inlined at every call: a fn that calls another fn twice doubles its size";
+
 impl Checker<'_> {
     /// E0407 when lowering `m` would visit too many nodes or recurse too deeply.
     pub fn check_budget(&mut self, m: &CheckedModel) -> bool {
-        let mut let_costs: Vec<Cost> = Vec::with_capacity(m.lets.len());
-        let mut bodies = HashMap::new();
-        for l in &m.lets {
-            let mut ms = Measure { bodies: std::mem::take(&mut bodies), lets: &let_costs };
-            let c = ms.of(l);
-            bodies = ms.bodies;
-            let_costs.push(c);
-        }
-        let mut ms = Measure { bodies, lets: &let_costs };
-        let exprs = m.rhs.iter().chain(m.states.iter().map(|s| &s.init));
-        let costs: Vec<Cost> = exprs.map(|e| ms.of(e)).collect();
-        let size = costs.iter().chain(&let_costs).map(|c| c.size).fold(0, u64::saturating_add);
-        let depth = costs.iter().chain(&let_costs).map(|c| c.depth).max().unwrap_or(0);
-        if size <= MAX_INLINED_NODES && depth <= MAX_INLINED_DEPTH {
+        let Some(why) = over_budget(&m.lets, m.rhs.iter().chain(m.states.iter().map(|s| &s.init))) else {
             return true;
-        }
-        let why = if size > MAX_INLINED_NODES {
-            format!("inlining its fns makes more than {MAX_INLINED_NODES} operations")
-        } else {
-            format!("inlining its fns nests expressions more than {MAX_INLINED_DEPTH} levels deep")
         };
         self.report(
             Diagnostic::error("E0407", format!("model `{}` is too large after inlining", m.name), m.span)
                 .label(why)
-                .hint("fns are inlined at every call: a fn that calls another fn twice doubles its size"),
+                .hint(BUDGET_HINT),
+        );
+        false
+    }
+
+    /// E0407 for a loss (its `lets` and `value`) too large to lower.
+    pub fn check_loss_budget(&mut self, name: &str, span: Span, lets: &[TExpr], value: &TExpr) -> bool {
+        let Some(why) = over_budget(lets, std::iter::once(value)) else {
+            return true;
+        };
+        self.report(
+            Diagnostic::error("E0407", format!("loss `{name}` is too large after inlining",), span)
+                .label(why)
+                .hint(BUDGET_HINT),
         );
         false
     }

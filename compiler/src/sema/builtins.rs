@@ -1,6 +1,7 @@
-//! The names every file sees without an import (maths builtins and param
-//! initialisers), the layer intrinsics that `std.nn` exports, and the solver
-//! methods and options. Tables only: checking their uses lives elsewhere.
+//! The names every file sees without an import (maths builtins, losses, the
+//! data and solve constructors, param initialisers), the layer intrinsics
+//! that `std.nn` exports, the solver methods and options, and the options of
+//! `train` blocks. Tables only: checking their uses lives elsewhere.
 
 use crate::ir::UnaryOp;
 
@@ -34,6 +35,22 @@ pub enum Builtin {
     Concat,
     /// `reshape(x, [m, n])`.
     Reshape,
+    /// `linspace(start, stop, n)`: `n` evenly spaced constants, both ends included.
+    Linspace,
+    /// `mse(a, b) = mean((a - b)^2)`.
+    Mse,
+    /// `mae(a, b) = mean(abs(a - b))`.
+    Mae,
+    /// `huber(a, b[, delta])`: mean of the Huber terms of `a - b`.
+    Huber,
+    /// `cross_entropy(logits, target)`: mean over rows of `-Σ target · log_softmax(logits)`.
+    CrossEntropy,
+    /// `solve(model, at = DATA.t, with = solver)`: only in losses.
+    Solve,
+    /// `load("file")`: only as the source of a `data` declaration.
+    Load,
+    /// `generate(model, at = times, with = solver)`: only as the source of a `data` declaration.
+    Generate,
 }
 
 const UNARY: &[(&str, UnaryOp)] = &[
@@ -62,6 +79,14 @@ const OTHER: &[(&str, Builtin)] = &[
     ("transpose", Builtin::Transpose),
     ("concat", Builtin::Concat),
     ("reshape", Builtin::Reshape),
+    ("linspace", Builtin::Linspace),
+    ("mse", Builtin::Mse),
+    ("mae", Builtin::Mae),
+    ("huber", Builtin::Huber),
+    ("cross_entropy", Builtin::CrossEntropy),
+    ("solve", Builtin::Solve),
+    ("load", Builtin::Load),
+    ("generate", Builtin::Generate),
 ];
 
 /// The builtin called `name`.
@@ -136,6 +161,40 @@ pub const SOLVER_METHODS: &[&str] = &["euler", "midpoint", "heun", "rk4", "bosh3
 
 /// The options a `solver` declaration may set.
 pub const SOLVER_OPTIONS: &[&str] = &["rtol", "atol", "dt", "max_steps"];
+
+/// The options of a `train` block.
+pub const TRAIN_OPTIONS: &[&str] = &[
+    "optimizer",
+    "schedule",
+    "clip",
+    "steps",
+    "batch",
+    "initial",
+    "gradient",
+    "seed",
+    "checkpoint",
+    "checkpoint_every",
+];
+
+/// The optimisers of `optimizer = NAME(options)` and the options each takes
+/// (`lr`, then the fields of the runtime's `train::Rule`).
+pub const OPTIMIZERS: &[(&str, &[&str])] = &[
+    ("sgd", &["lr", "momentum", "dampening", "nesterov", "weight_decay"]),
+    ("adam", &["lr", "beta1", "beta2", "eps", "weight_decay"]),
+    ("adamw", &["lr", "beta1", "beta2", "eps", "weight_decay"]),
+    ("rmsprop", &["lr", "alpha", "eps", "momentum", "centered", "weight_decay"]),
+];
+
+/// The schedules of `schedule = NAME(options)` and their options.
+pub const SCHEDULES: &[(&str, &[&str])] =
+    &[("constant", &[]), ("cosine", &["warmup", "end"]), ("step", &["every", "gamma"])];
+
+/// The batches of `batch = NAME(options)` and their options.
+pub const BATCHES: &[(&str, &[&str])] =
+    &[("full", &[]), ("windows", &["length", "count"]), ("trajectories", &["count"])];
+
+/// The gradient methods of `gradient = NAME(options)` and their options.
+pub const GRADIENTS: &[(&str, &[&str])] = &[("discrete", &["checkpoints"]), ("backsolve", &[]), ("interpolated", &[])];
 
 /// Edit distance with adjacent transpositions (optimal string alignment),
 /// for "did you mean" suggestions: `sigam` is one edit from `sigma`.

@@ -6,12 +6,12 @@
 use std::sync::Arc;
 
 use crate::diag::Diagnostic;
-use crate::ir::{BinaryOp, Shape, UnaryOp};
+use crate::ir::{BinaryOp, Shape};
 use crate::span::Span;
 use crate::syntax::ast::{Arg, Expr, ExprKind};
 
 use super::builtins::{Builtin, MAX_CALL_DEPTH, MAX_ELEMENTS, MAX_FN_INSTANCES};
-use super::checker::{ArgVal, Checker, Def, Env, EnvKind, InstKey, ItemRef, Local, Phase, Resolved};
+use super::checker::{ArgVal, Checker, Def, Env, EnvKind, InstKey, ItemRef, Local, LossLocal, Phase, Resolved};
 use super::consts;
 use super::shapes::elementwise_ok;
 use super::tree::{TExpr, TKind};
@@ -140,6 +140,10 @@ impl<'a> Checker<'a> {
                     Resolved::Local(Local::Param(_)) => not_fn(self, "a param"),
                     Resolved::Local(Local::State(_)) => not_fn(self, "a state"),
                     Resolved::Local(Local::Let(_)) => not_fn(self, "a `let` value"),
+                    Resolved::LossLocal(LossLocal::Solution(_)) => not_fn(self, "a solution"),
+                    Resolved::LossLocal(_) => not_fn(self, "a `let` value"),
+                    Resolved::Def(Def::Data(_)) => not_fn(self, "a data set"),
+                    Resolved::Def(Def::Loss(_)) => not_fn(self, "a loss"),
                     Resolved::Def(Def::Const(_)) => not_fn(self, "a `const`"),
                     Resolved::Def(Def::Model(_)) => not_fn(self, "a model"),
                     Resolved::Def(Def::Solver(_)) => not_fn(self, "a solver"),
@@ -206,6 +210,11 @@ impl<'a> Checker<'a> {
         let mut ordered = Vec::with_capacity(bound.len());
         for b in &bound {
             ordered.push(vals[b.expect("every parameter bound")].clone()?);
+        }
+        if let Some(a) = ordered.iter().find(|a| consts::is_masked(a)) {
+            let span = a.span;
+            self.masked_operand(&format!("a call of `{fname}`"), span);
+            return None;
         }
         self.instantiate(r, ordered, span)
     }
@@ -283,13 +292,21 @@ impl<'a> Checker<'a> {
 
     /// A builtin call.
     fn call_builtin(&mut self, env: &Env, name: &str, b: Builtin, args: &'a [Arg], span: Span) -> Option<TExpr> {
-        if b == Builtin::Reshape {
-            return self.reshape(env, args, span);
+        match b {
+            Builtin::Reshape => return self.reshape(env, args, span),
+            Builtin::Solve => return self.solve_as_value(env, args, span),
+            Builtin::Huber => return self.huber(env, args, span),
+            Builtin::Load | Builtin::Generate => {
+                self.data_source_misplaced(name, span);
+                return None;
+            }
+            _ => {}
         }
         let named_ok = self.no_named_args(name, args);
         let vals: Vec<Option<TExpr>> = args.iter().map(|a| self.expr(env, &a.value)).collect();
         let want = match b {
-            Builtin::Pow | Builtin::Min | Builtin::Max => Some(2),
+            Builtin::Pow | Builtin::Min | Builtin::Max | Builtin::Mse | Builtin::Mae | Builtin::CrossEntropy => Some(2),
+            Builtin::Linspace => Some(3),
             Builtin::Concat => None,
             _ => Some(1),
         };
@@ -331,26 +348,34 @@ impl<'a> Checker<'a> {
                 };
                 self.elementwise(op, x, y, span)
             }
-            Builtin::Sum => consts::sum(one(&mut vals), span),
-            Builtin::Mean => {
-                let x = one(&mut vals);
-                let n = x.shape.len() as f64;
-                let s = consts::sum(x, span);
-                consts::binary(BinaryOp::Div, s, TExpr::scalar(n, span), span)
-            }
-            Builtin::Norm => {
-                let x = one(&mut vals);
-                let sq = consts::unary(UnaryOp::Powi(2), x, span);
-                consts::unary(UnaryOp::Sqrt, consts::sum(sq, span), span)
-            }
+            Builtin::Sum => consts::sum_observed(one(&mut vals), span),
+            Builtin::Mean => consts::mean(one(&mut vals), span),
+            Builtin::Norm => consts::norm(one(&mut vals), span),
             Builtin::Transpose => consts::transpose(one(&mut vals), span),
             Builtin::Concat => return self.concat(vals, args, span),
-            Builtin::Reshape => unreachable!("handled above"),
+            Builtin::Mse | Builtin::Mae => {
+                let y = vals.pop().expect("two arguments");
+                let x = vals.pop().expect("two arguments");
+                return self.mean_error(name, b == Builtin::Mse, x, y, span);
+            }
+            Builtin::CrossEntropy => {
+                let target = vals.pop().expect("two arguments");
+                let logits = vals.pop().expect("two arguments");
+                return self.cross_entropy(logits, target, args, span);
+            }
+            Builtin::Linspace => return self.linspace(vals, args, span),
+            Builtin::Reshape | Builtin::Solve | Builtin::Huber | Builtin::Load | Builtin::Generate => {
+                unreachable!("handled above")
+            }
         })
     }
 
     /// `concat(a, b, ...)` along axis 0; scalars count as length-1 vectors.
     fn concat(&mut self, vals: Vec<TExpr>, args: &'a [Arg], span: Span) -> Option<TExpr> {
+        if let Some(v) = vals.iter().find(|v| consts::is_masked(v)) {
+            self.masked_operand("`concat`", v.span);
+            return None;
+        }
         let vals: Vec<TExpr> = vals
             .into_iter()
             .map(|v| if v.shape.is_scalar() { consts::reshape(v.clone(), Shape::vector(1), v.span) } else { v })
@@ -417,6 +442,10 @@ impl<'a> Checker<'a> {
             );
             return None;
         };
+        if consts::is_masked(&x) {
+            self.masked_operand("`reshape`", x.span);
+            return None;
+        }
         if shape.len() != x.shape.len() {
             self.report(Diagnostic::error("E0311", "reshape changes the number of elements", span).label(format!(
                 "{} has {} elements but {shape} has {}",

@@ -1,20 +1,22 @@
 //! The checker's state and the environment an expression is checked in:
-//! which names are visible (fn arguments, model members, the file's items and
-//! imports, builtins) and in which role (a `const`, a param's initial value,
-//! a state's initial value, a model body).
+//! which names are visible (fn arguments, model members, a loss's `let`s,
+//! the file's items and imports, builtins) and in which role (a `const`, a
+//! param's initial value, a state's initial value, a model body, a loss).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use crate::diag::Diagnostic;
-use crate::ir::Shape;
+use crate::ir::{Shape, SolverSpec};
 use crate::span::{SourceMap, Span};
 use crate::syntax::ast;
 
 use super::builtins::{self, Builtin, Initialiser, Layer};
+use super::data::DataInfo;
 use super::layers::NetInfo;
+use super::loss::LossState;
 use super::tree::TExpr;
-use super::LoadedModule;
+use super::{CheckOptions, LoadedModule};
 
 /// An item of a loaded module: `module` indexes the module list, `item` the
 /// module's `ast.items`.
@@ -31,6 +33,8 @@ pub(crate) enum Def {
     Fn(ItemRef),
     Model(ItemRef),
     Solver(ItemRef),
+    Data(ItemRef),
+    Loss(ItemRef),
     Layer(Layer),
 }
 
@@ -89,6 +93,37 @@ pub(crate) struct ModelEnv {
     pub phase: Phase,
 }
 
+/// What losses and `generate` need to know about a checked model.
+#[derive(Clone, Debug)]
+pub(crate) struct ModelInfo {
+    pub name: String,
+    /// Flat state length.
+    pub n_state: usize,
+    /// Flat parameter length.
+    pub n_param: usize,
+}
+
+/// A `let` of a loss, as later expressions of the loss see it.
+#[derive(Clone, Debug)]
+pub(crate) enum LossLocal {
+    /// A tensor: `TKind::Let(index)`, or the constant it folded to; `mask`
+    /// when it depends on observations with missing values.
+    Value { index: usize, shape: Shape, konst: Option<Arc<[f64]>>, mask: Option<TExpr> },
+    /// `let sol = solve(...)`: the solve with this index in the loss.
+    Solution(usize),
+    /// Its definition had errors (already reported).
+    Failed,
+}
+
+/// The names a loss's expressions see, beyond the file's.
+#[derive(Debug, Default)]
+pub(crate) struct LossEnv {
+    /// Visible lets (each appears once defined).
+    pub names: HashMap<String, LossLocal>,
+    /// Every `let` of the loss, for "defined later" hints.
+    pub all_lets: HashMap<String, Span>,
+}
+
 /// A fn argument as seen from the fn's body.
 #[derive(Clone, Debug)]
 pub(crate) struct ArgVal {
@@ -107,6 +142,7 @@ pub(crate) enum EnvKind<'e> {
     /// A fn body instantiated with these arguments.
     Fn(&'e [ArgVal]),
     Model(&'e ModelEnv),
+    Loss(&'e LossEnv),
 }
 
 pub(crate) struct Env<'e> {
@@ -120,6 +156,7 @@ pub(crate) struct Env<'e> {
 pub(crate) enum Resolved<'e> {
     Arg(&'e ArgVal),
     Local(Local),
+    LossLocal(&'e LossLocal),
     Def(Def),
     Builtin(Builtin),
     Init(Initialiser),
@@ -150,10 +187,20 @@ pub(crate) struct Checker<'a> {
     pub recursive: HashSet<ItemRef>,
     /// Set once E0407 has been reported for too many fn instances.
     pub instance_budget_hit: bool,
+    /// Loaded data files and row-count overrides, from the front end.
+    pub options: &'a CheckOptions,
+    /// Every model of the root that checked cleanly, by its item.
+    pub models: HashMap<ItemRef, ModelInfo>,
+    /// Every solver of the root that checked cleanly, by its item.
+    pub solvers: HashMap<ItemRef, SolverSpec>,
+    /// Every data set that checked cleanly, by its item.
+    pub data_info: HashMap<ItemRef, DataInfo>,
+    /// The solves and data reads of the loss being checked.
+    pub loss: Option<LossState>,
 }
 
 impl<'a> Checker<'a> {
-    pub fn new(modules: &'a [LoadedModule], sources: &'a SourceMap) -> Self {
+    pub fn new(modules: &'a [LoadedModule], sources: &'a SourceMap, options: &'a CheckOptions) -> Self {
         Checker {
             modules,
             sources,
@@ -164,6 +211,11 @@ impl<'a> Checker<'a> {
             call_stack: Vec::new(),
             recursive: HashSet::new(),
             instance_budget_hit: false,
+            options,
+            models: HashMap::new(),
+            solvers: HashMap::new(),
+            data_info: HashMap::new(),
+            loss: None,
         }
     }
 
@@ -210,6 +262,11 @@ impl<'a> Checker<'a> {
                     return Resolved::Local(l);
                 }
             }
+            EnvKind::Loss(l) => {
+                if let Some(local) = l.names.get(name) {
+                    return Resolved::LossLocal(local);
+                }
+            }
             EnvKind::File => {}
         }
         if let Some(e) = self.scopes[env.module].names.get(name) {
@@ -229,6 +286,7 @@ impl<'a> Checker<'a> {
         let mut out: Vec<String> = match env.kind {
             EnvKind::Fn(args) => args.iter().map(|a| a.name.clone()).collect(),
             EnvKind::Model(m) => m.names.keys().cloned().collect(),
+            EnvKind::Loss(l) => l.names.keys().cloned().collect(),
             EnvKind::File => Vec::new(),
         };
         let mut file: Vec<String> = self.scopes[env.module].names.keys().cloned().collect();

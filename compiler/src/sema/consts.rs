@@ -3,6 +3,13 @@
 //! time, so `const` items, solver options, indices and `8 / 3` are plain
 //! numbers by the time anything reads them.
 //!
+//! They also carry the masks of values computed from observations with
+//! missing entries ([`TKind::Masked`], only in losses): elementwise
+//! operations, broadcasts, transposes, slices and indexing apply to the
+//! value and its mask alike, so a mask always sits at the root of a value.
+//! Matrix products, sums, concatenation and reshapes do not take masked
+//! operands: the checker rejects those (E0705) before calling them.
+//!
 //! Callers guarantee the shape rules (checked in `shapes`); these functions
 //! never report errors.
 
@@ -42,6 +49,42 @@ fn konst(values: Vec<f64>, shape: Shape, span: Span) -> TExpr {
     TExpr::constant(Arc::from(values), shape, span)
 }
 
+/// Whether `e` carries a mask of missing observations.
+pub fn is_masked(e: &TExpr) -> bool {
+    matches!(e.kind, TKind::Masked { .. })
+}
+
+/// Splits a value into its 0-filled part and its mask, if it has one.
+pub fn unmask(e: TExpr) -> (TExpr, Option<TExpr>) {
+    let TExpr { kind, shape, span } = e;
+    match kind {
+        TKind::Masked { value, mask } => (*value, Some(*mask)),
+        kind => (TExpr { kind, shape, span }, None),
+    }
+}
+
+/// `value` with `mask` (none: `value` itself).
+pub fn masked(value: TExpr, mask: Option<TExpr>) -> TExpr {
+    match mask {
+        None => value,
+        Some(mask) => {
+            debug_assert_eq!(mask.shape, value.shape, "a mask has its value's shape");
+            let (shape, span) = (value.shape, value.span);
+            node(TKind::Masked { value: Box::new(value), mask: Box::new(mask) }, shape, span)
+        }
+    }
+}
+
+/// The mask of a value that depends on two masked values: the same mask
+/// when both are equal (the same observations), else their product.
+fn combine_masks(a: Option<TExpr>, b: Option<TExpr>) -> Option<TExpr> {
+    match (a, b) {
+        (Some(a), Some(b)) if a == b => Some(a),
+        (Some(a), Some(b)) => Some(binary(BinaryOp::Mul, a, b, Span::detached())),
+        (a, b) => a.or(b),
+    }
+}
+
 /// The shape of an elementwise result (operands equal or one scalar).
 pub fn broadcast_shape(a: Shape, b: Shape) -> Shape {
     if a.is_scalar() {
@@ -52,6 +95,10 @@ pub fn broadcast_shape(a: Shape, b: Shape) -> Shape {
 }
 
 pub fn unary(op: UnaryOp, a: TExpr, span: Span) -> TExpr {
+    if is_masked(&a) {
+        let (v, m) = unmask(a);
+        return masked(unary(op, v, span), m);
+    }
     if let Some(v) = a.as_const() {
         return konst(v.iter().map(|&x| apply_unary(op, x)).collect(), a.shape, span);
     }
@@ -61,6 +108,11 @@ pub fn unary(op: UnaryOp, a: TExpr, span: Span) -> TExpr {
 
 pub fn binary(op: BinaryOp, a: TExpr, b: TExpr, span: Span) -> TExpr {
     let shape = broadcast_shape(a.shape, b.shape);
+    if is_masked(&a) || is_masked(&b) {
+        let ((va, ma), (vb, mb)) = (unmask(a), unmask(b));
+        let fill = |m: Option<TExpr>| m.map(|m| broadcast(m, shape, Span::detached()));
+        return masked(binary(op, va, vb, span), combine_masks(fill(ma), fill(mb)));
+    }
     if let (Some(x), Some(y)) = (a.as_const(), b.as_const()) {
         let n = shape.len();
         let pick = |v: &[f64], i: usize| if v.len() == 1 { v[0] } else { v[i] };
@@ -74,6 +126,10 @@ pub fn binary(op: BinaryOp, a: TExpr, b: TExpr, span: Span) -> TExpr {
 pub fn broadcast(a: TExpr, shape: Shape, span: Span) -> TExpr {
     if a.shape == shape {
         return a;
+    }
+    if is_masked(&a) {
+        let (v, m) = unmask(a);
+        return masked(broadcast(v, shape, span), m.map(|m| broadcast(m, shape, Span::detached())));
     }
     if let Some(v) = a.as_const() {
         return konst(vec![v[0]; shape.len()], shape, span);
@@ -120,6 +176,10 @@ pub fn transpose(a: TExpr, span: Span) -> TExpr {
     let [m, n] = dims(a.shape)[..] else {
         return a;
     };
+    if is_masked(&a) {
+        let (v, mask) = unmask(a);
+        return masked(transpose(v, span), mask.map(|k| transpose(k, Span::detached())));
+    }
     let shape = Shape::matrix(n, m);
     if let Some(v) = a.as_const() {
         let mut out = vec![0.0; m * n];
@@ -143,6 +203,40 @@ pub fn sum(a: TExpr, span: Span) -> TExpr {
     node(TKind::Sum(Box::new(a)), Shape::scalar(), span)
 }
 
+/// `sum(x)` over the observed entries: `sum(mask · x)` for a masked value.
+pub fn sum_observed(a: TExpr, span: Span) -> TExpr {
+    match unmask(a) {
+        (v, None) => sum(v, span),
+        (v, Some(m)) => sum(binary(BinaryOp::Mul, v, m, span), span),
+    }
+}
+
+/// `mean(x)`: `sum(x) / n`, or over the observed entries,
+/// `sum(mask · x) / max(sum(mask), 1)`.
+pub fn mean(a: TExpr, span: Span) -> TExpr {
+    match unmask(a) {
+        (v, None) => {
+            let n = v.shape.len() as f64;
+            binary(BinaryOp::Div, sum(v, span), TExpr::scalar(n, span), span)
+        }
+        (v, Some(m)) => {
+            let count = binary(BinaryOp::Max, sum(m.clone(), span), TExpr::scalar(1.0, span), span);
+            binary(BinaryOp::Div, sum(binary(BinaryOp::Mul, v, m, span), span), count, span)
+        }
+    }
+}
+
+/// `norm(x)`: `sqrt(sum(x^2))`, or over the observed entries, `sqrt(sum(mask · x^2))`.
+pub fn norm(a: TExpr, span: Span) -> TExpr {
+    let (v, m) = unmask(a);
+    let sq = unary(UnaryOp::Powi(2), v, span);
+    let sq = match m {
+        None => sq,
+        Some(m) => binary(BinaryOp::Mul, sq, m, span),
+    };
+    unary(UnaryOp::Sqrt, sum(sq, span), span)
+}
+
 /// Row-major strides helper: (outer, axis length, inner) around `axis`.
 fn split(shape: Shape, axis: usize) -> (usize, usize, usize) {
     let d = dims(shape);
@@ -155,6 +249,10 @@ pub fn slice(a: TExpr, axis: usize, start: usize, len: usize, span: Span) -> TEx
     let mut d = dims(a.shape);
     if start == 0 && len == d[axis] {
         return a;
+    }
+    if is_masked(&a) {
+        let (v, m) = unmask(a);
+        return masked(slice(v, axis, start, len, span), m.map(|m| slice(m, axis, start, len, Span::detached())));
     }
     d[axis] = len;
     let shape = Shape::from_dims(&d).expect("rank kept");
@@ -171,6 +269,11 @@ pub fn slice(a: TExpr, axis: usize, start: usize, len: usize, span: Span) -> TEx
 }
 
 pub fn index(a: TExpr, axis: usize, index: usize, span: Span) -> TExpr {
+    if is_masked(&a) {
+        let (v, m) = unmask(a);
+        let i = index;
+        return masked(self::index(v, axis, i, span), m.map(|m| self::index(m, axis, i, Span::detached())));
+    }
     let mut d = dims(a.shape);
     d.remove(axis);
     let shape = Shape::from_dims(&d).expect("rank lowered");

@@ -10,7 +10,7 @@ use crate::ir::UnaryOp;
 use crate::span::Span;
 use crate::syntax::ast::{Expr, ExprKind, UnaryOp as AstUnary};
 
-use super::checker::{Checker, Def, Env, EnvKind, Local, Phase, Resolved};
+use super::checker::{Checker, Def, Env, EnvKind, Local, LossLocal, Phase, Resolved};
 use super::consts;
 use super::tree::{TExpr, TKind};
 
@@ -117,6 +117,35 @@ impl<'a> Checker<'a> {
                     }
                 }
             }
+            Resolved::LossLocal(local) => match local {
+                LossLocal::Value { index, shape, konst, mask } => {
+                    let v = match konst {
+                        Some(c) => TExpr::constant(c.clone(), *shape, span),
+                        None => TExpr { kind: TKind::Let(*index), shape: *shape, span },
+                    };
+                    Some(consts::masked(v, mask.clone()))
+                }
+                LossLocal::Solution(_) => {
+                    self.solution_as_value(name, span);
+                    None
+                }
+                LossLocal::Failed => None,
+            },
+            Resolved::Def(Def::Data(_)) if !matches!(env.kind, EnvKind::Loss(_)) => {
+                self.data_outside_loss(name, span);
+                None
+            }
+            Resolved::Def(Def::Data(_)) => {
+                self.report(
+                    err("E0211", format!("`{name}` is a data set, not a value"), "used as a value")
+                        .hint(format!("its times are `{name}.t` and its observed values `{name}.y`")),
+                );
+                None
+            }
+            Resolved::Def(Def::Loss(_)) => {
+                self.report(err("E0211", format!("`{name}` is a loss, not a value"), "used as a value"));
+                None
+            }
             Resolved::Def(Def::Const(r)) => self.const_value(r, Some(span)),
             Resolved::Def(Def::Fn(_) | Def::Layer(_)) | Resolved::Builtin(_) => {
                 self.report(
@@ -156,8 +185,12 @@ impl<'a> Checker<'a> {
         }
     }
 
-    /// `base.name`: a net's parameter (`f.W1`).
+    /// `base.name`: a net's parameter (`f.W1`), a data set's times or
+    /// values (`obs.t`, `obs.y`), a solution's member (`sol.y`).
     fn field(&mut self, env: &Env, base: &'a Expr, name: &str, name_span: Span, span: Span) -> Option<TExpr> {
+        if let Some(v) = self.loss_field(env, base, name, name_span, span) {
+            return v;
+        }
         if let ExprKind::Name(b) = &base.kind {
             if let (Resolved::Local(Local::Net(i)), EnvKind::Model(m)) = (self.lookup(env, b), &env.kind) {
                 if m.phase == Phase::ParamInit {
@@ -185,7 +218,7 @@ impl<'a> Checker<'a> {
         self.report(
             Diagnostic::error("E0315", format!("`{what}` has no fields"), name_span)
                 .label(format!("`{what}` is a {} tensor", base_val.shape))
-                .hint("fields exist only on nets: `f.W1`, `f.b1`, ..."),
+                .hint("fields exist on nets (`f.W1`), data sets (`obs.y`) and solutions (`sol.y`)"),
         );
         None
     }

@@ -48,7 +48,9 @@ fn item_name(item: &Item) -> Option<(&ast::Ident, MakeDef)> {
         Item::Fn(f) => Some((&f.name, Def::Fn)),
         Item::Model(m) => Some((&m.name, Def::Model)),
         Item::Solver(s) => Some((&s.name, Def::Solver)),
-        Item::Use(_) => None,
+        Item::Data(d) => Some((&d.name, Def::Data)),
+        Item::Loss(l) => Some((&l.name, Def::Loss)),
+        Item::Use(_) | Item::Train(_) => None,
     }
 }
 
@@ -131,11 +133,11 @@ impl<'a> Checker<'a> {
         let own = |e: &&Entry| !e.imported;
         match self.scopes[target].names.get(&name.name).filter(own).map(|e| e.def) {
             Some(def @ (Def::Const(_) | Def::Fn(_) | Def::Layer(_))) => self.define(m, name, def, true),
-            Some(Def::Model(_) | Def::Solver(_)) => {
+            Some(Def::Model(_) | Def::Solver(_) | Def::Data(_) | Def::Loss(_)) => {
                 let module = self.module_name(target);
                 self.report(
                     Diagnostic::error("E0209", format!("`{}` in {module} cannot be imported", name.name), name.span)
-                        .label("a model or solver")
+                        .label("a model, solver, data set or loss")
                         .hint("only `fn`s, `const`s and layers can be imported"),
                 );
             }
@@ -161,15 +163,22 @@ impl<'a> Checker<'a> {
     /// E0202 for `name` at `span`, with suggestions.
     pub fn unknown_name(&mut self, env: &Env, name: &str, span: Span) {
         let mut d = Diagnostic::error("E0202", format!("unknown name `{name}`"), span).label("not found in this scope");
-        if let EnvKind::Model(m) = env.kind {
-            if let Some(&def) = m.all_lets.get(name) {
+        let all_lets = match env.kind {
+            EnvKind::Model(m) => Some(&m.all_lets),
+            EnvKind::Loss(l) => Some(&l.all_lets),
+            _ => None,
+        };
+        if let Some(lets) = all_lets {
+            if let Some(&def) = lets.get(name) {
                 let line = self.line_of(def);
                 d = d.hint(format!("`{name}` is defined later, on line {line}; a `let` is visible only after it"));
                 self.report(d);
                 return;
             }
         }
-        if name == "t" {
+        if name == "t" && matches!(env.kind, EnvKind::Loss(_)) {
+            d = d.hint("a loss has no time `t`: the save times are `DATA.t` (or `sol.t`)");
+        } else if name == "t" {
             d = d.hint("the time `t` is in scope only inside a model; pass it to a fn as an argument");
         } else if let Some((module, _)) = std_exports().iter().find(|(_, names)| names.iter().any(|n| n == name)) {
             d = d.hint(format!("`{name}` is in {module}: add `use {module}.{{{name}}}`"));
@@ -256,16 +265,28 @@ impl<'a> Checker<'a> {
 
     /// Resolves every name in a fn body (reporting unknown ones) and
     /// collects the fns it refers to.
+    /// Data sets (E0709) and `solve`, `load`, `generate` (E0701, E0710)
+    /// are reported here too, where a fn body mentions them, with the spans
+    /// the checker would use if the fn were called.
     fn walk_names(&mut self, env: &Env, e: &Expr, calls: &mut Vec<ItemRef>) {
         match &e.kind {
             ExprKind::Number(_) | ExprKind::Str(_) => {}
             ExprKind::Name(n) => match self.lookup(env, n) {
                 Resolved::Def(Def::Fn(r)) => calls.push(r),
+                Resolved::Def(Def::Data(_)) => self.data_outside_loss(n, e.span),
                 Resolved::Unknown => self.unknown_name(env, n, e.span),
                 _ => {}
             },
             ExprKind::Unary(_, a) | ExprKind::Transpose(a) => self.walk_names(env, a, calls),
-            ExprKind::Field { base, .. } => self.walk_names(env, base, calls),
+            ExprKind::Field { base, .. } => match &base.kind {
+                ExprKind::Name(n) if matches!(self.lookup(env, n), Resolved::Def(Def::Data(_))) => {
+                    self.data_outside_loss(n, e.span);
+                }
+                _ => self.walk_names(env, base, calls),
+            },
+            ExprKind::Call { callee, args } if self.special_call(env, callee, e.span) => {
+                let _ = args;
+            }
             ExprKind::Binary(_, a, b) => {
                 self.walk_names(env, a, calls);
                 self.walk_names(env, b, calls);
@@ -294,6 +315,22 @@ impl<'a> Checker<'a> {
                     self.walk_names(env, x, calls);
                 }
             }
+        }
+    }
+
+    /// Reports a call of `solve`, `load` or `generate` in a fn body; whether it was one.
+    fn special_call(&mut self, env: &Env, callee: &Expr, span: Span) -> bool {
+        let ExprKind::Name(n) = &callee.kind else { return false };
+        match self.lookup(env, n) {
+            Resolved::Builtin(builtins::Builtin::Solve) => {
+                self.solve_outside_loss(env, span);
+                true
+            }
+            Resolved::Builtin(builtins::Builtin::Load | builtins::Builtin::Generate) => {
+                self.data_source_misplaced(n, span);
+                true
+            }
+            _ => false,
         }
     }
 

@@ -99,6 +99,10 @@ impl<'a> Checker<'a> {
     }
 
     fn matmul(&mut self, a: TExpr, b: TExpr, ea: &Expr, eb: &Expr, span: Span) -> Option<TExpr> {
+        if let Some(v) = [&a, &b].into_iter().find(|v| consts::is_masked(v)) {
+            self.masked_operand("a matrix product", v.span);
+            return None;
+        }
         if let Some(shape) = matmul_shape(a.shape, b.shape) {
             return Some(consts::matmul(a, b, shape, span));
         }
@@ -250,6 +254,10 @@ impl<'a> Checker<'a> {
             );
             return None;
         };
+        if let Some(v) = vals.iter().find(|v| consts::is_masked(v)) {
+            self.masked_operand("an array literal", v.span);
+            return None;
+        }
         let want = first.shape;
         if want.rank() == 2 {
             self.report(

@@ -10,7 +10,7 @@ use crate::span::SourceMap;
 fn compile_with(src: &str, loader: &MemoryLoader, seed: u64) -> (SourceMap, Result<ProgramIr, Vec<Diagnostic>>) {
     let mut sources = SourceMap::new();
     let root = sources.add("main.nde", src);
-    let r = compile_to_ir(&mut sources, root, loader, &FrontendOptions { seed }).map_err(|d| d.0);
+    let r = compile_to_ir(&mut sources, root, loader, &FrontendOptions { seed, ..Default::default() }).map_err(|d| d.0);
     (sources, r)
 }
 

@@ -9,6 +9,7 @@
 
 use std::sync::Arc;
 
+use crate::ir::training::{DataSpec, LossLayout, LossStat, Sampling, TrainSpec};
 use crate::ir::{BinaryOp, Shape, SolverSpec, UnaryOp};
 use crate::span::Span;
 
@@ -72,6 +73,35 @@ pub enum TKind {
     },
     /// Same elements, row-major, the node's shape.
     Reshape(Box<TExpr>),
+    /// An input of a loss function (a block of its input buffer, see
+    /// [`LossLayout`]). Only in [`CheckedLoss`] expressions.
+    LossInput(LossInput),
+    /// A value computed from observations with missing entries: `value`
+    /// holds 0-filled observations, `mask` (same shape) is 1 where every
+    /// observation the value depends on is present, 0 elsewhere. Made only
+    /// while checking a loss, and only ever at the root of a value: every
+    /// operation lifts it (elementwise ones, indexing, transposes) or
+    /// removes it (the masked reductions `sum`, `mean`, `norm`, `mse`,
+    /// `mae`, `huber`) or rejects it (E0705). A [`CheckedLoss`] never holds one.
+    Masked {
+        value: Box<TExpr>,
+        mask: Box<TExpr>,
+    },
+}
+
+/// The blocks of a loss function's input buffer (see [`LossLayout`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LossInput {
+    /// `sol.y`, `[T, n]`.
+    SolY,
+    /// `DATA.y`, `[T, m]`, missing values replaced by 0.
+    ObsY,
+    /// 1 where `DATA.y` is observed, `[T, m]`.
+    ObsMask,
+    /// `DATA.t` and `sol.t`, `[T]`.
+    Times,
+    /// A solver statistic, a scalar.
+    Stat(LossStat),
 }
 
 impl TExpr {
@@ -146,9 +176,35 @@ pub struct CheckedModel {
     pub rhs: Vec<TExpr>,
 }
 
+/// A checked `loss`: the solve it makes and its value, ready to lower.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CheckedLoss {
+    pub name: String,
+    /// The loss's name in its declaration.
+    pub span: Span,
+    /// The solved model and its flat state and parameter lengths.
+    pub model: String,
+    pub n_param: usize,
+    /// The data set whose times are the save times.
+    pub data: String,
+    pub solver: SolverSpec,
+    pub sampling: Sampling,
+    /// The statistics the value reads, in [`LossStat::ALL`] order.
+    pub stats_used: Vec<LossStat>,
+    pub layout: LossLayout,
+    /// The loss's `let`s in order ([`TKind::Let`] indexes them).
+    pub lets: Vec<TExpr>,
+    /// The scalar value, reading [`TKind::LossInput`]s, lets and constants.
+    pub value: TExpr,
+}
+
 /// Everything sema produces from the root file.
 #[derive(Clone, Debug, PartialEq, Default)]
 pub struct CheckedProgram {
     pub models: Vec<CheckedModel>,
     pub solvers: Vec<SolverSpec>,
+    /// `data` declarations (a loaded series or a recipe to generate one).
+    pub data: Vec<DataSpec>,
+    pub losses: Vec<CheckedLoss>,
+    pub trains: Vec<TrainSpec>,
 }

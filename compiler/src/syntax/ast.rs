@@ -25,6 +25,9 @@ pub enum Item {
     Fn(FnItem),
     Model(ModelItem),
     Solver(SolverItem),
+    Data(DataItem),
+    Loss(LossItem),
+    Train(TrainItem),
 }
 
 impl Item {
@@ -36,6 +39,9 @@ impl Item {
             Item::Fn(i) => i.span,
             Item::Model(i) => i.span,
             Item::Solver(i) => i.span,
+            Item::Data(i) => i.span,
+            Item::Loss(i) => i.span,
+            Item::Train(i) => i.span,
         }
     }
 }
@@ -138,6 +144,53 @@ pub struct SolverItem {
     pub name: Ident,
     pub method: Ident,
     pub args: Vec<Arg>,
+    pub span: Span,
+}
+
+/// `data NAME = source`; the source is a call, `load("file")` or
+/// `generate(model, at = times, with = solver)`, interpreted by sema.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DataItem {
+    pub name: Ident,
+    pub source: Expr,
+    pub span: Span,
+}
+
+/// `let NAME = value` inside a loss.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LossLet {
+    pub name: Ident,
+    pub value: Expr,
+    /// From the name to the end of the value.
+    pub span: Span,
+}
+
+/// `loss NAME { lets value }` or `loss NAME = value` (no lets).
+#[derive(Clone, Debug, PartialEq)]
+pub struct LossItem {
+    pub name: Ident,
+    pub lets: Vec<LossLet>,
+    /// The scalar the loss is: the expression after the last `let`.
+    pub value: Expr,
+    pub span: Span,
+}
+
+/// `name = value` inside a `train` block. The keywords `data` and `model`
+/// as values (`initial = data`) arrive as [`ExprKind::Name`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct TrainOption {
+    pub name: Ident,
+    pub value: Expr,
+    /// From the name to the end of the value.
+    pub span: Span,
+}
+
+/// `train LOSS { options }`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TrainItem {
+    /// The loss it minimises.
+    pub loss: Ident,
+    pub options: Vec<TrainOption>,
     pub span: Span,
 }
 

@@ -44,6 +44,9 @@ fn parts(pair: Pair<'_>) -> impl Iterator<Item = Pair<'_>> {
                 | Rule::kw_fn
                 | Rule::kw_use
                 | Rule::kw_solver
+                | Rule::kw_data
+                | Rule::kw_loss
+                | Rule::kw_train
                 | Rule::EOI
         )
     })
@@ -129,6 +132,54 @@ impl Builder {
                 let method = self.ident(next(&mut it, "solver method"));
                 let (args, _) = self.call_args(next(&mut it, "solver args"))?;
                 Item::Solver(SolverItem { name, method, args, span })
+            }
+            Rule::data_item => {
+                let name = self.ident(next(&mut it, "data name"));
+                let source = self.expr(next(&mut it, "data source"))?.expr;
+                Item::Data(DataItem { name, span: self.until(span, source.span), source })
+            }
+            Rule::loss_item => {
+                let name = self.ident(next(&mut it, "loss name"));
+                let body = next(&mut it, "loss body");
+                if body.as_rule() != Rule::loss_body {
+                    let value = self.expr(body)?.expr;
+                    return Ok(Item::Loss(LossItem {
+                        name,
+                        lets: Vec::new(),
+                        span: self.until(span, value.span),
+                        value,
+                    }));
+                }
+                let mut lets = Vec::new();
+                let mut value = None;
+                for p in parts(body) {
+                    if p.as_rule() == Rule::loss_let {
+                        let mut l = parts(p);
+                        let name = self.ident(next(&mut l, "let name"));
+                        let value = self.expr(next(&mut l, "let value"))?.expr;
+                        lets.push(LossLet { span: name.span.to(value.span), name, value });
+                    } else {
+                        value = Some(self.expr(p)?.expr);
+                    }
+                }
+                let value = value.expect("a loss body ends with its value");
+                Item::Loss(LossItem { name, lets, value, span })
+            }
+            Rule::train_item => {
+                let loss = self.ident(next(&mut it, "train loss"));
+                let mut options = Vec::new();
+                for p in it {
+                    let mut o = parts(p);
+                    let name = self.ident(next(&mut o, "option name"));
+                    let v = next(&mut o, "option value");
+                    let value = if v.as_rule() == Rule::option_word {
+                        Expr { kind: ExprKind::Name(v.as_str().to_string()), span: self.span(&v) }
+                    } else {
+                        self.expr(v)?.expr
+                    };
+                    options.push(TrainOption { span: name.span.to(value.span), name, value });
+                }
+                Item::Train(TrainItem { loss, options, span })
             }
             other => unreachable!("not an item: {other:?}"),
         })

@@ -18,7 +18,8 @@ use crate::span::{FileId, Span};
 pub(super) struct Expected {
     pub expr: bool,
     pub name: bool,
-    /// The start of an item (`use`, `const`, `fn`, `model`, `solver`).
+    /// The start of an item (`use`, `const`, `fn`, `model`, `solver`,
+    /// `data`, `loss`, `train`).
     pub item: bool,
     /// The start of a model member (a declaration keyword or `dNAME/dt`).
     pub member: bool,
@@ -50,19 +51,27 @@ impl Expected {
                 | Rule::neg
                 | Rule::pos
                 | Rule::arg
-                | Rule::index_arg => e.expr = true,
-                Rule::ident | Rule::arg_name | Rule::binding | Rule::use_module => e.name = true,
+                | Rule::index_arg
+                | Rule::loss_let
+                | Rule::option_word => e.expr = true,
+                Rule::ident | Rule::arg_name | Rule::binding | Rule::use_module | Rule::train_option => e.name = true,
                 Rule::module
                 | Rule::kw_use
                 | Rule::kw_const
                 | Rule::kw_fn
                 | Rule::kw_model
                 | Rule::kw_solver
+                | Rule::kw_data
+                | Rule::kw_loss
+                | Rule::kw_train
                 | Rule::use_item
                 | Rule::const_item
                 | Rule::fn_item
                 | Rule::model_item
-                | Rule::solver_item => e.item = true,
+                | Rule::solver_item
+                | Rule::data_item
+                | Rule::loss_item
+                | Rule::train_item => e.item = true,
                 Rule::kw_param
                 | Rule::kw_state
                 | Rule::kw_net
@@ -87,7 +96,7 @@ impl Expected {
                 Rule::assign => tokens.push("="),
                 Rule::colon | Rule::slice_rest => tokens.push(":"),
                 Rule::lparen | Rule::fn_params => tokens.push("("),
-                Rule::lbrace | Rule::use_names => tokens.push("{"),
+                Rule::lbrace | Rule::use_names | Rule::loss_body => tokens.push("{"),
                 Rule::lbrack | Rule::shape => tokens.push("["),
                 Rule::dot => tokens.push("."),
                 Rule::arrow_op => tokens.push("->"),
@@ -229,6 +238,8 @@ fn opener_words(text: &str, open: Opener) -> &'static str {
         '[' if prev == Some(':') => "shape",
         '[' => "array",
         _ if prev_word == "model" => "model body",
+        _ if prev_word == "loss" => "loss body",
+        _ if prev_word == "train" => "train block",
         _ if prev == Some('.') => "name list",
         _ => "block",
     }

@@ -11,10 +11,10 @@ use super::errors::Ctx;
 use super::lex::{self, TokenKind};
 use crate::diag::Diagnostic;
 
-const ITEM_KEYWORDS: [&str; 5] = ["use", "const", "fn", "model", "solver"];
+const ITEM_KEYWORDS: [&str; 8] = ["use", "const", "fn", "model", "solver", "data", "loss", "train"];
 const MEMBER_KEYWORDS: [&str; 4] = ["param", "state", "net", "let"];
 /// Reserved for features a later version adds.
-const FUTURE_KEYWORDS: [&str; 6] = ["data", "loss", "train", "input", "noise", "output"];
+const FUTURE_KEYWORDS: [&str; 3] = ["input", "noise", "output"];
 
 fn is_keyword(word: &str) -> bool {
     ITEM_KEYWORDS.contains(&word) || MEMBER_KEYWORDS.contains(&word) || FUTURE_KEYWORDS.contains(&word)
@@ -69,11 +69,6 @@ fn keyword(ctx: &Ctx<'_>) -> Option<Diagnostic> {
     let span = ctx.found_span();
     if FUTURE_KEYWORDS.contains(&word) && (e.item || e.member) {
         let (what, hint) = match word {
-            "data" | "loss" | "train" => (
-                format!("`{word}` declarations are not supported yet"),
-                "`data`, `loss` and `train` are planned for fitting models to observations; this version \
-                 parses, checks and solves models",
-            ),
             "input" => (
                 "`input` paths are not supported yet".to_string(),
                 "controlled differential equations (`input X = ...`, `dz = F @ dX`) are planned; this \
@@ -202,7 +197,7 @@ fn unknown_start(ctx: &Ctx<'_>) -> Option<Diagnostic> {
         _ if e.member => {
             d.hint("a model holds `param`, `state`, `net` and `let` declarations and equations `dNAME/dt = ...`")
         }
-        _ => d.hint("a file holds `use`, `const`, `fn`, `model` and `solver` items"),
+        _ => d.hint("a file holds `use`, `const`, `fn`, `model`, `solver`, `data`, `loss` and `train` items"),
     };
     Some(d)
 }
@@ -263,8 +258,25 @@ pub(super) fn for_syntax_error(ctx: &Ctx<'_>) -> Vec<String> {
     if e.tokens == ["{"] && !e.name {
         hints.push("a model's members go in braces: `model NAME { ... }`".to_string());
     }
+    if e.expr && ctx.found_text() == "}" && in_loss_body(ctx) {
+        hints.push(
+            "a loss ends with its value after the `let`s; a value that starts with `(`, `[` or `-` continues \
+             the `let` before it, so start it with a name or a number, or bind it with `let` and end with its name"
+                .to_string(),
+        );
+    }
     if e.expr && ctx.found == TokenKind::Word && is_keyword(ctx.found_text()) {
         hints.push("the value before this line seems to be missing".to_string());
     }
     hints
+}
+
+/// Whether the innermost open `{` at the error is a loss body (`loss NAME {`).
+fn in_loss_body(ctx: &Ctx<'_>) -> bool {
+    let Some(open) = lex::scan(ctx.text, ctx.at).open.last().copied() else { return false };
+    let before = ctx.text[..open.at].trim_end();
+    let before_name = before.trim_end_matches(lex::is_ident_char).trim_end();
+    open.ch == '{'
+        && before_name.ends_with("loss")
+        && !before_name.trim_end_matches("loss").ends_with(lex::is_ident_char)
 }

@@ -73,6 +73,22 @@ fn print_item(out: &mut String, item: &Item) {
             }
             return;
         }
+        Item::Data(d) => (format!("data {} = {}", d.name.name, print_expr(&d.source)), d.span),
+        Item::Loss(l) => {
+            let _ = writeln!(out, "loss {}{}", l.name.name, span_suffix(l.span));
+            for x in &l.lets {
+                let _ = writeln!(out, "  let {} = {}{}", x.name.name, print_expr(&x.value), span_suffix(x.span));
+            }
+            let _ = writeln!(out, "  value {}{}", print_expr(&l.value), span_suffix(l.value.span));
+            return;
+        }
+        Item::Train(t) => {
+            let _ = writeln!(out, "train {}{}", t.loss.name, span_suffix(t.span));
+            for o in &t.options {
+                let _ = writeln!(out, "  {} = {}{}", o.name.name, print_expr(&o.value), span_suffix(o.span));
+            }
+            return;
+        }
         Item::Solver(s) => {
             let mut line = format!("solver {} = {}", s.name.name, s.method.name);
             for a in &s.args {

@@ -221,7 +221,7 @@ fn keywords_are_whole_words() {
 
 #[test]
 fn error_codes_and_positions() {
-    let cases: [(&str, &str, usize, usize); 27] = [
+    let cases: [(&str, &str, usize, usize); 32] = [
         ("model a {\n  dx/dt := 1\n}", codes::SYNTAX, 2, 9),
         ("model a {\n  dx/dt = x ** 2\n}", codes::SYNTAX, 2, 14),
         ("model a { param a 1.0 }", codes::SYNTAX, 1, 19),
@@ -239,7 +239,12 @@ fn error_codes_and_positions() {
         ("model a {\n  state x = 1\n", codes::UNCLOSED_DELIMITER, 1, 9),
         ("model a {\n  state x = 1\nmodel b {}", codes::UNCLOSED_DELIMITER, 1, 9),
         ("model a {}\n}", codes::STRAY_CLOSER, 2, 1),
-        ("train fit {}", codes::NOT_SUPPORTED_YET, 1, 1),
+        ("model a {\n  output y = 1\n}", codes::NOT_SUPPORTED_YET, 2, 3),
+        ("train fit { steps 10 }", codes::SYNTAX, 1, 19),
+        ("loss fit { }", codes::SYNTAX, 1, 12),
+        ("loss fit { let a = 1 }", codes::SYNTAX, 1, 22),
+        ("model a { data d = load(\"x.csv\") }", codes::ITEM_IN_MODEL, 1, 11),
+        ("loss f { let model = 1 x }", codes::KEYWORD_AS_NAME, 1, 14),
         ("model a {\n  noise W: [3]\n}", codes::NOT_SUPPORTED_YET, 2, 3),
         ("model a {\n  dx = f dt + g dW\n}", codes::NOT_SUPPORTED_YET, 2, 3),
         ("dx/dt = 1", codes::MEMBER_OUTSIDE_MODEL, 1, 1),
@@ -267,13 +272,18 @@ fn error_messages_name_what_was_expected() {
         "expected `,` or `)` to close the call opened at 2:12, found `dy`"
     );
     assert_eq!(message("model a { param model = 1 }"), "`model` is a keyword");
-    assert_eq!(message("data obs = load(\"a.csv\")"), "`data` declarations are not supported yet");
+    assert_eq!(message("model a { input X = 1 }"), "`input` paths are not supported yet");
+    assert_eq!(message("loss fit { let a = 1 }"), "expected an expression, found `}`");
+    assert_eq!(message("loss fit x"), "expected `=` or `{`, found `x`");
+    assert_eq!(message("train fit { steps 10 }"), "expected `=`, found the number `10`");
     let hints = |src: &str| parse(src, F).err().map(|d| d.hints).unwrap_or_default();
     assert!(hints("model a { dx/dt = x ** 2 }").iter().any(|h| h.contains("use `^` for powers")));
     assert!(hints("model a { dx/dt := 2 }").iter().any(|h| h.contains("`:=`")));
     assert!(hints("modle a {}").iter().any(|h| h == "did you mean `model`?"));
     assert!(hints("model a { rate = 2 }").iter().any(|h| h.contains("`let rate = ...`")));
     assert!(hints("model a { let x = sigma y }").iter().any(|h| h.contains("`sigma * y`")));
+    assert!(hints("loss f {\n  let r = a - b\n  (mean(r))\n}").iter().any(|h| h.contains("continues the `let`")));
+    assert!(!hints("model a { let x = 1 * }").iter().any(|h| h.contains("continues the `let`")));
 }
 
 #[test]

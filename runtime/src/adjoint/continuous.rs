@@ -34,7 +34,7 @@
 
 use std::marker::PhantomData;
 
-use super::Setup;
+use super::{Setup, Times};
 use crate::error::SolveError;
 use crate::solution::Stats;
 use crate::solve::SolveOptions;
@@ -62,6 +62,17 @@ impl DenseTape {
     /// State vectors stored.
     pub fn stored_states(&self) -> usize {
         self.data.len() / self.n.max(1)
+    }
+
+    /// Accepted steps recorded.
+    pub fn steps(&self) -> usize {
+        self.times.len() - 1
+    }
+
+    /// The start time and state of step `i < steps()`.
+    pub fn step_start(&self, i: usize) -> (f64, &[f64]) {
+        let at = i * (self.slots + 1) * self.n;
+        (self.times[i], &self.data[at..at + self.n])
     }
 
     /// The dense output at `t` (within the solved interval) into `out`,
@@ -186,6 +197,7 @@ pub(super) enum Source<'a> {
 /// times. On return `dy0` holds `dL/dy0` and `gp` holds `dL/dp`.
 pub(super) fn backward<S: Scheme>(
     setup: &Setup<'_>,
+    times: Times<'_>,
     work: &mut Work,
     source: Source<'_>,
     cot: &[f64],
@@ -205,7 +217,7 @@ pub(super) fn backward<S: Scheme>(
             (&interpolated_field, 0)
         }
     };
-    let saveat = setup.saveat;
+    let saveat = times.saveat;
     let mut stats = Stats::default();
     let mut next = NextStep(None);
     work.z.fill(0.0);
@@ -217,7 +229,7 @@ pub(super) fn backward<S: Scheme>(
             *a += c;
         }
         let t_hi = saveat[i];
-        let t_lo = if i > 0 { saveat[i - 1] } else { setup.t0 };
+        let t_lo = if i > 0 { saveat[i - 1] } else { times.t0 };
         if t_lo < t_hi {
             let s = integrate::<S>(setup, field, &mut work.ws, -t_hi, -t_lo, &work.z, &mut work.z_out, &mut next)?;
             std::mem::swap(&mut work.z, &mut work.z_out);
@@ -236,7 +248,7 @@ pub(super) fn backward<S: Scheme>(
         Source::Interpolated { tape } => {
             let mut y = vec![0.0; n];
             let mut w = vec![0.0; S::SLOTS];
-            tape.dense::<S>(setup.t0, &mut y, &mut w);
+            tape.dense::<S>(times.t0, &mut y, &mut w);
             y
         }
     };
@@ -272,7 +284,7 @@ fn integrate<S: Scheme>(
     let opts = setup.opts;
     let carried = SolveOptions { dt: next.0.or(opts.dt), ..*opts };
     let result = match (setup.fixed, opts.dt) {
-        (true, Some(dt)) => solver::integrate_fixed::<S>(&problem, dt, opts.max_steps, ws, z_out),
+        (true, Some(dt)) => solver::integrate_fixed::<S>(&problem, dt, opts, ws, z_out),
         (false, _) => solver::integrate_adaptive_observed::<S, _>(&problem, &carried, ws, z_out, next),
         // Validation requires dt for fixed-step solves.
         (true, None) => Err(SolveError::InvalidOptions {

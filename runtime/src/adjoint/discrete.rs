@@ -25,6 +25,11 @@
 //!   right half is reversed recursively, then the left half from the
 //!   segment's state. A single step is recomputed once more, keeping its
 //!   stage inputs, and reversed.
+//! - **Regularisers.** With a nonzero weight on `R_E` or `R_S` (see
+//!   `regular`), each reversed step also gets their cotangents on its
+//!   stages; its end slot `f(t1, y1)` is the next step's first stage, kept
+//!   from reversing that one, so the whole sweep costs one evaluation more
+//!   (the last step's end slot) plus the VJPs of the extra cotangents.
 //! - **Cost.** At most `c + ⌈log₂ K⌉ + 1` states are held at once (the
 //!   checkpoints plus the bisection stack; reported as `peak_states`).
 //!   Reversing a segment of `m = 2^d` steps recomputes `m (1 + d/2)` steps,
@@ -33,8 +38,9 @@
 //!   FSAL methods) plus one VJP per stage and step. With `c ≥ N` every
 //!   state is kept (`K = 1`) and each step is recomputed exactly once.
 
+use super::regular::measure;
 use super::reverse::StepBufs;
-use super::Setup;
+use super::{Setup, Times};
 use crate::error::SolveError;
 use crate::solver::{Scheme, StepObserver, Workspace};
 use crate::term::DiffField;
@@ -125,18 +131,61 @@ fn ceil_log2(m: usize) -> usize {
     (usize::BITS - (m.max(1) - 1).leading_zeros()) as usize
 }
 
+impl Tape {
+    /// Accepted steps recorded.
+    pub fn steps(&self) -> usize {
+        self.times.len() - 1
+    }
+
+    /// The most checkpoints held at once during the forward pass.
+    pub fn peak(&self) -> usize {
+        self.peak
+    }
+
+    /// The start time of step `i < steps()` and its state, written into
+    /// `out`: replayed from the checkpoint before it with `bufs` (the same
+    /// bits as the forward pass; at most `K - 1` steps, counted in
+    /// `bufs.evals`).
+    pub fn state_at_step<S: Scheme>(&self, f: &dyn DiffField, i: usize, bufs: &mut StepBufs, out: &mut [f64]) -> f64 {
+        let n = out.len();
+        let j = i / self.interval;
+        out.copy_from_slice(&self.states[j * n..(j + 1) * n]);
+        for s in j * self.interval..i {
+            bufs.recompute::<S>(f, out, self.times[s], self.times[s + 1]);
+            out.copy_from_slice(&bufs.y1);
+        }
+        self.times[i]
+    }
+}
+
+/// The weights of the global regularisers `R_E`, `R_S` in the loss.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub(super) struct GlobalWeights {
+    pub local_error: f64,
+    pub stiffness: f64,
+}
+
+impl GlobalWeights {
+    fn any(&self) -> bool {
+        self.local_error != 0.0 || self.stiffness != 0.0
+    }
+}
+
 /// Runs the reverse sweep over `tape` for the cotangent rows `cot` (one per
-/// save time). On return `bufs.lam` is `dL/dy0` and `bufs.gp` is `dL/dp`.
+/// save time in `times`) and the regulariser weights `reg`. On return
+/// `bufs.lam` is `dL/dy0` and `bufs.gp` is `dL/dp`.
 pub(super) fn reverse_sweep<S: Scheme>(
     setup: &Setup<'_>,
+    times: Times<'_>,
     bufs: &mut StepBufs,
     tape: &Tape,
     cot: &[f64],
+    reg: GlobalWeights,
 ) -> Result<Reversed, SolveError> {
     let n = setup.n;
     let steps = tape.times.len() - 1;
     bufs.reset();
-    let saveat = setup.saveat;
+    let saveat = times.saveat;
     let mut hi = saveat.len();
     // Save times past the last step get the final state (not reached in
     // practice: the last step ends at the last save time).
@@ -160,6 +209,10 @@ pub(super) fn reverse_sweep<S: Scheme>(
         stack: vec![0.0; (depth + 1) * n],
         n,
         hi,
+        reg,
+        tol: (setup.opts.rtol, setup.opts.atol),
+        next_k0: if reg.any() { vec![0.0; n] } else { Vec::new() },
+        next_k0_of: None,
         _scheme: std::marker::PhantomData,
     };
     let held = tape.states.len() / n;
@@ -185,6 +238,15 @@ struct Sweep<'a, S> {
     n: usize,
     /// Save times `hi..` have been accounted for.
     hi: usize,
+    /// The regularisers' weights.
+    reg: GlobalWeights,
+    /// `(rtol, atol)` for the local error.
+    tol: (f64, f64),
+    /// `k_0` of the last step reversed (its start derivative: the end
+    /// slot of the step before), kept only when `reg` is nonzero.
+    next_k0: Vec<f64>,
+    /// Which step `next_k0` belongs to.
+    next_k0_of: Option<usize>,
     _scheme: std::marker::PhantomData<fn() -> S>,
 }
 
@@ -213,6 +275,9 @@ impl<S: Scheme> Sweep<'_, S> {
         let (t0, t1) = (self.times[i], self.times[i + 1]);
         let y = &self.stack[depth * n..(depth + 1) * n];
         self.bufs.recompute::<S>(self.f, y, t0, t1);
+        if self.reg.any() {
+            self.inject_regularisers(i, t0, t1)?;
+        }
         // The forward pass saved in step i every time not yet saved that is
         // <= t1: those > t0, or all of them in the first step.
         let mut lo = self.hi;
@@ -222,6 +287,27 @@ impl<S: Scheme> Sweep<'_, S> {
         let (saves, cots) = (&self.saveat[lo..self.hi], &self.cot[lo * n..self.hi * n]);
         self.bufs.reverse::<S>(self.f, t0, t1, saves, cots, i == 0)?;
         self.hi = lo;
+        Ok(())
+    }
+
+    /// Injects the cotangents of `w_E EEst |h| + w_S S |h|` on step `i`,
+    /// just recomputed. Its end slot `f(t1, y1)` is the next step's `k_0`
+    /// (kept from reversing that step, the same bits) or, for the last
+    /// step, one more evaluation.
+    fn inject_regularisers(&mut self, i: usize, t0: f64, t1: f64) -> Result<(), SolveError> {
+        let n = self.n;
+        let inner = super::reverse::inner_stages::<S>();
+        if self.next_k0_of == Some(i + 1) {
+            self.bufs.k[inner * n..(inner + 1) * n].copy_from_slice(&self.next_k0);
+        } else {
+            self.bufs.eval_end::<S>(self.f, t1);
+        }
+        self.next_k0.copy_from_slice(&self.bufs.k[..n]);
+        self.next_k0_of = Some(i);
+        let h = (t1 - t0).abs();
+        let (rtol, atol) = self.tol;
+        let (ce, cs) = (self.reg.local_error * h, self.reg.stiffness * h);
+        measure::<S>(self.bufs, t0, t1 - t0, rtol, atol, ce, cs)?;
         Ok(())
     }
 }

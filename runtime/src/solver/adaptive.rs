@@ -14,12 +14,16 @@
 //! Some(0.01)` this is exactly diffrax 0.7.2's count for `dt0=None`, which in
 //! fact starts at 0.01 (see [`crate::stepsize::initial_step`]).
 //!
+//! Every accepted step also adds its `EEst · |h|` and `S · |h|` (the
+//! stiffness estimate, see [`super::explicit_rk::stiffness`]) to the
+//! regularisers in [`Stats`]: one pass over the state, no evaluations.
+//!
 //! Failure: more than `max_steps` attempts; a proposed step below
 //! [`min_step`] — reported as [`SolveError::NonFinite`] if the step that
 //! forced it was rejected for a NaN/inf, else as
 //! [`SolveError::StepSizeTooSmall`]. Never allocates.
 
-use super::explicit_rk::{error_norm, step, Workspace};
+use super::explicit_rk::{error_norm, step, stiffness, Workspace};
 use super::{save_step, start, ulps_below, Problem, Scheme, StepObserver};
 use crate::error::SolveError;
 use crate::solution::Stats;
@@ -69,6 +73,7 @@ pub(crate) fn integrate_observed<S: Scheme, O: StepObserver>(
     let mut next_save = 0;
     let (mut accepted, mut rejected) = (0u64, 0u64);
     let mut next_h = h0;
+    let (mut local_error, mut stiff) = (0.0, 0.0);
 
     while tprev < t_end {
         if accepted + rejected >= opts.max_steps as u64 {
@@ -81,6 +86,8 @@ pub(crate) fn integrate_observed<S: Scheme, O: StepObserver>(
         let dt = h * factor;
         next_h = dt;
         let next_t0 = if accept {
+            local_error += eest * h.abs();
+            stiff += stiffness::<S>(ws) * h.abs();
             save_step::<S>(p.saveat, &mut next_save, tprev, tnext, ws, out);
             obs.accepted(tprev, tnext, ws);
             ws.accept(S::END_SLOT);
@@ -116,5 +123,5 @@ pub(crate) fn integrate_observed<S: Scheme, O: StepObserver>(
         next_save += 1;
     }
     obs.finished(next_h);
-    Ok(Stats { nfe: ws.nfe, accepted, rejected })
+    Ok(Stats { nfe: ws.nfe, accepted, rejected, local_error, stiffness: stiff, ..Stats::default() })
 }

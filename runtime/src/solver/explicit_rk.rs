@@ -11,6 +11,7 @@
 //! Never allocates after [`Workspace::new`], never decides step sizes.
 
 use super::scheme::Scheme;
+use super::tableau::Tableau;
 use crate::term::VectorField;
 
 /// All work buffers of one solve; reused across steps and, in a batch,
@@ -202,6 +203,49 @@ pub(crate) fn error_norm<S: Scheme>(h: f64, rtol: f64, atol: f64, ws: &Workspace
     } else {
         f64::INFINITY
     }
+}
+
+/// The first of the two stages at equal abscissa `c = 1` that give the
+/// stiffness estimate (ALGORITHMS.md §2.1): `Some(stages - 2)` for an FSAL
+/// method whose last two stages both have `c = 1` (Dopri5, Tsit5; the last
+/// stage's input is `y1`), else `None` (Bosh3, the fixed-step methods).
+#[inline(always)]
+pub(crate) fn stiffness_stage(tab: &Tableau) -> Option<usize> {
+    let s = tab.c.len();
+    (tab.fsal && s >= 3 && tab.c[s - 2] == 1.0 && tab.c[s - 1] == 1.0).then(|| s - 2)
+}
+
+/// `‖Δk‖ / ‖ΔY‖` in the RMS norm, from the sums of squares `num = Σ Δk²`
+/// and `den = Σ ΔY²` (the `1/n` cancels); 0 when `den` is 0.
+#[inline(always)]
+pub(crate) fn stiffness_ratio(num: f64, den: f64) -> f64 {
+    if den == 0.0 {
+        0.0
+    } else {
+        (num / den).sqrt()
+    }
+}
+
+/// The stiffness estimate `S = ‖k_b − k_a‖ / ‖Y_b − Y_a‖` of the step just
+/// taken, from the stages of [`stiffness_stage`] (after [`step`], `ws.ytmp`
+/// still holds `Y_a` and `ws.y_new` is `Y_b`); 0 for methods without them.
+/// One pass over the state, no evaluations.
+#[inline(always)]
+pub(crate) fn stiffness<S: Scheme>(ws: &Workspace) -> f64 {
+    let Some(a) = stiffness_stage(S::TABLEAU) else {
+        return 0.0;
+    };
+    let n = ws.n;
+    let (ka, kb) = (&ws.k[a * n..(a + 1) * n], &ws.k[(a + 1) * n..(a + 2) * n]);
+    let (ya, yb) = (&ws.ytmp[..n], &ws.y_new[..n]);
+    let (mut num, mut den) = (0.0, 0.0);
+    for m in 0..n {
+        let dk = kb[m] - ka[m];
+        let dy = yb[m] - ya[m];
+        num += dk * dk;
+        den += dy * dy;
+    }
+    stiffness_ratio(num, den)
 }
 
 /// Writes the dense output at time `t` of the step `[t0, t1]` just taken

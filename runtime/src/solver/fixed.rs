@@ -9,23 +9,29 @@
 //! (three inner stages plus `f(t1, y1)`, which is the next step's first
 //! stage). A NaN/inf state or derivative fails at once with
 //! [`SolveError::NonFinite`] (there is no rejection to fall back on).
+//! Methods with an error estimate still measure it, with `opts.rtol` and
+//! `opts.atol`, for the regularisers in [`Stats`] (as the adaptive driver
+//! does, one pass over the state per step).
 //! Never allocates.
 
-use super::explicit_rk::{step, Workspace};
+use super::explicit_rk::{error_norm, step, stiffness, Workspace};
 use super::{save_step, start, ulps_below, Problem, Scheme, StepObserver};
 use crate::error::SolveError;
 use crate::solution::Stats;
+use crate::solve::SolveOptions;
 
 /// Integrates `p` with method `S` at constant step `dt` (validated `> 0`),
-/// writing one row of `out` per save time.
+/// writing one row of `out` per save time. Of `opts`, only `max_steps`
+/// and the tolerances (which only scale the local-error regulariser) are
+/// read.
 pub(crate) fn integrate<S: Scheme>(
     p: &Problem<'_>,
     dt: f64,
-    max_steps: usize,
+    opts: &SolveOptions,
     ws: &mut Workspace,
     out: &mut [f64],
 ) -> Result<Stats, SolveError> {
-    integrate_observed::<S, ()>(p, dt, max_steps, ws, out, &mut ())
+    integrate_observed::<S, ()>(p, dt, opts, ws, out, &mut ())
 }
 
 /// [`integrate`], showing every step to `obs` (after its saves, before the
@@ -33,7 +39,7 @@ pub(crate) fn integrate<S: Scheme>(
 pub(crate) fn integrate_observed<S: Scheme, O: StepObserver>(
     p: &Problem<'_>,
     dt: f64,
-    max_steps: usize,
+    opts: &SolveOptions,
     ws: &mut Workspace,
     out: &mut [f64],
     obs: &mut O,
@@ -41,6 +47,8 @@ pub(crate) fn integrate_observed<S: Scheme, O: StepObserver>(
     if let Some(stats) = start(p, ws, out)? {
         return Ok(stats);
     }
+    let (max_steps, rtol, atol) = (opts.max_steps, opts.rtol, opts.atol);
+    let (mut local_error, mut stiff) = (0.0, 0.0);
     let n = ws.n;
     let t_end = p.t_end();
     let floor = ulps_below(t_end, 100);
@@ -59,11 +67,14 @@ pub(crate) fn integrate_observed<S: Scheme, O: StepObserver>(
         if !finite {
             return Err(SolveError::NonFinite { t: tnext });
         }
+        let h = tnext - tprev;
+        local_error += error_norm::<S>(h, rtol, atol, ws) * h.abs();
+        stiff += stiffness::<S>(ws) * h.abs();
         save_step::<S>(p.saveat, &mut next_save, tprev, tnext, ws, out);
         obs.accepted(tprev, tnext, ws);
         ws.accept(S::END_SLOT);
         steps += 1;
         tprev = tnext;
     }
-    Ok(Stats { nfe: ws.nfe, accepted: steps, rejected: 0 })
+    Ok(Stats { nfe: ws.nfe, accepted: steps, rejected: 0, local_error, stiffness: stiff, ..Stats::default() })
 }

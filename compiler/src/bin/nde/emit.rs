@@ -9,7 +9,7 @@ use nde_compiler::span::SourceMap;
 
 use crate::{exit, fail, render};
 
-#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Stage {
     /// The syntax tree, as parsed.
     Ast,
@@ -51,6 +51,10 @@ pub fn emit(stage: Stage, file: &Path, model: Option<&str>, wrt: Option<&str>) -
             return exit::MODEL_ERRORS;
         }
     };
+    if stage == Stage::Ir && model.is_none() {
+        print!("{}", nde_compiler::ir::print::print_program(&checked.program));
+        return 0;
+    }
     let models: Vec<_> = match model {
         Some(name) => match driver::select_model(&checked.program, Some(name)) {
             Ok(m) => vec![m],

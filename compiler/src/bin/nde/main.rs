@@ -1,4 +1,4 @@
-//! The `nde` command: check, run and inspect `.nde` models.
+//! The `nde` command: check, run, train and inspect `.nde` models.
 //!
 //! Exit codes (stable, for scripts): 0 success; 1 the model file has errors;
 //! 2 bad command line; 3 the solve failed (step size collapsed, non-finite
@@ -9,6 +9,7 @@ mod emit;
 mod render;
 mod run;
 mod simplify;
+mod train;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -33,7 +34,7 @@ networks) to fused native kernels and solves them.\n\n\
 Start with `nde check model.nde`, then `nde run model.nde --t1 10`. \
 `nde emit ir model.nde` shows what the compiler made of it.",
     after_help = "Examples:\n  nde check examples/lorenz.nde\n  nde run examples/lorenz.nde --t1 100 --solver tsit5 --rtol 1e-8 --atol 1e-10 --stats\n  \
-nde run examples/bench_mlp.nde --params ../shared/bench/mlp_weights.npz --at 0:10:11 -o out.npz\n  nde emit clif examples/pendulum.nde\n\n\
+nde run examples/bench_mlp.nde --params ../shared/bench/mlp_weights.npz --at 0:10:11 -o out.npz\n  nde emit clif examples/pendulum.nde\n  nde train examples/spiral.nde --plot loss.svg\n\n\
 Exit codes: 0 ok, 1 model errors, 2 bad command line, 3 solve failed, 4 file error."
 )]
 struct Cli {
@@ -64,6 +65,8 @@ enum Command {
         #[arg(long, value_name = "NAME")]
         wrt: Option<String>,
     },
+    /// Train a model: run a file's `train` block (progress bar, checkpoints, --resume) and write the parameters as .npz.
+    Train(Box<train::TrainArgs>),
     /// Simplify an expression given on the command line and print it as maths (`--explain` lists the rewrites).
     Simplify(simplify::SimplifyArgs),
 }
@@ -75,6 +78,7 @@ fn main() -> ExitCode {
         Command::Run(args) => run::run(&args),
         Command::Emit { stage, file, model, wrt } => emit::emit(stage, &file, model.as_deref(), wrt.as_deref()),
         Command::Simplify(args) => simplify::simplify(&args),
+        Command::Train(args) => train::train(&args),
     };
     ExitCode::from(code)
 }

@@ -77,7 +77,7 @@ pub fn run(args: &RunArgs) -> u8 {
 }
 
 fn run_inner(args: &RunArgs) -> Result<(), u8> {
-    let opts = FrontendOptions { seed: args.seed };
+    let opts = FrontendOptions { seed: args.seed, ..Default::default() };
     let (checked, frontend_time) = driver::timed(|| driver::check_file(&args.file, &opts));
     let checked = checked.map_err(|failure| {
         render::emit(&failure.sources, &failure.diagnostics.0);
@@ -89,23 +89,7 @@ fn run_inner(args: &RunArgs) -> Result<(), u8> {
 
     let mut params = model.param_values.clone();
     if let Some(path) = &args.params {
-        let arrays = io::read_npz(path).map_err(|e| fail(exit::FILE_ERROR, e))?;
-        let report = driver::apply_param_arrays(model, &mut params, &arrays)
-            .map_err(|e| fail(exit::FILE_ERROR, format!("{}: {e}", path.display())))?;
-        if !report.kept.is_empty() {
-            eprintln!(
-                "note: {} does not set {}; they keep their initial values",
-                path.display(),
-                report.kept.join(", ")
-            );
-        }
-        if !report.unused.is_empty() {
-            eprintln!(
-                "note: ignoring arrays of {} that match no parameter: {}",
-                path.display(),
-                report.unused.join(", ")
-            );
-        }
+        load_params(path, model, &mut params)?;
     }
 
     let (kernels, codegen_time) = driver::timed(|| driver::compile_model(model, &JitOptions::default()));
@@ -143,6 +127,20 @@ fn run_inner(args: &RunArgs) -> Result<(), u8> {
             codegen_time.as_secs_f64() * 1e3,
             solve_time.as_secs_f64() * 1e3
         );
+    }
+    Ok(())
+}
+
+/// Overwrites `params` from the arrays of a `.npz` named like the model's parameters, with notes on what it left alone.
+pub fn load_params(path: &Path, model: &ModelIr, params: &mut [f64]) -> Result<(), u8> {
+    let arrays = io::read_npz(path).map_err(|e| fail(exit::FILE_ERROR, e))?;
+    let report = driver::apply_param_arrays(model, params, &arrays)
+        .map_err(|e| fail(exit::FILE_ERROR, format!("{}: {e}", path.display())))?;
+    if !report.kept.is_empty() {
+        eprintln!("note: {} does not set {}; they keep their initial values", path.display(), report.kept.join(", "));
+    }
+    if !report.unused.is_empty() {
+        eprintln!("note: ignoring arrays of {} that match no parameter: {}", path.display(), report.unused.join(", "));
     }
     Ok(())
 }

@@ -1,0 +1,151 @@
+//! `nde train` as a user meets it: a small fit that must converge, outputs
+//! `nde run` accepts, a run killed mid-way that resumes to the same bits,
+//! and the errors of bad set-ups.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use nde_runtime::io::read_npz;
+
+fn nde(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_nde")).args(args).current_dir(repo()).output().expect("run nde")
+}
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+}
+
+fn scratch(test: &str, name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("nde-train-{}-{test}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join(name)
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// Exponential decay with an unknown rate and a small net correction,
+/// fitted on windows of data generated from the true rate.
+const DECAY: &str = r#"
+use std.nn.{mlp}
+
+model truth {
+  state x: [2] = [1.0, -0.5]
+  dx/dt = [-0.7 * x[0] + 0.3 * x[1], -0.3 * x[0] - 0.7 * x[1]]
+}
+
+model fit {
+  state x: [2] = [1.0, -0.5]
+  param k = 0.2
+  net g = mlp(2 -> 8 -> 2, act = tanh)
+  dx/dt = -k * x + 0.1 * g(x)
+}
+
+data obs = generate(truth, at = linspace(0, 5, 60), with = dopri5(rtol = 1e-8, atol = 1e-10))
+solver s = tsit5(rtol = 1e-6, atol = 1e-8)
+
+loss l {
+  let sol = solve(fit, at = obs.t, with = s)
+  mse(sol.y, obs.y)
+}
+
+train l {
+  optimizer = adam(lr = 0.02)
+  steps = 200
+  batch = windows(length = 8, count = 6)
+  seed = 3
+}
+"#;
+
+fn write(test: &str, name: &str, text: &str) -> String {
+    let path = scratch(test, name);
+    std::fs::write(&path, text).unwrap();
+    path.display().to_string()
+}
+
+fn arrays(path: &str) -> Vec<(String, Vec<u64>)> {
+    let mut a: Vec<(String, Vec<u64>)> = read_npz(Path::new(path))
+        .unwrap()
+        .into_iter()
+        .map(|a| (a.name, a.data.iter().map(|x| x.to_bits()).collect()))
+        .collect();
+    a.sort();
+    a
+}
+
+#[test]
+fn training_lowers_the_loss_and_writes_parameters_that_run_accepts() {
+    let file = write("fit", "decay.nde", DECAY);
+    let out = scratch("fit", "p.npz").display().to_string();
+    let plot = scratch("fit", "loss.svg").display().to_string();
+    let hist = scratch("fit", "history.csv").display().to_string();
+    let o = nde(&["train", &file, "-q", "--out", &out, "--plot", &plot, "--history", &hist]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let names: Vec<String> = arrays(&out).into_iter().map(|(n, _)| n).collect();
+    assert_eq!(names, ["g.W1", "g.W2", "g.b1", "g.b2", "k"]);
+    assert!(std::fs::read_to_string(&plot).unwrap().starts_with("<svg"));
+    let history = std::fs::read_to_string(&hist).unwrap();
+    let losses: Vec<f64> =
+        history.lines().skip(1).map(|l| l.split(',').nth(1).unwrap().trim().parse().unwrap()).collect();
+    assert_eq!(losses.len(), 200);
+    let early: f64 = losses[..10].iter().sum::<f64>() / 10.0;
+    let late: f64 = losses[190..].iter().sum::<f64>() / 10.0;
+    assert!(late < 0.1 * early, "loss went from {early} to {late}");
+    let run = nde(&["run", &file, "--model", "fit", "--params", &out, "--t1", "5", "--saves", "3"]);
+    assert!(run.status.success(), "{}", text(&run.stderr));
+}
+
+#[test]
+fn a_killed_run_resumed_from_its_checkpoint_ends_with_the_same_parameters() {
+    let file = write("resume", "decay.nde", DECAY);
+    let steps = "1500";
+    let straight = scratch("resume", "straight.npz").display().to_string();
+    let o = nde(&["train", &file, "-q", "--steps", steps, "--out", &straight, "--threads", "1"]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+
+    let ckpt = scratch("resume", "run.ckpt.npz");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_nde"))
+        .args(["train", &file, "-q", "--steps", steps, "--threads", "2", "--checkpoint"])
+        .arg(&ckpt)
+        .args(["--checkpoint-every", "25", "--out"])
+        .arg(scratch("resume", "unused.npz"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    while !ckpt.exists() && start.elapsed() < Duration::from_secs(60) {
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    child.kill().ok();
+    child.wait().unwrap();
+    let step = read_npz(&ckpt).unwrap().into_iter().find(|a| a.name == "step").unwrap().data[0];
+    assert!(step < 1500.0, "the run finished before it could be killed; make it longer");
+
+    let resumed = scratch("resume", "resumed.npz").display().to_string();
+    let o = nde(&["train", &file, "-q", "--steps", steps, "--resume", ckpt.to_str().unwrap(), "--out", &resumed]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert_eq!(arrays(&straight), arrays(&resumed), "resumed at step {step}");
+}
+
+#[test]
+fn resuming_from_another_blocks_checkpoint_is_refused() {
+    let file = write("foreign", "decay.nde", DECAY);
+    let ckpt = scratch("foreign", "a.ckpt.npz").display().to_string();
+    let out = scratch("foreign", "p.npz").display().to_string();
+    let o = nde(&["train", &file, "-q", "--steps", "2", "--checkpoint", &ckpt, "--out", &out]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let other = write("foreign", "other.nde", &DECAY.replace("seed = 3", "seed = 4"));
+    let o = nde(&["train", &other, "-q", "--resume", &ckpt, "--out", &out]);
+    assert_eq!(o.status.code(), Some(4));
+    assert!(text(&o.stderr).contains("different model or train block"), "{}", text(&o.stderr));
+}
+
+#[test]
+fn a_file_without_train_blocks_is_a_usage_error() {
+    let o = nde(&["train", "examples/lorenz.nde"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(text(&o.stderr).contains("no `train"), "{}", text(&o.stderr));
+}
