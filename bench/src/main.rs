@@ -1,4 +1,4 @@
-//! `nde-bench --problem P1|P3|P6 --threads 1|default`: nde's side of the shared
+//! `nde-bench --problem P1|P2|P3|P6 --threads 1|default`: nde's side of the shared
 //! benchmark problems (`../shared/bench/README.md`), printed as JSON lines in
 //! the peers' schema so `run_all.sh` (EXTRA_BENCH) tabulates both together.
 //!
@@ -26,6 +26,7 @@ fn main() {
     let root = repo_root();
     match problem.as_str() {
         "P1" => p1(&root, &threads, n_threads),
+        "P2" => p2(&root, &threads, n_threads),
         "P3" => p3(&root, &threads),
         "P6" => p6(&root, &threads, n_threads),
         _ => {} // problems nde does not run yet print nothing
@@ -234,4 +235,62 @@ fn p6(root: &Path, threads: &str, n_threads: usize) {
         if init.is_some() { "numpy default_rng(0) normal(0, 0.1), as the peers" } else { "spiral.nde's initialisers" },
     );
     emit("P6-ode-demo-train", "ode_demo dopri5 rtol=1e-7 atol=1e-9 RMSprop(1e-3) (nde)", 20, threads, &t, &extra);
+}
+
+/// The bench MLP's loss gradient (`../shared/bench/README.md`, P2):
+/// `L = mean_b Σ_i ||y_b(ts_i) − targets_i||²`, dopri5 rtol 1e-6 atol 1e-8,
+/// through the discrete adjoint (diffrax's RecursiveCheckpointAdjoint
+/// counterpart) and backsolve; batch 1 and 1024 (per-trajectory steps).
+fn p2(root: &Path, threads: &str, n_threads: usize) {
+    use nde_runtime::adjoint::{gradient, gradient_batch, Adjoint, BatchCotangent, BatchTimes, Cotangent};
+    let file = root.join("examples/bench_mlp.nde");
+    let arrays = read_npz(&root.join("../shared/bench/mlp_weights.npz")).expect("shared bench weights");
+    let get = |name: &str| arrays.iter().find(|a| a.name == name).expect(name).data.clone();
+    let (y0_all, targets, ts) = (get("y0"), get("targets"), get("ts"));
+    let opts = SolveOptions { method: Method::Dopri5, rtol: 1e-6, atol: 1e-8, ..Default::default() };
+    let (_, params, kernels) = load(&file, &arrays);
+    let field = ModelField::new(&kernels, &params);
+    let cot_rows = |y: &[f64]| -> (f64, Vec<f64>) {
+        let d: Vec<f64> = y.iter().zip(targets.iter().cycle()).map(|(y, t)| y - t).collect();
+        (d.iter().map(|x| x * x).sum(), d.iter().map(|x| 2.0 * x).collect())
+    };
+    for (name, adjoint) in [("discrete (checkpointed)", Adjoint::default()), ("backsolve", Adjoint::Backsolve)] {
+        let mut out = (0.0, Vec::new());
+        let t = bench(|| {
+            let mut loss = 0.0;
+            let (_, g) = gradient(&field, 0.0, &y0_all[..2], &ts, &opts, adjoint, None, &mut |sol| {
+                let (l, c) = cot_rows(&sol.y);
+                loss = l;
+                Cotangent::states(c)
+            })
+            .unwrap();
+            out = (loss, g.params);
+        });
+        let extra = format!(", \"loss\": {:.10e}, \"dL_dW1_first5\": {}", out.0, fmt_vec(&out.1[..5]));
+        emit("P2", &format!("{name} (nde JIT)"), 1, threads, &t, &extra);
+    }
+    let batch = y0_all.len() / 2;
+    let mut loss = 0.0;
+    let t = bench(|| {
+        let (_, g) = gradient_batch(
+            &field,
+            BatchTimes::Shared { t0: 0.0, saveat: &ts },
+            &y0_all,
+            &opts,
+            Adjoint::default(),
+            n_threads,
+            None,
+            &mut |sol| {
+                let (l, c) = cot_rows(&sol.y);
+                loss = l / batch as f64;
+                let mut cot = BatchCotangent::zeros(batch, ts.len() * 2);
+                cot.y = c.iter().map(|x| x / batch as f64).collect();
+                cot
+            },
+        )
+        .unwrap();
+        std::hint::black_box(g);
+    });
+    let extra = format!(", \"loss\": {loss:.10e}, \"step_size\": \"per-trajectory\"");
+    emit("P2", "discrete (checkpointed) (nde JIT) per-trajectory", batch, threads, &t, &extra);
 }

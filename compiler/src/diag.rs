@@ -4,7 +4,8 @@
 //!
 //! Codes are stable and grouped by stage: `E01xx` syntax, `E02xx` names and
 //! imports, `E03xx` shapes and types, `E04xx` model structure, `E05xx` solver
-//! and run configuration, `E06xx` data and parameter files.
+//! and run configuration, `E06xx` data and parameter files, `E07xx` data sets,
+//! losses and training blocks.
 
 use crate::span::{SourceMap, Span};
 

@@ -149,3 +149,27 @@ fn a_file_without_train_blocks_is_a_usage_error() {
     assert_eq!(o.status.code(), Some(2));
     assert!(text(&o.stderr).contains("no `train"), "{}", text(&o.stderr));
 }
+
+#[test]
+fn bad_data_files_are_reported_with_file_and_line() {
+    let model = "model m {\n  state x = 1.0\n  dx/dt = -x\n}\ndata obs = load(\"obs.csv\")\n";
+    let cases = [
+        ("t,x\n0,1\n1,2,3\n", "obs.csv, line 3", "ragged row"),
+        ("t,x\n0,1\n0.5,2\n0.25,3\n", "obs.csv, line 4", "non-monotone times"),
+        ("t,x,y\n0,1,nan\n1,2,\n", "column `y`", "all-NaN column"),
+    ];
+    for (i, (csv, expect, what)) in cases.iter().enumerate() {
+        let test = format!("bad{i}");
+        let file = write(&test, "m.nde", model);
+        write(&test, "obs.csv", csv);
+        let o = nde(&["check", &file]);
+        assert_eq!(o.status.code(), Some(1), "{what}");
+        let err = text(&o.stderr);
+        assert!(err.contains("E0602") && err.contains(expect), "{what}: {err}");
+        assert!(err.contains("m.nde:5:17"), "{what}: the error points at the path in the file: {err}");
+    }
+    let file = write("bad_missing", "m.nde", model);
+    let o = nde(&["check", &file]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o.stderr).contains("obs.csv"), "{}", text(&o.stderr));
+}

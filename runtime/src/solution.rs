@@ -30,7 +30,7 @@ pub struct Stats {
     /// fixed-step methods).
     pub stiffness: f64,
     /// The sampled local-error regulariser `EEst · |dt|` of one extra step
-    /// (see `crate::adjoint::Sampling`); 0 unless a gradient asked for it.
+    /// (see [`crate::adjoint::Sampling`]); 0 unless a gradient asked for it.
     pub sampled_local_error: f64,
     /// The stiffness estimate `S` (as in [`Stats::stiffness`], not divided
     /// by a stability-region size and not multiplied by `|dt|`) of that
@@ -81,7 +81,7 @@ pub struct BatchSolution {
     /// each trajectory has its own (then see `t_each`).
     pub t: Vec<f64>,
     /// Each trajectory's own save times, row-major `[batch][n_save]`
-    /// (`crate::adjoint::BatchTimes::PerTrajectory`); empty when they share
+    /// ([`crate::adjoint::BatchTimes::PerTrajectory`]); empty when they share
     /// `t`. [`BatchSolution::times`] reads either.
     pub t_each: Vec<f64>,
     /// Row-major `[batch][n_save][n_state]`.

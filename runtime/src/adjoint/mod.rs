@@ -498,7 +498,7 @@ impl Weights {
                 setup.adjoint.name()
             )));
         }
-        if global.local_error != 0.0 && setup.fixed {
+        if global.local_error != 0.0 && setup.fixed && setup.opts.method.is_adaptive() {
             check_tolerances(setup.opts, "the local-error regulariser's weight")?;
         }
         if self.sampled() && setup.sampling.is_none() {
