@@ -95,7 +95,7 @@ pub unsafe fn tanh_portable(n: usize, x: *const f64, b: *const f64, y: *mut f64)
     unsafe { tanh_body(n, x, b, y) }
 }
 
-/// The body of [`tanh_portable`], inlined into the SIMD version's tail.
+/// The body of [`tanh_portable`].
 #[inline(always)]
 unsafe fn tanh_body(n: usize, x: *const f64, b: *const f64, y: *mut f64) {
     for i in 0..n {
@@ -187,8 +187,19 @@ pub(super) mod avx2 {
                 _mm256_storeu_pd(y.add(i), tanh4(arg4(x, b, i)));
                 i += 4;
             }
-            let b = if b.is_null() { b } else { b.add(i) };
-            tanh_body(n - i, x.add(i), b, y.add(i));
+            // The last 1–3 lanes through the same vector code on a padded
+            // copy: lane for lane the same operations as `tanh_scalar`
+            // (hence the same bits), without its serial latency.
+            let rest = n - i;
+            if rest > 0 {
+                let mut buf = [0.0f64; 4];
+                for (k, v) in buf.iter_mut().enumerate().take(rest) {
+                    *v = if b.is_null() { *x.add(i + k) } else { *x.add(i + k) + *b.add(i + k) };
+                }
+                let mut out = [0.0f64; 4];
+                _mm256_storeu_pd(out.as_mut_ptr(), tanh4(_mm256_loadu_pd(buf.as_ptr())));
+                std::ptr::copy_nonoverlapping(out.as_ptr(), y.add(i), rest);
+            }
         }
     }
 }
