@@ -44,7 +44,12 @@ fn every_checkpoint_budget_gives_the_same_bits() {
         for c in [None, Some(1), Some(2), Some(3), Some(5), Some(steps - 1), Some(steps)] {
             let g = grad(&f, &o, &ts, Adjoint::Discrete { checkpoints: c });
             assert_eq!((&g.params, &g.y0), (&all.params, &all.y0), "{m} checkpoints {c:?}");
-            assert!(g.recomputed >= all.recomputed, "{m} {c:?}");
+            if c.is_none() && steps < 64 {
+                // A short solve: the forward pass kept every stage, nothing is recomputed.
+                assert_eq!(g.recomputed, 0, "{m}");
+            } else {
+                assert!(g.recomputed >= all.recomputed, "{m} {c:?}");
+            }
         }
     }
 }

@@ -30,6 +30,12 @@
 //!   stages; its end slot `f(t1, y1)` is the next step's first stage, kept
 //!   from reversing that one, so the whole sweep costs one evaluation more
 //!   (the last step's end slot) plus the VJPs of the extra cotangents.
+//! - **Small problems.** With the automatic budget, the forward pass also
+//!   keeps every step's start state and stage derivatives while they fit in
+//!   `FULL_TAPE_STEPS` steps and `FULL_TAPE_LEN` values; the sweep then restores each step from them
+//!   (the stage inputs by the same linear combinations, so the same bits)
+//!   and evaluates nothing but VJPs. Past that size it drops them and the
+//!   scheme above applies.
 //! - **Cost.** At most `c + ⌈log₂ K⌉ + 1` states are held at once (the
 //!   checkpoints plus the bisection stack; reported as `peak_states`).
 //!   Reversing a segment of `m = 2^d` steps recomputes `m (1 + d/2)` steps,
@@ -55,7 +61,24 @@ pub(super) struct Tape {
     interval: usize,
     /// The most checkpoints held at once during the forward pass.
     peak: usize,
+    /// Every step's start state and stage derivatives, while they fit in
+    /// [`FULL_TAPE_LEN`] values (then the sweep needs no re-evaluation);
+    /// `None` once they did not, or when not asked for.
+    full: Option<FullTape>,
 }
+
+/// Every step's start state (`n` each) and stages (`per_step` each).
+struct FullTape {
+    states: Vec<f64>,
+    stages: Vec<f64>,
+    per_step: usize,
+}
+
+/// Most values (4 MiB) and steps the full tape may hold: short solves, like
+/// the windows of a training step, are reversed without recomputing a step,
+/// and memory still grows only logarithmically with the number of steps.
+const FULL_TAPE_LEN: usize = 1 << 19;
+const FULL_TAPE_STEPS: usize = 64;
 
 /// The forward pass's step observer: records times and thins checkpoints.
 pub(super) struct Recorder {
@@ -67,11 +90,18 @@ pub(super) struct Recorder {
 
 impl Recorder {
     /// A recorder for a solve from `t0` of an `n`-dimensional state.
-    pub fn new(n: usize, t0: f64, budget: Option<usize>) -> Recorder {
+    /// `stages_per_step > 0` also keeps every step's state and stage
+    /// derivatives (that many values per step) while they fit (see [`Tape`]).
+    pub fn new(n: usize, t0: f64, budget: Option<usize>, stages_per_step: usize) -> Recorder {
         let reserve = budget.map_or(16, |c| c.saturating_add(1).min(64));
         let mut times = Vec::with_capacity(64);
         times.push(t0);
-        let tape = Tape { times, states: Vec::with_capacity(reserve * n), interval: 1, peak: 0 };
+        let full = (stages_per_step > 0).then(|| FullTape {
+            states: Vec::new(),
+            stages: Vec::new(),
+            per_step: stages_per_step,
+        });
+        let tape = Tape { times, states: Vec::with_capacity(reserve * n), interval: 1, peak: 0, full };
         Recorder { tape, n, budget }
     }
 
@@ -113,6 +143,15 @@ impl StepObserver for Recorder {
         let step = self.tape.times.len() - 1;
         if step.is_multiple_of(self.tape.interval) {
             self.checkpoint(step, &ws.y);
+        }
+        if let Some(full) = &mut self.tape.full {
+            let len = full.states.len() + self.n + full.stages.len() + full.per_step;
+            if step >= FULL_TAPE_STEPS || len > FULL_TAPE_LEN {
+                self.tape.full = None;
+            } else {
+                full.states.extend_from_slice(&ws.y);
+                full.stages.extend_from_slice(&ws.k[..full.per_step]);
+            }
         }
         self.tape.times.push(t1);
     }
@@ -215,6 +254,15 @@ pub(super) fn reverse_sweep<S: Scheme>(
         next_k0_of: None,
         _scheme: std::marker::PhantomData,
     };
+    if let Some(full) = &tape.full {
+        let per = full.per_step;
+        for i in (0..steps).rev() {
+            let (t0, t1) = (tape.times[i], tape.times[i + 1]);
+            sweep.bufs.restore::<S>(&full.states[i * n..(i + 1) * n], &full.stages[i * per..(i + 1) * per], t0, t1);
+            sweep.reverse_recomputed(i)?;
+        }
+        return Ok(Reversed { steps: steps as u64, peak_states: steps });
+    }
     let held = tape.states.len() / n;
     for j in (0..held).rev() {
         let a = j * tape.interval;
@@ -275,6 +323,13 @@ impl<S: Scheme> Sweep<'_, S> {
         let (t0, t1) = (self.times[i], self.times[i + 1]);
         let y = &self.stack[depth * n..(depth + 1) * n];
         self.bufs.recompute::<S>(self.f, y, t0, t1);
+        self.reverse_recomputed(i)
+    }
+
+    /// Reverses step `i`, whose stages are in `bufs` (recomputed or restored).
+    fn reverse_recomputed(&mut self, i: usize) -> Result<(), SolveError> {
+        let n = self.n;
+        let (t0, t1) = (self.times[i], self.times[i + 1]);
         if self.reg.any() {
             self.inject_regularisers(i, t0, t1)?;
         }

@@ -604,12 +604,14 @@ fn forward<S: Scheme>(
     let ws = &mut work.ws;
     let (stats, tape, replay) = match setup.adjoint {
         Adjoint::Discrete { checkpoints } => {
-            let mut rec = discrete::Recorder::new(n, t0, checkpoints);
+            // With the automatic budget, small problems keep every step's stages.
+            let keep = if checkpoints.is_none() { reverse::inner_stages::<S>() * n } else { 0 };
+            let mut rec = discrete::Recorder::new(n, t0, checkpoints, keep);
             let stats = run_observed::<S, _>(setup, &p, ws, out, &mut Both(&mut rec, &mut at))?;
             (stats, Tape::Discrete(rec.into_tape()), None)
         }
         Adjoint::Backsolve if biased => {
-            let mut rec = discrete::Recorder::new(n, t0, None);
+            let mut rec = discrete::Recorder::new(n, t0, None, 0);
             let stats = run_observed::<S, _>(setup, &p, ws, out, &mut rec)?;
             (stats, Tape::Backsolve, Some(rec.into_tape()))
         }

@@ -163,6 +163,24 @@ impl StepBufs {
         self.evals += (inner - 1) as u64;
     }
 
+    /// [`StepBufs::recompute`] without evaluating: the stage derivatives
+    /// `stages` (`inner_stages · n` values, as the forward pass made them)
+    /// are copied in, the stage inputs and `y1` rebuilt by the same linear
+    /// combinations (so the same bits).
+    pub fn restore<S: Scheme>(&mut self, y: &[f64], stages: &[f64], t0: f64, t1: f64) {
+        let tab = S::TABLEAU;
+        let n = self.n;
+        let inner = inner_stages::<S>();
+        let h = t1 - t0;
+        self.k[..inner * n].copy_from_slice(stages);
+        self.yst[..n].copy_from_slice(y);
+        for i in 1..inner {
+            lincomb(&mut self.yst[i * n..(i + 1) * n], y, h, tab.a[i], &self.k[..i * n]);
+        }
+        let weights = if tab.fsal { tab.a[tab.stages() - 1] } else { tab.b };
+        lincomb(&mut self.y1, y, h, weights, &self.k[..inner * n]);
+    }
+
     /// Evaluates the end slot `k_end = f(t1, y1)` of the recomputed step
     /// (one evaluation).
     pub fn eval_end<S: Scheme>(&mut self, f: &dyn DiffField, t1: f64) {
