@@ -243,6 +243,24 @@ pub fn select_model<'p>(program: &'p ProgramIr, name: Option<&str>) -> Result<&'
     }
 }
 
+/// The solve options a `solver` declaration (or an inline `with = method(...)`)
+/// stands for: its method and its `rtol`, `atol`, `dt`, `max_steps` over the
+/// defaults of [`SolveOptions`].
+pub fn solve_options(spec: &ir::SolverSpec) -> Result<nde_runtime::SolveOptions, String> {
+    let method = spec.method.parse::<nde_runtime::Method>().map_err(|e| e.to_string())?;
+    let mut opts = nde_runtime::SolveOptions { method, ..Default::default() };
+    for (key, value) in &spec.options {
+        match key.as_str() {
+            "rtol" => opts.rtol = *value,
+            "atol" => opts.atol = *value,
+            "dt" => opts.dt = Some(*value),
+            "max_steps" => opts.max_steps = *value as usize,
+            _ => {}
+        }
+    }
+    Ok(opts)
+}
+
 /// Times a closure.
 pub fn timed<T>(f: impl FnOnce() -> T) -> (T, Duration) {
     let start = Instant::now();

@@ -20,7 +20,7 @@ use std::sync::Arc;
 use nde_runtime::adjoint::{self, Adjoint, BatchCotangent, BatchTimes, SamplingStrategy};
 use nde_runtime::data::Series;
 use nde_runtime::io::{self, Array, IoError};
-use nde_runtime::solve::{solve, Method, SolveOptions};
+use nde_runtime::solve::{solve, SolveOptions};
 use nde_runtime::train::{clip_by_global_norm, global_norm, Optimizer, Rule, Schedule, TrainError};
 use nde_runtime::SolveError;
 
@@ -79,19 +79,9 @@ impl From<IoError> for TrainFailure {
     }
 }
 
-/// The solve options a `solver` declaration (or inline `with = method(...)`) stands for.
+/// [`super::solve_options`], and a step size for fixed-step methods.
 pub fn solve_options(spec: &SolverSpec) -> Result<SolveOptions, String> {
-    let mut opts =
-        SolveOptions { method: spec.method.parse::<Method>().map_err(|e| e.to_string())?, ..Default::default() };
-    for (key, value) in &spec.options {
-        match key.as_str() {
-            "rtol" => opts.rtol = *value,
-            "atol" => opts.atol = *value,
-            "dt" => opts.dt = Some(*value),
-            "max_steps" => opts.max_steps = *value as usize,
-            _ => {}
-        }
-    }
+    let opts = super::solve_options(spec)?;
     if !opts.method.is_adaptive() && opts.dt.is_none() {
         return Err(format!("solver `{}`: {} is a fixed-step method and needs `dt`", spec.name, spec.method));
     }

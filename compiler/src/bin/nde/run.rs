@@ -154,18 +154,12 @@ struct Output {
 }
 
 fn solve_options(args: &RunArgs, declared: &[SolverSpec]) -> Result<SolveOptions, u8> {
-    let mut opts = SolveOptions::default();
     let spec = match &args.solver {
         Some(name) => declared.iter().find(|s| &s.name == name),
         None if declared.len() == 1 => declared.first(),
         None => None,
     };
-    let method_name = match (spec, &args.solver) {
-        (Some(s), _) => s.method.as_str(),
-        (None, Some(name)) => name.as_str(),
-        (None, None) => "tsit5",
-    };
-    opts.method = method_name.parse::<Method>().map_err(|e| {
+    let unknown = |e: String| {
         let declared: Vec<_> = declared.iter().map(|s| s.name.as_str()).collect();
         let extra = if declared.is_empty() {
             String::new()
@@ -173,18 +167,14 @@ fn solve_options(args: &RunArgs, declared: &[SolverSpec]) -> Result<SolveOptions
             format!(" (solvers declared in the file: {})", declared.join(", "))
         };
         fail(exit::USAGE, format!("{e}{extra}"))
-    })?;
-    if let Some(s) = spec {
-        for (key, value) in &s.options {
-            match key.as_str() {
-                "rtol" => opts.rtol = *value,
-                "atol" => opts.atol = *value,
-                "dt" => opts.dt = Some(*value),
-                "max_steps" => opts.max_steps = *value as usize,
-                _ => {}
-            }
+    };
+    let mut opts = match (spec, &args.solver) {
+        (Some(s), _) => driver::solve_options(s).map_err(unknown)?,
+        (None, name) => {
+            let method = name.as_deref().unwrap_or("tsit5").parse::<Method>().map_err(|e| unknown(e.to_string()))?;
+            SolveOptions { method, ..Default::default() }
         }
-    }
+    };
     if let Some(v) = args.rtol {
         opts.rtol = v;
     }
