@@ -10,6 +10,7 @@ pub mod adjoint;
 pub mod data;
 pub mod io;
 pub mod linalg;
+pub mod path;
 pub mod sde;
 pub mod term;
 pub mod train;
