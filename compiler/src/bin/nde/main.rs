@@ -72,6 +72,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    restore_sigpipe();
     let cli = Cli::parse();
     let code = match cli.command {
         Command::Check { file } => check(&file),
@@ -102,6 +103,17 @@ fn check(file: &std::path::Path) -> u8 {
             eprintln!("{}: {n} error{}", file.display(), if n == 1 { "" } else { "s" });
             exit::MODEL_ERRORS
         }
+    }
+}
+
+/// Lets a closed pipe end the process quietly, as it does other Unix tools
+/// (`nde run m.nde | head`), instead of a panic in `println!`.
+fn restore_sigpipe() {
+    #[cfg(unix)]
+    // SAFETY: setting a signal's disposition to the default before any thread
+    // is started has no preconditions.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }
 
