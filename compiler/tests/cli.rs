@@ -198,3 +198,21 @@ fn help_teaches() {
         assert!(help.contains(flag), "{flag} missing from help");
     }
 }
+
+#[test]
+fn a_closed_output_pipe_ends_the_run_without_a_panic() {
+    use std::io::Read;
+    use std::process::Stdio;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_nde"))
+        .args(["run", "examples/lorenz.nde", "--t1", "100", "--saves", "200000"])
+        .current_dir(repo())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = [0u8; 16];
+    child.stdout.take().unwrap().read_exact(&mut first).unwrap(); // then dropped: the pipe closes
+    let out = child.wait_with_output().unwrap();
+    assert!(!out.status.success());
+    assert!(!text(&out.stderr).contains("panicked"), "{}", text(&out.stderr));
+}
