@@ -7,6 +7,7 @@
 
 pub mod abi;
 pub mod adjoint;
+pub mod brownian;
 pub mod data;
 pub mod io;
 pub mod linalg;
@@ -25,6 +26,8 @@ pub use adjoint::{
     gradient, gradient_batch, gradient_fixed, Adjoint, BatchCotangent, BatchGradient, BatchTimes, Cotangent, Gradient,
     Sampling, SamplingStrategy,
 };
+pub use brownian::{BrownianPath, BrownianTree};
 pub use error::SolveError;
+pub use sde::{sde_gradient, sde_gradient_batch, sde_solve, sde_solve_batch, SdeAdjoint, SdeMethod, SdeOptions};
 pub use solution::{BatchSolution, Solution, Stats};
 pub use solve::{solve, solve_batch, Controller, Method, SolveOptions};

@@ -1,7 +1,29 @@
-//! Stochastic differential equations: terms, solvers and gradients.
+//! Stochastic differential equations `dy = f(t, y) dt + g(t, y) dW`:
+//! field traits, solvers and gradients, driven on reproducible Brownian
+//! paths ([`crate::brownian`]).
 //!
-//! (Being built for issue 5; see `term` for the field traits.)
+//! | module | owns |
+//! |---|---|
+//! | `term` | [`SdeField`], [`DiffSdeField`], [`Noise`], [`FnSde`] (closures, for tests) |
+//! | `options` | [`SdeMethod`], [`SdeOptions`] and their validation |
+//! | `grid` | the step points of fixed-step solves, walked both ways |
+//! | `step` | one step of each method, its VJP, reversible Heun's inverse |
+//! | `solve` | [`sde_solve`], [`sde_solve_batch`] and the stepping loops |
+//! | `adjoint` | [`sde_gradient`], [`sde_gradient_batch`], [`SdeAdjoint`] |
+//!
+//! Like the ODE side: typed [`crate::SolveError`]s for every bad input, no
+//! allocation per step, and batches over rayon that give the same bits on
+//! any number of threads (each member has its own stream of the Brownian
+//! tree). Never prints.
 
+mod adjoint;
+mod grid;
+mod options;
+mod solve;
+mod step;
 pub mod term;
 
-pub use term::{DiffSdeField, Noise, SdeField};
+pub use adjoint::{sde_gradient, sde_gradient_batch, SdeAdjoint, SdeBatchGradient, SdeGradient};
+pub use options::{SdeMethod, SdeOptions};
+pub use solve::{sde_solve, sde_solve_batch};
+pub use term::{DiffSdeField, FnSde, Noise, SdeField};
