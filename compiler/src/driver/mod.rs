@@ -9,6 +9,7 @@
 
 pub mod frontend;
 pub mod params;
+pub mod sde;
 pub mod train;
 
 use std::path::Path;

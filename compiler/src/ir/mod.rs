@@ -504,9 +504,57 @@ pub struct ModelIr {
     pub rhs: Function,
     /// `y0 = init(t0, p)`: reads `t`, `p` (no state); output length `n_state`.
     pub init: Function,
+    /// The noise term `g(t, y, p) dW` of an SDE model (`rhs` is then its
+    /// drift); `None` for an ODE.
+    pub diffusion: Option<Diffusion>,
+}
+
+/// The shape of an SDE's noise (mirrors the runtime's `sde::Noise`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NoiseShape {
+    /// `dW` has one channel per state; `g` has the state's shape (`n` values).
+    Diagonal,
+    /// `noise W: [m]`: `dW` has `m` channels; `g` is `n × m`, row-major.
+    General { m: usize },
+}
+
+impl NoiseShape {
+    /// Brownian channels for a system of `n` states.
+    pub fn channels(self, n: usize) -> usize {
+        match self {
+            NoiseShape::Diagonal => n,
+            NoiseShape::General { m } => m,
+        }
+    }
+
+    /// Entries of `g` for a system of `n` states.
+    pub fn diffusion_len(self, n: usize) -> usize {
+        match self {
+            NoiseShape::Diagonal => n,
+            NoiseShape::General { m } => n * m,
+        }
+    }
+}
+
+/// The diffusion of an SDE model: `dy = rhs(t, y, p) dt + g(t, y, p) dW`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Diffusion {
+    pub noise: NoiseShape,
+    /// The model is marked `stratonovich` (Itô otherwise).
+    pub stratonovich: bool,
+    /// `g(t, y, p)`: reads `t`, `y`, `p`; output length
+    /// [`NoiseShape::diffusion_len`]`(n_state)`, flat (general noise: the
+    /// states' `[len, m]` blocks stacked row by row).
+    pub function: Function,
+    /// `g` reads no state (additive noise).
+    pub additive: bool,
 }
 
 impl ModelIr {
+    /// Whether the model is an SDE (has a diffusion).
+    pub fn is_sde(&self) -> bool {
+        self.diffusion.is_some()
+    }
     pub fn n_state(&self) -> usize {
         self.rhs.n_state
     }

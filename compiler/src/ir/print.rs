@@ -22,7 +22,7 @@
 //! anything but the IR itself.
 
 use super::training::{BatchSpec, DataSource, DataSpec, InitialState, LossIr, LossStat, TrainSpec};
-use super::{BinaryOp, Function, InputBuf, ModelIr, Op, ProgramIr, Shape, Slot, SolverSpec, UnaryOp};
+use super::{BinaryOp, Function, InputBuf, ModelIr, NoiseShape, Op, ProgramIr, Shape, Slot, SolverSpec, UnaryOp};
 use std::fmt::{self, Write};
 
 /// Constants with at most this many elements print every value.
@@ -35,7 +35,9 @@ pub fn print_function(f: &Function) -> String {
     f.to_string()
 }
 
-/// The text form of a model: layout, then the `rhs` and `init` functions.
+/// The text form of a model: layout, then the `rhs` and `init` functions,
+/// then for an SDE a `diffusion` line (noise shape, calculus, additive) and
+/// the diffusion function `g`.
 pub fn print_model(m: &ModelIr) -> String {
     m.to_string()
 }
@@ -310,7 +312,19 @@ impl fmt::Display for ModelIr {
         writeln!(out)?;
         write!(out, "{}", self.rhs)?;
         writeln!(out)?;
-        write!(out, "{}", self.init)
+        write!(out, "{}", self.init)?;
+        if let Some(d) = &self.diffusion {
+            let noise = match d.noise {
+                NoiseShape::Diagonal => "diagonal".to_string(),
+                NoiseShape::General { m } => format!("general [{m}]"),
+            };
+            let calculus = if d.stratonovich { "stratonovich" } else { "ito" };
+            let additive = if d.additive { ", additive" } else { "" };
+            writeln!(out)?;
+            writeln!(out, "diffusion: {noise} noise, {calculus}{additive}")?;
+            write!(out, "{}", d.function)?;
+        }
+        Ok(())
     }
 }
 
@@ -402,6 +416,7 @@ mod tests {
             param_values: vec![0.5],
             rhs,
             init,
+            diffusion: None,
         };
         expect![[r#"
             model decay (n_state = 1, n_param = 1)

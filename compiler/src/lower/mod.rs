@@ -4,8 +4,9 @@
 //! Owns the memory layout of a model (states and params in declaration
 //! order, each at an offset in its flat buffer), the initial parameter
 //! values ([`init`]), and the translation of checked expressions into
-//! [`Builder`] calls for the `MODEL.rhs` and `MODEL.init` functions and
-//! each loss's `LOSS.loss` function (inputs laid out by [`LossLayout`]).
+//! [`Builder`] calls for the `MODEL.rhs` and `MODEL.init` functions, an SDE
+//! model's diffusion `MODEL.g` (its [`Diffusion`]), and each loss's
+//! `LOSS.loss` function (inputs laid out by [`LossLayout`]).
 //!
 //! Never: report errors or re-check shapes. Sema guarantees every shape rule
 //! the builder asserts, so a builder panic here is a compiler bug, not a user
@@ -15,7 +16,7 @@ mod expr;
 pub mod init;
 
 use crate::ir::training::{LossIr, LossLayout};
-use crate::ir::{Builder, ModelIr, ProgramIr, Slot};
+use crate::ir::{Builder, Diffusion, Function, InputBuf, ModelIr, Op, ProgramIr, Slot};
 use crate::sema::{CheckedLoss, CheckedModel, CheckedProgram};
 
 use expr::Lowerer;
@@ -86,6 +87,22 @@ pub fn lower_model(m: &CheckedModel, seed: u64) -> ModelIr {
         let v = init.lower(&s.init);
         init.builder.output(v);
     }
+    let diffusion = m.diffusion.as_ref().map(|d| {
+        let mut g = Lowerer::new(
+            Builder::new(format!("{}.g", m.name), n_state, n_param),
+            &state_offsets,
+            &param_offsets,
+            &m.lets,
+        );
+        // Row-major outputs one after another: a general-noise state's
+        // `[len, m]` block follows the previous state's rows.
+        for e in &d.g {
+            let v = g.lower(e);
+            g.builder.output(v);
+        }
+        let function = g.builder.finish();
+        Diffusion { noise: d.noise, stratonovich: d.stratonovich, additive: !reads_state(&function), function }
+    });
     ModelIr {
         name: m.name.clone(),
         states,
@@ -93,7 +110,30 @@ pub fn lower_model(m: &CheckedModel, seed: u64) -> ModelIr {
         param_values,
         rhs: rhs.builder.finish(),
         init: init.builder.finish(),
+        diffusion,
     }
+}
+
+/// Whether an output of `f` depends on the state buffer.
+fn reads_state(f: &Function) -> bool {
+    let mut live = vec![false; f.nodes.len()];
+    for &o in &f.outputs {
+        live[o.index()] = true;
+    }
+    for i in (0..f.nodes.len()).rev() {
+        if !live[i] {
+            continue;
+        }
+        match &f.nodes[i].op {
+            Op::Input { buf: InputBuf::State, .. } => return true,
+            op => {
+                for a in op.args() {
+                    live[a.index()] = true;
+                }
+            }
+        }
+    }
+    false
 }
 
 #[cfg(test)]

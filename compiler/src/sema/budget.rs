@@ -112,7 +112,8 @@ const BUDGET_HINT: &str = "fns are inlined at every call: a fn that calls anothe
 impl Checker<'_> {
     /// E0407 when lowering `m` would visit too many nodes or recurse too deeply.
     pub fn check_budget(&mut self, m: &CheckedModel) -> bool {
-        let Some(why) = over_budget(&m.lets, m.rhs.iter().chain(m.states.iter().map(|s| &s.init))) else {
+        let g = m.diffusion.iter().flat_map(|d| &d.g);
+        let Some(why) = over_budget(&m.lets, m.rhs.iter().chain(m.states.iter().map(|s| &s.init)).chain(g)) else {
             return true;
         };
         self.report(

@@ -38,7 +38,10 @@ pub mod tree;
 
 pub use builtins::{closest, edit_distance, SOLVER_METHODS, SOLVER_OPTIONS, TRAIN_OPTIONS};
 pub use data::load_path;
-pub use tree::{CheckedLoss, CheckedModel, CheckedProgram, LossInput, ParamDecl, ParamInit, StateDecl, TExpr, TKind};
+pub use tree::{
+    CheckedDiffusion, CheckedLoss, CheckedModel, CheckedProgram, LossInput, ParamDecl, ParamInit, StateDecl, TExpr,
+    TKind,
+};
 
 use std::collections::HashMap;
 use std::path::PathBuf;

@@ -1,6 +1,8 @@
 //! Checking a `model`: member names (E0201, E0203), params and their
 //! initialisers (E0306, E0309, E0314), nets, states and their initial values
-//! (E0406), `let`s, and equations (E0401–E0405).
+//! (E0406), `let`s, equations (E0401–E0405), and the stochastic part:
+//! `noise` declarations, `dx = f dt + g dW` equations and `stratonovich`
+//! (E0408–E0411).
 //!
 //! Order of work, so every expression sees what it may: params and nets in
 //! declaration order (constants only), then states (`t`, params, nets),
@@ -11,13 +13,47 @@ use std::collections::{HashMap, HashSet};
 
 use crate::diag::Diagnostic;
 use crate::ir::Shape;
+use crate::ir::{BinaryOp, NoiseShape, UnaryOp};
 use crate::span::Span;
-use crate::syntax::ast::{Expr, ExprKind, Ident, Member, ModelItem, ShapeAnn};
+use crate::syntax::ast::{Expr, ExprKind, Ident, Member, ModelItem, SdeTerm, ShapeAnn};
 
 use super::builtins::{closest, Initialiser};
 use super::checker::{Checker, Env, EnvKind, Local, ModelEnv, Phase, Resolved};
 use super::consts;
-use super::tree::{CheckedModel, ParamDecl, ParamInit, StateDecl, TExpr};
+use super::tree::{CheckedDiffusion, CheckedModel, ParamDecl, ParamInit, StateDecl, TExpr};
+
+/// What a term of an SDE equation contributes to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum TermKind {
+    Drift,
+    Diagonal,
+    General { m: usize },
+}
+
+/// A model's `noise NAME: [m]` declaration.
+struct NoiseDecl {
+    name: String,
+    /// `None` when the declaration was invalid (already reported).
+    m: Option<usize>,
+    span: Span,
+}
+
+/// What the equations of a model have produced so far.
+struct Equations {
+    /// Per state: the first equation's span and its right-hand side (drift).
+    rhs: Vec<Option<(Span, Option<TExpr>)>>,
+    /// Per state: its diffusion, if its equation has noise terms.
+    g: Vec<Option<TExpr>>,
+    noise: Option<NoiseDecl>,
+    /// The first diagonal (`g dW`) and general (`G @ dW`) noise terms.
+    diagonal_at: Option<Span>,
+    general_at: Option<Span>,
+    /// An SDE equation had an error (already reported).
+    failed: bool,
+}
+
+/// A state as the equations see it: name, shape (if known), initial value, span.
+type StateRow<'s> = (&'s Ident, Option<Shape>, Option<TExpr>, Span);
 
 /// Placeholder param slot for names registered before their slot is known
 /// (only ever read in the param-init phase, which rejects every local).
@@ -77,9 +113,23 @@ impl<'a> Checker<'a> {
             }
         }
 
+        // The noise declaration, before any equation reads it.
+        let mut eqs = Equations {
+            rhs: vec![None; states.len()],
+            g: vec![None; states.len()],
+            noise: None,
+            diagonal_at: None,
+            general_at: None,
+            failed: false,
+        };
+        for m in members() {
+            if let Member::Noise { name, shape, span } = m {
+                self.noise_decl(name, shape, *span, &mut eqs.noise);
+            }
+        }
+
         // Lets and equations, in declaration order.
         env.phase = Phase::Body;
-        let mut rhs: Vec<Option<(Span, Option<TExpr>)>> = vec![None; states.len()];
         for m in members() {
             match m {
                 Member::Let { name, value, .. } => {
@@ -89,20 +139,24 @@ impl<'a> Checker<'a> {
                 }
                 Member::Ode { state, rhs: e, span } => {
                     let v = self.expr(&Env { module, kind: EnvKind::Model(&env) }, e);
-                    self.equation(&env, state, v, e, *span, &states, &mut rhs);
+                    self.equation(&env, state, v, e, *span, &states, &mut eqs.rhs);
+                }
+                Member::Sde { state, terms, span } => {
+                    self.sde_equation(module, &env, state, terms, *span, &states, &mut eqs);
                 }
                 _ => {}
             }
         }
         for (i, (name, _, _, _)) in states.iter().enumerate() {
-            if rhs[i].is_none() {
+            if eqs.rhs[i].is_none() {
                 self.report(
                     Diagnostic::error("E0401", format!("state `{}` has no equation", name.name), name.span)
                         .label("declared here")
-                        .hint(format!("add `d{}/dt = ...`", name.name)),
+                        .hint(format!("add `d{0}/dt = ...` (an ODE) or `d{0} = ... dt + ... dW` (an SDE)", name.name)),
                 );
             }
         }
+        let diffusion = self.diffusion(model, &states, &mut eqs);
         if states.is_empty() {
             self.report(
                 Diagnostic::error("E0405", format!("model `{}` has no states", model.name.name), model.name.span)
@@ -123,7 +177,8 @@ impl<'a> Checker<'a> {
             states: out_states,
             params,
             lets: env.lets.into_iter().collect::<Option<_>>()?,
-            rhs: rhs.into_iter().map(|r| r.and_then(|(_, v)| v)).collect::<Option<_>>()?,
+            rhs: eqs.rhs.into_iter().map(|r| r.and_then(|(_, v)| v)).collect::<Option<_>>()?,
+            diffusion: diffusion?,
         })
     }
 
@@ -139,8 +194,9 @@ impl<'a> Checker<'a> {
                 Member::Param { name, .. }
                 | Member::State { name, .. }
                 | Member::Net { name, .. }
-                | Member::Let { name, .. } => name,
-                Member::Ode { .. } => continue,
+                | Member::Let { name, .. }
+                | Member::Noise { name, .. } => name,
+                Member::Ode { .. } | Member::Sde { .. } => continue,
             };
             if self.check_reserved(name) {
                 rejected.insert(index);
@@ -168,6 +224,8 @@ impl<'a> Checker<'a> {
                     n_nets += 1;
                     Local::Net(n_nets - 1)
                 }
+                // Not a value: `W` is only ever read as `dW`.
+                Member::Noise { .. } => continue,
                 _ => {
                     env.all_lets.insert(name.name.clone(), name.span);
                     continue;
@@ -305,6 +363,360 @@ impl<'a> Checker<'a> {
         None
     }
 
+    /// The state an equation is for (E0403), if it has no equation yet
+    /// (E0402). `sde`: the equation is `dNAME = ...` (for the hints).
+    fn equation_target(
+        &mut self,
+        env: &ModelEnv,
+        state: &Ident,
+        span: Span,
+        states: &[StateRow<'_>],
+        rhs: &[Option<(Span, Option<TExpr>)>],
+        sde: bool,
+    ) -> Option<usize> {
+        let i = match env.names.get(&state.name) {
+            Some(Local::State(i)) => *i,
+            other => {
+                let (msg, label) = match other {
+                    Some(Local::Param(_)) => {
+                        (format!("`{}` is a param, not a state", state.name), "only states have equations")
+                    }
+                    Some(Local::Net(_)) => {
+                        (format!("`{}` is a net, not a state", state.name), "only states have equations")
+                    }
+                    Some(Local::Time) => ("`t` is the time, not a state".to_string(), "only states have equations"),
+                    _ => (format!("`{}` is not a state of this model", state.name), "no such state"),
+                };
+                let mut d = Diagnostic::error("E0403", format!("equation for {msg}"), span).label(label);
+                let names = states.iter().map(|(n, ..)| n.name.as_str());
+                if let (None, Some(s)) = (other, closest(&state.name, names)) {
+                    d = d.hint(if sde {
+                        format!("did you mean `d{s} = ...`?")
+                    } else {
+                        format!("did you mean `d{s}/dt`?")
+                    });
+                }
+                self.report(d);
+                return None;
+            }
+        };
+        if let Some((first, _)) = rhs[i] {
+            self.report(
+                Diagnostic::error("E0402", format!("state `{}` has more than one equation", state.name), span)
+                    .label("second equation")
+                    .with_secondary(first, "first equation here")
+                    .hint(format!(
+                        "each state has exactly one equation: `d{0}/dt = ...` (an ODE) or `d{0} = ... dt + ... dW` \
+                         (an SDE), not both",
+                        state.name
+                    )),
+            );
+            return None;
+        }
+        Some(i)
+    }
+
+    /// `noise NAME: [m]`: E0411 for a second declaration or a shape that is
+    /// not a vector.
+    fn noise_decl(&mut self, name: &Ident, shape: &ShapeAnn, span: Span, noise: &mut Option<NoiseDecl>) {
+        if let Some(first) = noise {
+            self.report(
+                Diagnostic::error("E0411", "a model has at most one `noise` declaration", span)
+                    .label("second `noise` declaration")
+                    .with_secondary(first.span, "first declared here")
+                    .hint(format!("declare all the Brownian channels at once: `noise {}: [m]`", first.name)),
+            );
+            return;
+        }
+        let m = match self.annotation(shape) {
+            Some(s) if s.rank() == 1 => Some(s.len()),
+            Some(s) => {
+                self.report(
+                    Diagnostic::error("E0411", "the shape of a `noise` must be a vector `[m]`", shape.span)
+                        .label(format!("this is {s}"))
+                        .hint(format!("`noise {}: [3]` declares 3 Brownian channels", name.name)),
+                );
+                None
+            }
+            None => None,
+        };
+        *noise = Some(NoiseDecl { name: name.name.clone(), m, span });
+    }
+
+    /// `dNAME = f dt + g dW`: the drift (E0404 per term), the diffusion
+    /// (E0408 shapes, E0409 diagonal vs general, E0410 unknown differential).
+    #[allow(clippy::too_many_arguments)]
+    fn sde_equation(
+        &mut self,
+        module: usize,
+        env: &ModelEnv,
+        state: &Ident,
+        terms: &'a [SdeTerm],
+        span: Span,
+        states: &[StateRow<'_>],
+        eqs: &mut Equations,
+    ) {
+        let target = self.equation_target(env, state, span, states, &eqs.rhs, true);
+        let want = target.and_then(|i| states[i].1);
+        let mut drift: Option<TExpr> = None;
+        let mut diffusion: Option<TExpr> = None;
+        let mut ok = true;
+        for term in terms {
+            let v = self.expr(&Env { module, kind: EnvKind::Model(env) }, &term.coef);
+            let kind = self.term_kind(term, eqs);
+            let (Some(v), Some(kind), Some(want)) = (v, kind, want) else {
+                ok = false;
+                continue;
+            };
+            let v = match kind {
+                TermKind::Drift => self.drift_term(state, term, v, want),
+                TermKind::Diagonal => {
+                    eqs.diagonal_at.get_or_insert(term.span);
+                    self.diagonal_term(state, term, v, want)
+                }
+                TermKind::General { m } => {
+                    eqs.general_at.get_or_insert(term.span);
+                    self.general_term(state, term, v, want, m)
+                }
+            };
+            let Some(v) = v else {
+                ok = false;
+                continue;
+            };
+            let acc = if kind == TermKind::Drift { &mut drift } else { &mut diffusion };
+            *acc = Some(match acc.take() {
+                None if term.negate => consts::unary(UnaryOp::Neg, v, term.span),
+                None => v,
+                Some(a) => {
+                    let op = if term.negate { BinaryOp::Sub } else { BinaryOp::Add };
+                    let span = a.span.to(term.span);
+                    consts::binary(op, a, v, span)
+                }
+            });
+        }
+        eqs.failed |= !ok;
+        let Some(i) = target else { return };
+        let drift = match (ok, want) {
+            (true, Some(want)) => {
+                Some(drift.unwrap_or_else(|| TExpr::constant(vec![0.0; want.len()].into(), want, state.span)))
+            }
+            _ => None,
+        };
+        eqs.rhs[i] = Some((span, drift));
+        eqs.g[i] = diffusion;
+    }
+
+    /// What a term's differential makes it: E0409, E0410.
+    fn term_kind(&mut self, term: &SdeTerm, eqs: &Equations) -> Option<TermKind> {
+        let d = &term.differential;
+        if d.name == "dt" {
+            if term.matmul {
+                self.report(
+                    Diagnostic::error("E0410", "`dt` cannot follow `@`", d.span)
+                        .label("the drift is a coefficient times `dt`")
+                        .hint("write `f dt`, without `@`"),
+                );
+                return None;
+            }
+            return Some(TermKind::Drift);
+        }
+        let channel = &d.name[1..];
+        match &eqs.noise {
+            Some(noise) if noise.name == channel => {
+                if !term.matmul {
+                    let m = noise.m.map_or("m".to_string(), |m| m.to_string());
+                    self.report(
+                        Diagnostic::error(
+                            "E0409",
+                            format!("`{}` is general noise: write `G @ {}`", d.name, d.name),
+                            term.span,
+                        )
+                        .label("a diagonal noise term")
+                        .with_secondary(noise.span, format!("`noise {channel}` declared here"))
+                        .hint(format!(
+                            "with `noise {channel}: [{m}]` every noise term is `G @ {}` with G: [len, {m}]; \
+                                 without a `noise` declaration, `g dW` is diagonal noise",
+                            d.name
+                        )),
+                    );
+                    return None;
+                }
+                noise.m.map(|m| TermKind::General { m })
+            }
+            None if d.name == "dW" => {
+                if term.matmul {
+                    self.report(
+                        Diagnostic::error("E0409", "`G @ dW` needs a `noise` declaration", term.span)
+                            .label("general noise without its channels")
+                            .hint("declare the Brownian channels, e.g. `noise W: [3]`; or write `g dW` for diagonal noise"),
+                    );
+                    return None;
+                }
+                Some(TermKind::Diagonal)
+            }
+            _ => {
+                let known = match &eqs.noise {
+                    Some(n) => format!("`dt` or `d{}` (the declared noise)", n.name),
+                    None => "`dt` or `dW`".to_string(),
+                };
+                self.report(
+                    Diagnostic::error("E0410", format!("unknown differential `{}`", d.name), d.span)
+                        .label("not `dt` nor a declared noise")
+                        .hint(format!("a term ends with {known}; other noise needs `noise {channel}: [m]`")),
+                );
+                None
+            }
+        }
+    }
+
+    /// A `f dt` term: the state's shape (E0404).
+    fn drift_term(&mut self, state: &Ident, term: &SdeTerm, v: TExpr, want: Shape) -> Option<TExpr> {
+        if v.shape == want {
+            return Some(v);
+        }
+        let mut d = Diagnostic::error(
+            "E0404",
+            format!("the drift of `d{}` does not have the shape of `{}`", state.name, state.name),
+            term.coef.span,
+        )
+        .label(format!("`{}` is {want} but this term is {}", state.name, v.shape));
+        if v.shape.is_scalar() {
+            d = d.hint(format!("a scalar drift is not broadcast; build the {want} drift explicitly"));
+        }
+        self.report(d);
+        None
+    }
+
+    /// A `g dW` term: the state's shape or a scalar, broadcast (E0408).
+    fn diagonal_term(&mut self, state: &Ident, term: &SdeTerm, v: TExpr, want: Shape) -> Option<TExpr> {
+        if v.shape == want {
+            return Some(v);
+        }
+        if v.shape.is_scalar() {
+            let span = v.span;
+            return Some(consts::broadcast(v, want, span));
+        }
+        self.report(
+            Diagnostic::error(
+                "E0408",
+                format!("the diffusion of `d{}` does not have the shape of `{}`", state.name, state.name),
+                term.coef.span,
+            )
+            .label(format!("`{}` is {want} but `g` is {}", state.name, v.shape))
+            .hint(
+                "with diagonal noise `g` has the state's shape (or is a scalar); for a matrix `G` declare \
+                   `noise W: [m]` and write `G @ dW`",
+            ),
+        );
+        None
+    }
+
+    /// A `G @ dW` term: `[len, m]` for a vector state, `[m]` for a scalar (E0408).
+    fn general_term(&mut self, state: &Ident, term: &SdeTerm, v: TExpr, want: Shape, m: usize) -> Option<TExpr> {
+        let expected = match want.rank() {
+            0 => Shape::vector(m),
+            1 => Shape::matrix(want.len(), m),
+            _ => {
+                self.report(
+                    Diagnostic::error("E0408", "general noise needs a scalar or vector state", term.span)
+                        .label(format!("`{}` is {want}", state.name))
+                        .hint("use a vector state, or diagonal noise `g dW` without a `noise` declaration"),
+                );
+                return None;
+            }
+        };
+        if v.shape == expected {
+            return Some(v);
+        }
+        self.report(
+            Diagnostic::error(
+                "E0408",
+                format!("`G` in `G @ {}` has the wrong shape", term.differential.name),
+                term.coef.span,
+            )
+            .label(format!("expected {expected} (`{}` is {want}, {m} channels) but `G` is {}", state.name, v.shape))
+            .hint(format!("`G @ {}` must have the state's shape: `G` is [state size, {m}]", term.differential.name)),
+        );
+        None
+    }
+
+    /// The model's diffusion once every equation is checked: `Some(None)`
+    /// for an ODE, `None` on errors (E0409 mixed noise, E0411 a `noise` or
+    /// `stratonovich` with no noise term, E0408 general noise on a matrix state).
+    fn diffusion(
+        &mut self,
+        model: &ModelItem,
+        states: &[StateRow<'_>],
+        eqs: &mut Equations,
+    ) -> Option<Option<CheckedDiffusion>> {
+        if eqs.failed {
+            return None;
+        }
+        if let (Some(diag), Some(general)) = (eqs.diagonal_at, eqs.general_at) {
+            // Unreachable through term_kind (a declared noise makes every
+            // term general); kept so the rule holds if that changes.
+            self.report(
+                Diagnostic::error("E0409", "diagonal and general noise in one model", diag)
+                    .label("diagonal noise term")
+                    .with_secondary(general, "general noise term"),
+            );
+            return None;
+        }
+        let noise = match (&eqs.noise, eqs.general_at, eqs.diagonal_at) {
+            // An invalid declaration (already reported).
+            (Some(NoiseDecl { m: None, .. }), _, _) => return None,
+            (Some(n), None, _) => {
+                self.report(
+                    Diagnostic::error(
+                        "E0411",
+                        format!("`noise {}` is declared but no equation uses it", n.name),
+                        n.span,
+                    )
+                    .label("unused")
+                    .hint(format!("add a term `G @ d{}` to an equation, or remove the declaration", n.name)),
+                );
+                return None;
+            }
+            (Some(n), Some(_), _) => NoiseShape::General { m: n.m? },
+            (None, _, Some(_)) => NoiseShape::Diagonal,
+            (None, _, None) => {
+                if let Some(at) = model.stratonovich {
+                    self.report(
+                        Diagnostic::error("E0411", "`stratonovich` on a model without noise", at)
+                            .label("no equation has a `dW` term")
+                            .hint("remove `stratonovich`, or add noise: `dx = f dt + g dW`"),
+                    );
+                    return None;
+                }
+                return Some(None);
+            }
+        };
+        let mut g = Vec::with_capacity(states.len());
+        for (i, (name, shape, _, _)) in states.iter().enumerate() {
+            match (eqs.g[i].take(), shape) {
+                (Some(v), _) => g.push(v),
+                (None, Some(s)) => {
+                    let zero_shape = match noise {
+                        NoiseShape::Diagonal => *s,
+                        NoiseShape::General { m } if s.is_scalar() => Shape::vector(m),
+                        NoiseShape::General { m } => Shape::matrix(s.len(), m),
+                    };
+                    if let (NoiseShape::General { .. }, 2) = (noise, s.rank()) {
+                        self.report(
+                            Diagnostic::error("E0408", "general noise needs scalar or vector states", name.span)
+                                .label(format!("`{}` is {s}", name.name))
+                                .hint("the flat diffusion stacks one row block per state; use a vector state"),
+                        );
+                        return None;
+                    }
+                    g.push(TExpr::constant(vec![0.0; zero_shape.len()].into(), zero_shape, name.span));
+                }
+                (None, None) => return None,
+            }
+        }
+        Some(Some(CheckedDiffusion { noise, stratonovich: model.stratonovich.is_some(), g }))
+    }
+
     /// A `state`: its shape (known from the annotation even if the initial
     /// value fails) and initial value.
     fn state(
@@ -336,40 +748,10 @@ impl<'a> Checker<'a> {
         v: Option<TExpr>,
         e: &Expr,
         span: Span,
-        states: &[(&Ident, Option<Shape>, Option<TExpr>, Span)],
+        states: &[StateRow<'_>],
         rhs: &mut [Option<(Span, Option<TExpr>)>],
     ) {
-        let i = match env.names.get(&state.name) {
-            Some(Local::State(i)) => *i,
-            other => {
-                let (msg, label) = match other {
-                    Some(Local::Param(_)) => {
-                        (format!("`{}` is a param, not a state", state.name), "only states have equations")
-                    }
-                    Some(Local::Net(_)) => {
-                        (format!("`{}` is a net, not a state", state.name), "only states have equations")
-                    }
-                    Some(Local::Time) => ("`t` is the time, not a state".to_string(), "only states have equations"),
-                    _ => (format!("`{}` is not a state of this model", state.name), "no such state"),
-                };
-                let mut d = Diagnostic::error("E0403", format!("equation for {msg}"), span).label(label);
-                let names = states.iter().map(|(n, ..)| n.name.as_str());
-                if let (None, Some(s)) = (other, closest(&state.name, names)) {
-                    d = d.hint(format!("did you mean `d{s}/dt`?"));
-                }
-                self.report(d);
-                return;
-            }
-        };
-        if let Some((first, _)) = rhs[i] {
-            self.report(
-                Diagnostic::error("E0402", format!("state `{}` has more than one equation", state.name), span)
-                    .label("second equation")
-                    .with_secondary(first, "first equation here")
-                    .hint("each state has exactly one equation"),
-            );
-            return;
-        }
+        let Some(i) = self.equation_target(env, state, span, states, rhs, false) else { return };
         let checked = match (v, states[i].1) {
             (Some(v), Some(want)) if v.shape != want => {
                 let mut d = Diagnostic::error(

@@ -10,7 +10,7 @@
 use std::sync::Arc;
 
 use crate::ir::training::{DataSpec, LossLayout, LossStat, Sampling, TrainSpec};
-use crate::ir::{BinaryOp, Shape, SolverSpec, UnaryOp};
+use crate::ir::{BinaryOp, NoiseShape, Shape, SolverSpec, UnaryOp};
 use crate::span::Span;
 
 /// A checked expression with its static shape.
@@ -172,8 +172,23 @@ pub struct CheckedModel {
     pub params: Vec<ParamDecl>,
     /// The `let`s in definition order; each may read earlier ones.
     pub lets: Vec<TExpr>,
-    /// `rhs[i]` is `dSTATE_i/dt`, with the shape of `states[i]`.
+    /// `rhs[i]` is `dSTATE_i/dt` (an SDE's drift), with the shape of `states[i]`.
     pub rhs: Vec<TExpr>,
+    /// The noise term of an SDE model; `None` for an ODE.
+    pub diffusion: Option<CheckedDiffusion>,
+}
+
+/// The checked noise term `g dW` of an SDE model.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CheckedDiffusion {
+    pub noise: NoiseShape,
+    /// The model is marked `stratonovich` (Itô otherwise).
+    pub stratonovich: bool,
+    /// `g[i]` belongs to `states[i]`: with diagonal noise it has the state's
+    /// shape; with general noise (`m` channels) it is `[len, m]` for a
+    /// vector state of `len` entries and `[m]` for a scalar state. A state
+    /// with an ODE equation gets zeros.
+    pub g: Vec<TExpr>,
 }
 
 /// A checked `loss`: the solve it makes and its value, ready to lower.

@@ -88,10 +88,13 @@ pub struct FnItem {
     pub span: Span,
 }
 
-/// `model NAME { members }`
+/// `model NAME [stratonovich] { members }`
 #[derive(Clone, Debug, PartialEq)]
 pub struct ModelItem {
     pub name: Ident,
+    /// The span of the `stratonovich` word, if the model has it (its SDE
+    /// equations are then Stratonovich equations; Itô otherwise).
+    pub stratonovich: Option<Span>,
     pub members: Vec<Member>,
     pub span: Span,
 }
@@ -110,6 +113,28 @@ pub enum Member {
     Let { name: Ident, value: Expr, span: Span },
     /// `dNAME/dt = expr`; `state` is the `NAME` part.
     Ode { state: Ident, rhs: Expr, span: Span },
+    /// `noise NAME: [m]` — `m` Brownian channels, written `dNAME` in
+    /// equations (general noise).
+    Noise { name: Ident, shape: ShapeAnn, span: Span },
+    /// `dNAME = f dt + g dW` — a stochastic equation as a sum of terms;
+    /// `state` is the `NAME` part.
+    Sde { state: Ident, terms: Vec<SdeTerm>, span: Span },
+}
+
+/// One term of an SDE equation: `[-] coef dt`, `[-] coef dW` or `[-] G @ dW`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SdeTerm {
+    /// Joined to the previous term by `-` (a sign written inside the first
+    /// coefficient, `-y dt`, belongs to the coefficient).
+    pub negate: bool,
+    /// The coefficient: a product of unary operands.
+    pub coef: Expr,
+    /// `coef @ dW` (general noise) rather than `coef dW`.
+    pub matmul: bool,
+    /// The differential as written, `d` included: `dt`, `dW`.
+    pub differential: Ident,
+    /// From the coefficient to the differential.
+    pub span: Span,
 }
 
 impl Member {
@@ -122,7 +147,9 @@ impl Member {
             | Member::State { span, .. }
             | Member::Net { span, .. }
             | Member::Let { span, .. }
-            | Member::Ode { span, .. } => *span,
+            | Member::Ode { span, .. }
+            | Member::Noise { span, .. }
+            | Member::Sde { span, .. } => *span,
         }
     }
 
@@ -132,8 +159,9 @@ impl Member {
             Member::Param { name, .. }
             | Member::State { name, .. }
             | Member::Net { name, .. }
-            | Member::Let { name, .. } => name,
-            Member::Ode { state, .. } => state,
+            | Member::Let { name, .. }
+            | Member::Noise { name, .. } => name,
+            Member::Ode { state, .. } | Member::Sde { state, .. } => state,
         }
     }
 }

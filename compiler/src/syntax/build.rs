@@ -47,6 +47,7 @@ fn parts(pair: Pair<'_>) -> impl Iterator<Item = Pair<'_>> {
                 | Rule::kw_data
                 | Rule::kw_loss
                 | Rule::kw_train
+                | Rule::kw_noise
                 | Rule::EOI
         )
     })
@@ -122,10 +123,15 @@ impl Builder {
             Rule::model_item => {
                 let name = self.ident(next(&mut it, "model name"));
                 let mut members = Vec::new();
+                let mut stratonovich = None;
                 for m in it {
+                    if m.as_rule() == Rule::model_calculus {
+                        stratonovich = Some(self.span(&m));
+                        continue;
+                    }
                     self.members(m, &mut members)?;
                 }
-                Item::Model(ModelItem { name, members, span })
+                Item::Model(ModelItem { name, stratonovich, members, span })
             }
             Rule::solver_item => {
                 let name = self.ident(next(&mut it, "solver name"));
@@ -264,9 +270,45 @@ impl Builder {
                 let rhs = self.expr(next(&mut it, "equation right-hand side"))?.expr;
                 out.push(Member::Ode { state, span: self.until(span, rhs.span), rhs });
             }
+            Rule::noise_decl => {
+                let name = self.ident(next(&mut it, "noise name"));
+                let shape = self.shape(next(&mut it, "noise shape"))?;
+                out.push(Member::Noise { span: name.span.to(shape.span), name, shape });
+            }
+            Rule::sde_decl => {
+                let lhs = next(&mut it, "equation left-hand side");
+                let start = lhs.as_span().start() + 1;
+                let name = lhs.as_str()[1..].to_string();
+                let state = Ident { span: Span::new(self.file, start, start + name.len()), name };
+                let mut terms = Vec::new();
+                let mut negate = false;
+                for p in it {
+                    match p.as_rule() {
+                        Rule::add => negate = false,
+                        Rule::sub => negate = true,
+                        _ => terms.push(self.sde_term(p, negate)?),
+                    }
+                }
+                let last = terms.last().map_or(state.span, |t: &SdeTerm| t.span);
+                out.push(Member::Sde { state, span: self.until(span, last), terms });
+            }
             other => unreachable!("not a member: {other:?}"),
         }
         Ok(())
+    }
+
+    /// `coef [@] dNAME`.
+    fn sde_term(&self, pair: Pair<'_>, negate: bool) -> Result<SdeTerm, Diagnostic> {
+        let span = self.span(&pair);
+        let mut it = parts(pair);
+        let coef = self.expr(next(&mut it, "coefficient"))?.expr;
+        let mut d = next(&mut it, "differential");
+        let matmul = d.as_rule() == Rule::noise_matmul;
+        if matmul {
+            d = next(&mut it, "differential");
+        }
+        let differential = self.ident(d);
+        Ok(SdeTerm { negate, span: self.until(span, differential.span), coef, matmul, differential })
     }
 
     /// Makes a node, refusing trees deeper than [`MAX_EXPR_DEPTH`].
@@ -294,7 +336,7 @@ impl Builder {
     /// `expr`, `product`: a left-associative chain `operand (op operand)*`.
     fn expr(&self, pair: Pair<'_>) -> Result<Node, Diagnostic> {
         match pair.as_rule() {
-            Rule::expr | Rule::product => {
+            Rule::expr | Rule::product | Rule::sde_coef => {
                 let mut it = parts(pair);
                 let mut acc = self.expr(next(&mut it, "operand"))?;
                 while let Some(op) = it.next() {

@@ -25,6 +25,8 @@ pub(super) struct Expected {
     pub member: bool,
     /// A binary or postfix operator continuing an expression.
     pub ops: bool,
+    /// The differential ending a term of a stochastic equation (`dt`, `dW`).
+    pub differential: bool,
     pub end: bool,
     /// Punctuation, in the order of [`PUNCTUATION`].
     pub tokens: Vec<&'static str>,
@@ -81,7 +83,12 @@ impl Expected {
                 | Rule::param_decl
                 | Rule::state_decl
                 | Rule::net_decl
-                | Rule::let_decl => e.member = true,
+                | Rule::let_decl
+                | Rule::kw_noise
+                | Rule::noise_decl
+                | Rule::sde_decl
+                | Rule::sde_lhs => e.member = true,
+                Rule::differential | Rule::noise_matmul => e.differential = true,
                 Rule::add
                 | Rule::sub
                 | Rule::mul
@@ -261,6 +268,8 @@ fn generic(ctx: &Ctx<'_>) -> Diagnostic {
     let operand = matches!(ctx.found, TokenKind::Word | TokenKind::Number | TokenKind::Str);
     let wanted = if e.expr {
         "an expression".to_string()
+    } else if e.differential {
+        "an operator, `dt` or `dW`".to_string()
     } else if e.ops && operand && !lex::starts_line(ctx.text, ctx.at) {
         // `sigma y`: two operands in a row on one line.
         "an operator".to_string()

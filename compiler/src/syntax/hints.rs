@@ -12,9 +12,9 @@ use super::lex::{self, TokenKind};
 use crate::diag::Diagnostic;
 
 const ITEM_KEYWORDS: [&str; 8] = ["use", "const", "fn", "model", "solver", "data", "loss", "train"];
-const MEMBER_KEYWORDS: [&str; 4] = ["param", "state", "net", "let"];
+const MEMBER_KEYWORDS: [&str; 5] = ["param", "state", "net", "let", "noise"];
 /// Reserved for features a later version adds.
-const FUTURE_KEYWORDS: [&str; 3] = ["input", "noise", "output"];
+const FUTURE_KEYWORDS: [&str; 2] = ["input", "output"];
 
 fn is_keyword(word: &str) -> bool {
     ITEM_KEYWORDS.contains(&word) || MEMBER_KEYWORDS.contains(&word) || FUTURE_KEYWORDS.contains(&word)
@@ -74,10 +74,6 @@ fn keyword(ctx: &Ctx<'_>) -> Option<Diagnostic> {
                 "controlled differential equations (`input X = ...`, `dz = F @ dX`) are planned; this \
                  version solves ODEs",
             ),
-            "noise" => (
-                "`noise` declarations are not supported yet".to_string(),
-                "stochastic differential equations are planned; this version solves ODEs",
-            ),
             _ => (
                 "`output` declarations are not supported yet".to_string(),
                 "a model's outputs are planned; for now use a `let` and read the states",
@@ -132,8 +128,8 @@ fn differential<'a>(ctx: &Ctx<'a>) -> Option<(&'a str, &'a str)> {
     Some((name, rest))
 }
 
-/// Equations in the wrong place or form: E0111 outside a model, E0110 for
-/// `dx = ...` (SDE/CDE form), E0101 for a left-hand side that is not `dx/dt`.
+/// Equations in the wrong place or form: E0111 outside a model, E0101 for a
+/// left-hand side that is not `dx/dt`.
 fn equation_form(ctx: &Ctx<'_>) -> Option<Diagnostic> {
     let e = &ctx.expected;
     if ctx.found != TokenKind::Word || !(e.item || e.member) {
@@ -147,17 +143,6 @@ fn equation_form(ctx: &Ctx<'_>) -> Option<Diagnostic> {
     }
     if !e.member {
         return None;
-    }
-    if rest.starts_with('=') && !rest.starts_with("==") {
-        return Some(
-            Diagnostic::error(
-                codes::NOT_SUPPORTED_YET,
-                "equations of the form `dx = ...` are not supported yet",
-                ctx.found_span(),
-            )
-            .label("stochastic or controlled form")
-            .hint(format!("SDEs and CDEs are planned; for an ODE write `d{name}/dt = ...`")),
-        );
     }
     if after_slash.is_some() && !is_ode {
         // From `dx` to the end of the word after the `/`.
@@ -194,9 +179,10 @@ fn unknown_start(ctx: &Ctx<'_>) -> Option<Diagnostic> {
         _ if e.member && followed_by_assign => d.hint(format!(
             "a definition needs a keyword: `let {word} = ...`, `param {word} = ...` or `state {word} = ...`"
         )),
-        _ if e.member => {
-            d.hint("a model holds `param`, `state`, `net` and `let` declarations and equations `dNAME/dt = ...`")
-        }
+        _ if e.member => d.hint(
+            "a model holds `param`, `state`, `net`, `let` and `noise` declarations and equations \
+                 `dNAME/dt = ...` or `dNAME = f dt + g dW`",
+        ),
         _ => d.hint("a file holds `use`, `const`, `fn`, `model`, `solver`, `data`, `loss` and `train` items"),
     };
     Some(d)
@@ -248,6 +234,13 @@ pub(super) fn for_syntax_error(ctx: &Ctx<'_>) -> Vec<String> {
         } else {
             format!("an operator is missing; a product is written `{prev} * {}`", ctx.found_text())
         });
+    }
+    if e.differential {
+        hints.push(
+            "each term of a stochastic equation is a coefficient and its differential: `f dt`, `g dW` or \
+             `G @ dW`; a coefficient that is a sum needs parentheses: `(a + b) dt`"
+                .to_string(),
+        );
     }
     if e.tokens == ["("] {
         hints.push("the options go in parentheses, e.g. `tsit5(rtol = 1e-6)`; write `()` for none".to_string());

@@ -67,7 +67,8 @@ fn print_item(out: &mut String, item: &Item) {
         Item::Const(c) => (format!("const {}{} = {}", c.name.name, shape(&c.shape), print_expr(&c.value)), c.span),
         Item::Fn(f) => (format!("fn {}({}) = {}", f.name.name, names(&f.params), print_expr(&f.body)), f.span),
         Item::Model(m) => {
-            let _ = writeln!(out, "model {}{}", m.name.name, span_suffix(m.span));
+            let calculus = if m.stratonovich.is_some() { " stratonovich" } else { "" };
+            let _ = writeln!(out, "model {}{calculus}{}", m.name.name, span_suffix(m.span));
             for member in &m.members {
                 let _ = writeln!(out, "  {}", print_member(member));
             }
@@ -112,6 +113,20 @@ fn print_member(member: &Member) -> String {
         Member::Net { name, layer, span } => (format!("net {} = {}", name.name, print_expr(layer)), *span),
         Member::Let { name, value, span } => (format!("let {} = {}", name.name, print_expr(value)), *span),
         Member::Ode { state, rhs, span } => (format!("d{}/dt = {}", state.name, print_expr(rhs)), *span),
+        Member::Noise { name, shape: s, span } => (format!("noise {}{}", name.name, shape(&Some(s.clone()))), *span),
+        Member::Sde { state, terms, span } => {
+            let mut line = format!("d{} =", state.name);
+            for (i, t) in terms.iter().enumerate() {
+                let sign = match (i, t.negate) {
+                    (_, true) => " - ",
+                    (0, false) => " ",
+                    _ => " + ",
+                };
+                let at = if t.matmul { "@ " } else { "" };
+                let _ = write!(line, "{sign}{} {at}{}", print_expr(&t.coef), t.differential.name);
+            }
+            (line, *span)
+        }
     };
     line + &span_suffix(span)
 }

@@ -221,7 +221,7 @@ fn keywords_are_whole_words() {
 
 #[test]
 fn error_codes_and_positions() {
-    let cases: [(&str, &str, usize, usize); 32] = [
+    let cases: [(&str, &str, usize, usize); 36] = [
         ("model a {\n  dx/dt := 1\n}", codes::SYNTAX, 2, 9),
         ("model a {\n  dx/dt = x ** 2\n}", codes::SYNTAX, 2, 14),
         ("model a { param a 1.0 }", codes::SYNTAX, 1, 19),
@@ -245,8 +245,12 @@ fn error_codes_and_positions() {
         ("loss fit { let a = 1 }", codes::SYNTAX, 1, 22),
         ("model a { data d = load(\"x.csv\") }", codes::ITEM_IN_MODEL, 1, 11),
         ("loss f { let model = 1 x }", codes::KEYWORD_AS_NAME, 1, 14),
-        ("model a {\n  noise W: [3]\n}", codes::NOT_SUPPORTED_YET, 2, 3),
-        ("model a {\n  dx = f dt + g dW\n}", codes::NOT_SUPPORTED_YET, 2, 3),
+        ("model a {\n  input X = 1\n}", codes::NOT_SUPPORTED_YET, 2, 3),
+        ("model a {\n  dx = f dt + g\n}", codes::SYNTAX, 3, 1),
+        ("model a {\n  dx = a + b dt\n}", codes::SYNTAX, 2, 10),
+        ("model a {\n  noise W\n}", codes::SYNTAX, 3, 1),
+        ("model a {\n  dx/ds = 1\n}", codes::SYNTAX, 2, 3),
+        ("model a ito { }", codes::SYNTAX, 1, 9),
         ("dx/dt = 1", codes::MEMBER_OUTSIDE_MODEL, 1, 1),
         ("modle a {}", codes::UNKNOWN_START, 1, 1),
         ("model a {\n  x = 1\n}", codes::UNKNOWN_START, 2, 3),
@@ -332,4 +336,47 @@ fn mangled_input_never_panics() {
             }
         }
     }
+}
+
+#[test]
+fn stochastic_equations() {
+    let src = "model s stratonovich {\n  noise B: [3]\n  dx = -theta * x dt - sigma dW + G @ dB\n  dy = 2 dt\n  dz/dt = 1\n}\n";
+    let m = module(src);
+    let at = |s: Span| &src[s.range()];
+    let Item::Model(model) = &m.items[0] else { panic!() };
+    assert_eq!(model.stratonovich.map(at), Some("stratonovich"));
+    let Member::Noise { name, shape, span } = &model.members[0] else { panic!() };
+    assert_eq!((name.name.as_str(), shape.dims.as_slice(), at(*span)), ("B", &[3][..], "B: [3]"));
+    let Member::Sde { state, terms, span } = &model.members[1] else { panic!() };
+    assert_eq!(at(state.span), "x");
+    assert_eq!(at(*span), "dx = -theta * x dt - sigma dW + G @ dB");
+    let summary: Vec<(bool, &str, bool, &str, &str)> =
+        terms.iter().map(|t| (t.negate, at(t.coef.span), t.matmul, t.differential.name.as_str(), at(t.span))).collect();
+    assert_eq!(
+        summary,
+        [
+            (false, "-theta * x", false, "dt", "-theta * x dt"),
+            (true, "sigma", false, "dW", "sigma dW"),
+            (false, "G", true, "dB", "G @ dB"),
+        ]
+    );
+    let Member::Sde { state, terms, .. } = &model.members[2] else { panic!() };
+    assert_eq!((state.name.as_str(), terms.len()), ("y", 1));
+    assert!(matches!(&model.members[3], Member::Ode { .. }));
+    let printed = crate::syntax::print::print_module(&m);
+    assert!(printed.contains("model s stratonovich"), "{printed}");
+    assert!(printed.contains("dx = (* (neg theta) x) dt - sigma dW + G @ dB"), "{printed}");
+    assert!(printed.contains("noise B: [3]"), "{printed}");
+}
+
+#[test]
+fn stochastic_equation_errors_explain_the_term_form() {
+    let (code, _, _, message) = error("model a {\n  dx = f dt + g\n}");
+    assert_eq!(code, codes::SYNTAX);
+    assert!(message.contains("expected"), "{message}");
+    let d = crate::syntax::parse("model a {\n  dx = f dt + g\n}", F).unwrap_err();
+    assert!(d.hints.iter().any(|h| h.contains("`f dt`, `g dW` or `G @ dW`")), "{:?}", d.hints);
+    // A sum as a coefficient needs parentheses.
+    let d = crate::syntax::parse("model a {\n  dx = a + b dt\n}", F).unwrap_err();
+    assert!(d.hints.iter().any(|h| h.contains("(a + b) dt")), "{:?}", d.hints);
 }

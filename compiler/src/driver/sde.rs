@@ -1,0 +1,330 @@
+//! SDE models in the runtime: the kernels of `dy = f dt + g dW` and their
+//! binding to the runtime's stochastic field traits.
+//!
+//! Owns the IR of an SDE model's kernels ([`SdeFunctions`]: the drift `f`
+//! (the model's `rhs`) and its VJP, the diffusion `g` (the model's
+//! [`crate::ir::Diffusion`]) and its VJP, and for diagonal noise the
+//! Milstein term `g_i ∂g_i/∂y_i`), their compilation into one JIT module
+//! ([`SdeKernels`], with the same machinery as [`super::compile_model`]),
+//! and [`ModelSdeField`], which binds parameters and implements
+//! [`SdeField`] and [`DiffSdeField`] for the SDE solvers.
+//!
+//! Kernel conventions (all the 5-argument kernel ABI; `n` states, `L` =
+//! [`Noise::diffusion_len`]`(n)` diffusion entries):
+//!
+//! | kernel | `y` buffer | `out` |
+//! |---|---|---|
+//! | `M.rhs` | `y` (`n`) | `f(t, y, p)` (`n`) |
+//! | `M.vjp` | `[y; a]` (`2n`) | `aᵀ∂f/∂y` (`n`), `aᵀ∂f/∂p` (`n_param`) |
+//! | `M.g` | `y` (`n`) | `g(t, y, p)` (`L`, general noise row-major `n × m`) |
+//! | `M.g.vjp` | `[y; a]` (`n + L`) | `aᵀ∂g/∂y` (`n`), `aᵀ∂g/∂p` (`n_param`) |
+//! | `M.g_dg` | `y` (`n`) | `g_i ∂g_i/∂y_i` (`n`; diagonal noise only) |
+//!
+//! The calculus (Itô or Stratonovich, [`SdeKernels::stratonovich`]) is the
+//! model's declaration; which solver may solve which is the caller's
+//! choice. This module never solves, samples noise or prints.
+
+use nde_runtime::sde::{DiffSdeField, Noise, SdeField};
+
+use super::prepare;
+use crate::autodiff;
+use crate::codegen::{CodegenError, CompiledKernel, JitModule, JitOptions};
+use crate::ir::{self, Builder, Function, ModelIr, NoiseShape, Op, Shape, ValueId};
+
+/// Why an SDE model's kernels could not be built.
+#[derive(Clone, Debug, PartialEq)]
+pub enum SdeError {
+    /// The model has no noise term (it is an ODE).
+    NotAnSde { model: String },
+    /// Verifying or compiling a kernel failed.
+    Codegen(CodegenError),
+}
+
+impl std::fmt::Display for SdeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SdeError::NotAnSde { model } => {
+                write!(f, "model `{model}` is an ODE: it has no noise term (`dx = f dt + g dW`)")
+            }
+            SdeError::Codegen(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl std::error::Error for SdeError {}
+
+impl From<CodegenError> for SdeError {
+    fn from(e: CodegenError) -> Self {
+        SdeError::Codegen(e)
+    }
+}
+
+/// The runtime's name for a noise shape.
+pub fn runtime_noise(noise: NoiseShape) -> Noise {
+    match noise {
+        NoiseShape::Diagonal => Noise::Diagonal,
+        NoiseShape::General { m } => Noise::General { m },
+    }
+}
+
+/// The IR of an SDE model's kernels, each verified and made ready for code
+/// generation by [`prepare`] (see the module docs for their buffers).
+pub struct SdeFunctions {
+    pub rhs: Function,
+    pub rhs_vjp: Function,
+    pub g: Function,
+    pub g_vjp: Function,
+    /// Diagonal noise only.
+    pub g_dg: Option<Function>,
+}
+
+impl SdeFunctions {
+    /// Builds them for `model` ([`SdeError::NotAnSde`] for an ODE).
+    pub fn of(model: &ModelIr) -> Result<SdeFunctions, SdeError> {
+        let Some(d) = &model.diffusion else {
+            return Err(SdeError::NotAnSde { model: model.name.clone() });
+        };
+        ir::verify::verify(&model.rhs).map_err(CodegenError::Verify)?;
+        ir::verify::verify(&d.function).map_err(CodegenError::Verify)?;
+        let (f, g) = (&model.rhs, &d.function);
+        Ok(SdeFunctions {
+            rhs: prepare(f.clone()),
+            rhs_vjp: prepare(autodiff::vjp(f)),
+            g: prepare(g.clone()),
+            g_vjp: prepare(autodiff::vjp(g)),
+            g_dg: (d.noise == NoiseShape::Diagonal).then(|| prepare(diagonal_g_dg(g))),
+        })
+    }
+
+    /// Every function, `g_dg` last when there is one.
+    pub fn all(&self) -> Vec<&Function> {
+        let mut v = vec![&self.rhs, &self.rhs_vjp, &self.g, &self.g_vjp];
+        v.extend(&self.g_dg);
+        v
+    }
+}
+
+/// `(t, y, p) -> g_i ∂g_i/∂y_i` for a diagonal-noise diffusion `g` (one
+/// output entry per state): the diagonal of `autodiff::jacobian(g)` times
+/// `g`, built symbolically in one function named `M.g_dg`.
+pub fn diagonal_g_dg(g: &Function) -> Function {
+    let n = g.n_state;
+    assert_eq!(g.output_len(), n, "diagonal noise: g has one entry per state");
+    let jac = autodiff::jacobian(g);
+    let base = g.name.strip_suffix(".g").unwrap_or(&g.name);
+    let mut b = Builder::new(format!("{base}.g_dg"), n, g.n_param);
+    let g_out = copy_into(&mut b, g);
+    let j_out = copy_into(&mut b, &jac);
+    let g_flat = flatten(&mut b, &g_out);
+    let j_flat = flatten(&mut b, &j_out);
+    let diag: Vec<ValueId> = (0..n).map(|i| b.slice(j_flat, 0, i * n + i, 1)).collect();
+    let diag = b.concat(diag, 0);
+    let out = b.binary(ir::BinaryOp::Mul, g_flat, diag);
+    b.output(out);
+    b.finish()
+}
+
+/// Copies `f`'s nodes into `b` (same input buffers); returns its outputs.
+fn copy_into(b: &mut Builder, f: &Function) -> Vec<ValueId> {
+    let mut map: Vec<ValueId> = Vec::with_capacity(f.nodes.len());
+    for node in &f.nodes {
+        let m = |v: &ValueId| map[v.index()];
+        let op = match &node.op {
+            Op::Input { buf, offset } => Op::Input { buf: *buf, offset: *offset },
+            Op::Const(c) => Op::Const(c.clone()),
+            Op::Unary(u, a) => Op::Unary(*u, m(a)),
+            Op::Binary(o, x, y) => Op::Binary(*o, m(x), m(y)),
+            Op::Broadcast(a) => Op::Broadcast(m(a)),
+            Op::MatMul(x, y) => Op::MatMul(m(x), m(y)),
+            Op::Transpose(a) => Op::Transpose(m(a)),
+            Op::Sum(a) => Op::Sum(m(a)),
+            Op::Slice { arg, axis, start } => Op::Slice { arg: m(arg), axis: *axis, start: *start },
+            Op::Index { arg, axis, index } => Op::Index { arg: m(arg), axis: *axis, index: *index },
+            Op::Concat { args, axis } => Op::Concat { args: args.iter().map(m).collect(), axis: *axis },
+            Op::Reshape(a) => Op::Reshape(m(a)),
+        };
+        b.set_span(node.span);
+        let id = b.push(op, node.shape);
+        map.push(id);
+    }
+    b.set_span(crate::span::Span::detached());
+    f.outputs.iter().map(|o| map[o.index()]).collect()
+}
+
+/// The outputs joined into one vector, row-major.
+fn flatten(b: &mut Builder, outputs: &[ValueId]) -> ValueId {
+    let parts: Vec<ValueId> = outputs
+        .iter()
+        .map(|&v| {
+            let len = b.shape(v).len();
+            b.reshape(v, Shape::vector(len))
+        })
+        .collect();
+    b.concat(parts, 0)
+}
+
+/// An SDE model's compiled kernels (see the module docs for their buffers).
+pub struct SdeKernels {
+    /// Keeps the machine code alive; the kernels below point into it.
+    _jit: JitModule,
+    /// `(t, y, p) -> f`, the drift.
+    pub rhs: CompiledKernel,
+    /// `(t, [y; a], p) -> [aᵀ∂f/∂y; aᵀ∂f/∂p]`.
+    pub rhs_vjp: CompiledKernel,
+    /// `(t, y, p) -> g`, the diffusion, flat.
+    pub g: CompiledKernel,
+    /// `(t, [y; a], p) -> [aᵀ∂g/∂y; aᵀ∂g/∂p]`, `a` with `g`'s length.
+    pub g_vjp: CompiledKernel,
+    /// `(t, y, p) -> g_i ∂g_i/∂y_i`; diagonal noise only.
+    pub g_dg: Option<CompiledKernel>,
+    /// The noise shape.
+    pub noise: Noise,
+    /// The model is declared `stratonovich` (Itô otherwise).
+    pub stratonovich: bool,
+    /// `g` reads no state.
+    pub additive: bool,
+}
+
+impl SdeKernels {
+    /// JIT-compiles an SDE model's kernels into one module
+    /// ([`SdeError::NotAnSde`] for an ODE model).
+    pub fn compile(model: &ModelIr, opts: &JitOptions) -> Result<SdeKernels, SdeError> {
+        let funcs = SdeFunctions::of(model)?;
+        let d = model.diffusion.as_ref().expect("checked by SdeFunctions::of");
+        let jit = JitModule::compile(&funcs.all(), opts)?;
+        let kernel = |f: &Function| jit.kernel(&f.name).cloned().ok_or_else(|| CodegenError::missing(&f.name));
+        Ok(SdeKernels {
+            rhs: kernel(&funcs.rhs)?,
+            rhs_vjp: kernel(&funcs.rhs_vjp)?,
+            g: kernel(&funcs.g)?,
+            g_vjp: kernel(&funcs.g_vjp)?,
+            g_dg: funcs.g_dg.as_ref().map(kernel).transpose()?,
+            noise: runtime_noise(d.noise),
+            stratonovich: d.stratonovich,
+            additive: d.additive,
+            _jit: jit,
+        })
+    }
+
+    /// Number of states `n`.
+    pub fn n_state(&self) -> usize {
+        self.rhs.n_state
+    }
+
+    /// Number of parameters.
+    pub fn n_param(&self) -> usize {
+        self.rhs.n_param
+    }
+}
+
+/// An SDE model's compiled kernels with its parameters bound: what the SDE
+/// solvers ([`SdeField`]) and their gradients ([`DiffSdeField`]) drive.
+pub struct ModelSdeField<'a> {
+    kernels: &'a SdeKernels,
+    params: &'a [f64],
+}
+
+impl<'a> ModelSdeField<'a> {
+    /// Binds `params` (length `n_param`) to `kernels`.
+    pub fn new(kernels: &'a SdeKernels, params: &'a [f64]) -> Self {
+        assert_eq!(params.len(), kernels.n_param(), "parameter vector length");
+        ModelSdeField { kernels, params }
+    }
+
+    /// The model is declared `stratonovich`.
+    pub fn stratonovich(&self) -> bool {
+        self.kernels.stratonovich
+    }
+
+    /// Calls `kernel` on `input` (its whole state buffer), writing `out`.
+    fn call(&self, kernel: &CompiledKernel, t: f64, input: &[f64], out: &mut [f64], scratch: &mut [f64]) {
+        assert!(input.len() >= kernel.n_state && out.len() >= kernel.out_len, "buffer lengths of {}", kernel.name);
+        assert!(scratch.len() >= kernel.scratch_len, "scratch length of {}", kernel.name);
+        // SAFETY: the buffers are at least as long as the kernel's metadata
+        // says (checked above), and kernels neither allocate nor keep pointers.
+        unsafe { (kernel.single)(t, input.as_ptr(), self.params.as_ptr(), out.as_mut_ptr(), scratch.as_mut_ptr()) }
+    }
+
+    /// A VJP kernel: packs `[y; a]` and splits `[gy; gp]`, all in `scratch`.
+    #[allow(clippy::too_many_arguments)]
+    fn vjp(
+        &self,
+        k: &CompiledKernel,
+        t: f64,
+        y: &[f64],
+        a: &[f64],
+        gy: &mut [f64],
+        gp: &mut [f64],
+        scratch: &mut [f64],
+    ) {
+        let n = y.len();
+        let (input, rest) = scratch.split_at_mut(k.n_state);
+        let (out, kernel_scratch) = rest.split_at_mut(k.out_len);
+        input[..n].copy_from_slice(y);
+        input[n..].copy_from_slice(a);
+        self.call(k, t, input, out, kernel_scratch);
+        gy.copy_from_slice(&out[..n]);
+        gp.copy_from_slice(&out[n..]);
+    }
+}
+
+/// Scratch a VJP kernel needs through [`ModelSdeField::vjp`].
+fn vjp_scratch(k: &CompiledKernel) -> usize {
+    k.n_state + k.out_len + k.scratch_len
+}
+
+impl SdeField for ModelSdeField<'_> {
+    fn dim(&self) -> usize {
+        self.kernels.n_state()
+    }
+    fn noise(&self) -> Noise {
+        self.kernels.noise
+    }
+    fn additive(&self) -> bool {
+        self.kernels.additive
+    }
+    /// Enough for every method, the VJPs' packed buffers included.
+    fn scratch_len(&self) -> usize {
+        let k = self.kernels;
+        [
+            k.rhs.scratch_len,
+            k.g.scratch_len,
+            k.g_dg.as_ref().map_or(0, |g| g.scratch_len),
+            vjp_scratch(&k.rhs_vjp),
+            vjp_scratch(&k.g_vjp),
+        ]
+        .into_iter()
+        .max()
+        .unwrap_or(0)
+    }
+    fn drift(&self, t: f64, y: &[f64], out: &mut [f64], scratch: &mut [f64]) {
+        self.call(&self.kernels.rhs, t, y, out, scratch)
+    }
+    fn diffusion(&self, t: f64, y: &[f64], out: &mut [f64], scratch: &mut [f64]) {
+        self.call(&self.kernels.g, t, y, out, scratch)
+    }
+    fn diffusion_dg(&self, t: f64, y: &[f64], out: &mut [f64], scratch: &mut [f64]) -> bool {
+        match &self.kernels.g_dg {
+            Some(k) => {
+                self.call(k, t, y, out, scratch);
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+impl DiffSdeField for ModelSdeField<'_> {
+    fn n_params(&self) -> usize {
+        self.params.len()
+    }
+    fn drift_vjp(&self, t: f64, y: &[f64], a: &[f64], gy: &mut [f64], gp: &mut [f64], scratch: &mut [f64]) {
+        self.vjp(&self.kernels.rhs_vjp, t, y, a, gy, gp, scratch)
+    }
+    fn diffusion_vjp(&self, t: f64, y: &[f64], a: &[f64], gy: &mut [f64], gp: &mut [f64], scratch: &mut [f64]) {
+        self.vjp(&self.kernels.g_vjp, t, y, a, gy, gp, scratch)
+    }
+}
+
+#[cfg(test)]
+mod tests;
