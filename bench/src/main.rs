@@ -267,7 +267,7 @@ fn p2(root: &Path, threads: &str, n_threads: usize) {
             out = (loss, g.params);
         });
         let extra = format!(", \"loss\": {:.10e}, \"dL_dW1_first5\": {}", out.0, fmt_vec(&out.1[..5]));
-        emit("P2", &format!("{name} (nde JIT)"), 1, threads, &t, &extra);
+        emit("P2-mlp-grad", &format!("{name} (nde JIT)"), 1, threads, &t, &extra);
     }
     let batch = y0_all.len() / 2;
     let mut loss = 0.0;
@@ -292,5 +292,5 @@ fn p2(root: &Path, threads: &str, n_threads: usize) {
         std::hint::black_box(g);
     });
     let extra = format!(", \"loss\": {loss:.10e}, \"step_size\": \"per-trajectory\"");
-    emit("P2", "discrete (checkpointed) (nde JIT) per-trajectory", batch, threads, &t, &extra);
+    emit("P2-mlp-grad", "discrete (checkpointed) (nde JIT) per-trajectory", batch, threads, &t, &extra);
 }

@@ -216,3 +216,50 @@ fn a_closed_output_pipe_ends_the_run_without_a_panic() {
     assert!(!out.status.success());
     assert!(!text(&out.stderr).contains("panicked"), "{}", text(&out.stderr));
 }
+
+#[test]
+fn sde_models_run_as_reproducible_sample_paths() {
+    let run = |seed: &str| {
+        let out = nde(&[
+            "run",
+            "examples/ou.nde",
+            "--t1",
+            "1",
+            "--saves",
+            "2",
+            "--dt",
+            "0.01",
+            "--paths",
+            "2000",
+            "--noise-seed",
+            seed,
+        ]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        text(&out.stdout)
+    };
+    let a = run("5");
+    assert_eq!(a, run("5"), "the same seed gives the same paths");
+    assert_ne!(a, run("6"));
+    // x(1) over the paths: OU mean mu + (x0 - mu) e^{-theta} and variance sigma²/(2 theta) (1 - e^{-2 theta}).
+    let finals: Vec<f64> = a
+        .lines()
+        .skip(1)
+        .filter(|l| l.split(',').nth(1) == Some("1.0"))
+        .map(|l| l.split(',').nth(2).unwrap().parse().unwrap())
+        .collect();
+    assert_eq!(finals.len(), 2000);
+    let (theta, mu, sigma) = (0.7f64, 1.5f64, 0.3f64);
+    let mean_exact = mu * (1.0 - (-theta).exp());
+    let var_exact = sigma * sigma / (2.0 * theta) * (1.0 - (-2.0 * theta).exp());
+    let mean = finals.iter().sum::<f64>() / 2000.0;
+    assert!((mean - mean_exact).abs() < 4.0 * (var_exact / 2000.0).sqrt(), "mean {mean} vs {mean_exact}");
+}
+
+#[test]
+fn an_ito_model_refuses_a_stratonovich_solver() {
+    let out = nde(&["run", "examples/gbm.nde", "--t1", "1", "--dt", "0.01", "--solver", "reversible_heun"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("Itô"), "{}", text(&out.stderr));
+    let out = nde(&["run", "examples/gbm.nde", "--t1", "1", "--solver", "milstein"]);
+    assert_eq!(out.status.code(), Some(2), "a fixed-step method without --dt");
+}

@@ -367,6 +367,12 @@ impl Trainer {
                 full_loss.name, full_loss.layout.n_times, full_loss.layout.n_obs, data_spec.name
             )));
         }
+        if model.is_sde() {
+            return Err(setup(format!(
+                "model `{}` has noise terms: training SDE models is not supported yet (solve it with `nde run`)",
+                model.name
+            )));
+        }
         let solve_opts = solve_options(&full_loss.solver).map_err(setup)?;
         let adjoint = adjoint_of(spec)?;
         let kernels = super::compile_model(&model, &opts.jit)?;

@@ -157,7 +157,20 @@ pub fn reserved_kind(name: &str) -> Option<&'static str> {
 }
 
 /// The solver methods a `solver` declaration may name.
-pub const SOLVER_METHODS: &[&str] = &["euler", "midpoint", "heun", "rk4", "bosh3", "dopri5", "tsit5", "dopri8"];
+pub const SOLVER_METHODS: &[&str] = &[
+    "euler",
+    "midpoint",
+    "heun",
+    "rk4",
+    "bosh3",
+    "dopri5",
+    "tsit5",
+    "dopri8",
+    "euler_maruyama",
+    "milstein",
+    "sra1",
+    "reversible_heun",
+];
 
 /// The options a `solver` declaration may set.
 pub const SOLVER_OPTIONS: &[&str] = &["rtol", "atol", "dt", "max_steps"];

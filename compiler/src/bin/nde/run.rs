@@ -3,9 +3,11 @@
 use std::path::{Path, PathBuf};
 
 use nde_compiler::codegen::JitOptions;
+use nde_compiler::driver::sde::{ModelSdeField, SdeKernels};
 use nde_compiler::driver::{self, FrontendOptions, ModelField};
 use nde_compiler::ir::{ModelIr, SolverSpec};
 use nde_runtime::io::{self, Array, Table};
+use nde_runtime::sde::{sde_solve_batch, SdeMethod, SdeOptions};
 use nde_runtime::{solve, solve_batch, Method, SolveOptions, Stats};
 
 use crate::{exit, fail, render};
@@ -67,6 +69,12 @@ pub struct RunArgs {
     /// Seed for parameter initialisers (glorot, normal).
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// SDE models: number of sample paths from the model's initial state (each its own Brownian motion).
+    #[arg(long, default_value_t = 1)]
+    paths: usize,
+    /// SDE models: seed of the Brownian motion (path `b` uses stream `b` of it; same seed, same paths).
+    #[arg(long, default_value_t = 0)]
+    noise_seed: u64,
 }
 
 pub fn run(args: &RunArgs) -> u8 {
@@ -84,13 +92,15 @@ fn run_inner(args: &RunArgs) -> Result<(), u8> {
         exit::MODEL_ERRORS
     })?;
     let model = driver::select_model(&checked.program, args.model.as_deref()).map_err(|e| fail(exit::USAGE, e))?;
-    let solve_opts = solve_options(args, &checked.program.solvers)?;
     let saveat = output_times(args)?;
-
     let mut params = model.param_values.clone();
     if let Some(path) = &args.params {
         load_params(path, model, &mut params)?;
     }
+    if model.is_sde() {
+        return run_sde(args, &checked.program.solvers, model, &params, &saveat);
+    }
+    let solve_opts = solve_options(args, &checked.program.solvers)?;
 
     let (kernels, codegen_time) = driver::timed(|| driver::compile_model(model, &JitOptions::default()));
     let kernels = kernels.map_err(|e| fail(exit::MODEL_ERRORS, format!("code generation failed: {e}")))?;
@@ -131,6 +141,76 @@ fn run_inner(args: &RunArgs) -> Result<(), u8> {
     Ok(())
 }
 
+/// The solver declaration `--solver` names, or the file's only one.
+fn declared_solver<'a>(args: &RunArgs, declared: &'a [SolverSpec]) -> Option<&'a SolverSpec> {
+    match &args.solver {
+        Some(name) => declared.iter().find(|s| &s.name == name),
+        None if declared.len() == 1 => declared.first(),
+        None => None,
+    }
+}
+
+/// `nde run` for a model with noise terms: `--paths` sample paths (or the
+/// `--y0` batch) through an SDE solver, seeded by `--noise-seed`.
+fn run_sde(args: &RunArgs, declared: &[SolverSpec], model: &ModelIr, params: &[f64], saveat: &[f64]) -> Result<(), u8> {
+    let spec = declared_solver(args, declared);
+    let stratonovich = model.diffusion.as_ref().is_some_and(|d| d.stratonovich);
+    let default = if stratonovich { "reversible_heun" } else { "euler_maruyama" };
+    let name = spec.map(|s| s.method.as_str()).or(args.solver.as_deref()).unwrap_or(default);
+    let method = name
+        .parse::<SdeMethod>()
+        .map_err(|e| fail(exit::USAGE, format!("`{}` has noise terms, so it needs an SDE solver: {e}", model.name)))?;
+    let additive = model.diffusion.as_ref().is_some_and(|d| d.additive);
+    if method.is_stratonovich() != stratonovich && !additive {
+        let (model_kind, method_kind) = if stratonovich { ("Stratonovich", "Itô") } else { ("Itô", "Stratonovich") };
+        return Err(fail(
+            exit::USAGE,
+            format!(
+                "`{}` is a {model_kind} SDE but {method} solves the {method_kind} equation (they differ unless the noise is \
+                 additive); use {}",
+                model.name,
+                if stratonovich { "reversible_heun" } else { "euler_maruyama or milstein" }
+            ),
+        ));
+    }
+    let mut opts = SdeOptions { method, ..Default::default() };
+    let option = |key: &str| spec.and_then(|s| s.options.iter().find(|(k, _)| k == key).map(|(_, v)| *v));
+    opts.dt = args.dt.or(option("dt"));
+    opts.rtol = args.rtol.or(option("rtol")).unwrap_or(opts.rtol);
+    opts.atol = args.atol.or(option("atol")).unwrap_or(opts.atol);
+    opts.max_steps = args.max_steps.or(option("max_steps").map(|v| v as usize)).unwrap_or(opts.max_steps);
+    opts.adaptive = method.has_error_estimate() && opts.dt.is_none();
+    if opts.dt.is_none() && !opts.adaptive {
+        return Err(fail(exit::USAGE, format!("{method} takes fixed steps: give the step size with --dt")));
+    }
+    let kernels = SdeKernels::compile(model, &JitOptions::default())
+        .map_err(|e| fail(exit::MODEL_ERRORS, format!("code generation failed: {e}")))?;
+    let field = ModelSdeField::new(&kernels, params);
+    let n = model.n_state();
+    let (y0s, batch) = match &args.y0 {
+        Some(path) => {
+            let y0s = read_initial_states(path, n)?;
+            let b = y0s.len() / n;
+            (y0s, Some(b))
+        }
+        None => {
+            let y0 = driver::initial_state(model, params, args.t0)
+                .map_err(|e| fail(exit::MODEL_ERRORS, format!("evaluating the initial state: {e}")))?;
+            check_finite_state(model, &y0)?;
+            let paths = args.paths.max(1);
+            (y0.repeat(paths), (paths > 1).then_some(paths))
+        }
+    };
+    let sol = sde_solve_batch(&field, args.t0, &y0s, saveat, &opts, args.noise_seed, args.threads)
+        .map_err(|e| fail(exit::SOLVE_FAILED, e))?;
+    let output = Output { t: sol.t, y: sol.y, batch, stats: sol.stats };
+    write_output(args.out.as_deref(), model, &output)?;
+    if args.stats {
+        print_stats(&output.stats);
+    }
+    Ok(())
+}
+
 /// Overwrites `params` from the arrays of a `.npz` named like the model's parameters, with notes on what it left alone.
 pub fn load_params(path: &Path, model: &ModelIr, params: &mut [f64]) -> Result<(), u8> {
     let arrays = io::read_npz(path).map_err(|e| fail(exit::FILE_ERROR, e))?;
@@ -154,11 +234,7 @@ struct Output {
 }
 
 fn solve_options(args: &RunArgs, declared: &[SolverSpec]) -> Result<SolveOptions, u8> {
-    let spec = match &args.solver {
-        Some(name) => declared.iter().find(|s| &s.name == name),
-        None if declared.len() == 1 => declared.first(),
-        None => None,
-    };
+    let spec = declared_solver(args, declared);
     let unknown = |e: String| {
         let declared: Vec<_> = declared.iter().map(|s| s.name.as_str()).collect();
         let extra = if declared.is_empty() {
