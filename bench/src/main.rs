@@ -1,4 +1,4 @@
-//! `nde-bench --problem P1|P2|P3|P6 --threads 1|default`: nde's side of the shared
+//! `nde-bench --problem P1|P2|P3|P5|P6 --threads 1|default`: nde's side of the shared
 //! benchmark problems (`../shared/bench/README.md`), printed as JSON lines in
 //! the peers' schema so `run_all.sh` (EXTRA_BENCH) tabulates both together.
 //!
@@ -28,6 +28,7 @@ fn main() {
         "P1" => p1(&root, &threads, n_threads),
         "P2" => p2(&root, &threads, n_threads),
         "P3" => p3(&root, &threads),
+        "P5" => p5(&root, &threads, n_threads),
         "P6" => p6(&root, &threads, n_threads),
         _ => {} // problems nde does not run yet print nothing
     }
@@ -293,4 +294,44 @@ fn p2(root: &Path, threads: &str, n_threads: usize) {
     });
     let extra = format!(", \"loss\": {loss:.10e}, \"step_size\": \"per-trajectory\"");
     emit("P2-mlp-grad", "discrete (checkpointed) (nde JIT) per-trajectory", batch, threads, &t, &extra);
+}
+
+/// The bench MLP neural SDE (P5): `dy = f(y) dt + 0.2 dW`, Euler–Maruyama,
+/// dt 0.01 on [0, 1], 1024 paths from the shared initial states, saved at 11
+/// times; each path its own stream of one seeded virtual Brownian tree
+/// (reproducible, queryable in any order).
+fn p5(root: &Path, threads: &str, n_threads: usize) {
+    use nde_compiler::driver::sde::{ModelSdeField, SdeKernels};
+    use nde_runtime::sde::{sde_solve_batch, SdeMethod, SdeOptions};
+    let arrays = read_npz(&root.join("../shared/bench/mlp_weights.npz")).expect("shared bench weights");
+    let y0_all = arrays.iter().find(|a| a.name == "y0").expect("y0").data.clone();
+    let start = Instant::now();
+    let file = root.join("examples/bench_mlp_sde.nde");
+    let checked =
+        driver::check_file(&file, &FrontendOptions::default()).unwrap_or_else(|_| panic!("bench_mlp_sde.nde"));
+    let model = checked.program.models[0].clone();
+    let mut params = model.param_values.clone();
+    driver::apply_param_arrays(&model, &mut params, &arrays).unwrap();
+    let kernels = SdeKernels::compile(&model, &JitOptions::default()).unwrap();
+    let field = ModelSdeField::new(&kernels, &params);
+    let ts: Vec<f64> = (0..=10).map(|i| i as f64 / 10.0).collect();
+    let opts = SdeOptions { method: SdeMethod::EulerMaruyama, dt: Some(0.01), ..Default::default() };
+    let first = sde_solve_batch(&field, 0.0, &y0_all, &ts, &opts, 0, n_threads).unwrap();
+    let first_s = start.elapsed().as_secs_f64();
+    let t = bench(|| {
+        std::hint::black_box(sde_solve_batch(&field, 0.0, &y0_all, &ts, &opts, 0, n_threads).unwrap());
+    });
+    let b = y0_all.len() / 2;
+    let finals: Vec<[f64; 2]> = (0..b).map(|i| [first.y[(i * 11 + 10) * 2], first.y[(i * 11 + 10) * 2 + 1]]).collect();
+    let mean = [0, 1].map(|c| finals.iter().map(|f| f[c]).sum::<f64>() / b as f64);
+    let std = [0, 1].map(|c| (finals.iter().map(|f| (f[c] - mean[c]).powi(2)).sum::<f64>() / (b - 1) as f64).sqrt());
+    let extra = format!(", \"steps\": 100, \"mean_yT\": {}, \"std_yT\": {}", fmt_vec(&mean), fmt_vec(&std));
+    emit(
+        "P5",
+        "Euler-Maruyama + virtual Brownian tree (nde JIT), per path",
+        b,
+        threads,
+        &Timing { first: first_s, ..t },
+        &extra,
+    );
 }
