@@ -263,3 +263,45 @@ fn an_ito_model_refuses_a_stratonovich_solver() {
     let out = nde(&["run", "examples/gbm.nde", "--t1", "1", "--solver", "milstein"]);
     assert_eq!(out.status.code(), Some(2), "a fixed-step method without --dt");
 }
+
+/// Final values of every path of an SDE run (`--saves 2`, CSV with a `traj` column).
+fn sde_finals(model: &str, paths: usize) -> Vec<f64> {
+    let file = write_model("moments.nde", model);
+    let n = paths.to_string();
+    let out = nde(&["run", &file, "--t1", "1", "--saves", "2", "--dt", "0.01", "--paths", &n, "--noise-seed", "3"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    text(&out.stdout)
+        .lines()
+        .skip(1)
+        .filter(|l| l.split(',').nth(1) == Some("1.0"))
+        .map(|l| l.split(',').nth(2).unwrap().parse().unwrap())
+        .collect()
+}
+
+fn mean_and_se(x: &[f64]) -> (f64, f64) {
+    let n = x.len() as f64;
+    let mean = x.iter().sum::<f64>() / n;
+    let var = x.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0);
+    (mean, (var / n).sqrt())
+}
+
+#[test]
+fn stable_sde_classes_have_their_ito_moments() {
+    // ALGORITHMS.md §4 tests (b) and (c), against the Euler–Maruyama chain's exact moments
+    // (no time-step bias): geometric, E z_N = z0 (1 + γ dt)^N; linear noise with drift −a z,
+    // E z_N² = z0² ((1 − a dt)² + σ² dt)^N.
+    let (dt, steps) = (0.01f64, 100i32);
+    let gsde = "model g {\n  state z = 0.8\n  dz = z * 0.5 dt + z * 0.3 dW\n}\n";
+    let (mean, se) = mean_and_se(&sde_finals(gsde, 4000));
+    let exact = 0.8 * (1.0 + 0.5 * dt).powi(steps);
+    assert!((mean - exact).abs() < 4.0 * se, "GSDE: E z(1) = {mean} ± {se}, expected {exact}");
+
+    let lnsde = "model l {\n  state z = 1.5\n  dz = -0.4 * z dt + 0.6 * z dW\n}\n";
+    let squares: Vec<f64> = sde_finals(lnsde, 4000).iter().map(|z| z * z).collect();
+    let (mean, se) = mean_and_se(&squares);
+    let exact = 1.5f64.powi(2) * ((1.0 - 0.4 * dt).powi(2) + 0.36 * dt).powi(steps);
+    assert!((mean - exact).abs() < 4.0 * se, "LNSDE: E z(1)² = {mean} ± {se}, expected {exact}");
+    // Itô, not Stratonovich: the Stratonovich solution's second moment differs by far more than the error.
+    let strat = 1.5f64.powi(2) * ((2.0 * (-0.4 + 0.18) + 0.36) * 1.0f64).exp();
+    assert!((strat - exact).abs() > 8.0 * se);
+}
