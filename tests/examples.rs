@@ -5,7 +5,8 @@
 use std::path::{Path, PathBuf};
 
 use nde_compiler::codegen::JitOptions;
-use nde_compiler::driver::{self, FrontendOptions, ModelField};
+use nde_compiler::driver::{self, cde, FrontendOptions, ModelField};
+use nde_compiler::ir::{ModelIr, ProgramIr};
 use nde_runtime::io::read_npz;
 use nde_runtime::{solve, Method, Solution, SolveOptions};
 
@@ -33,6 +34,42 @@ fn run(file: &Path, model: Option<&str>, params: Option<&Path>, saveat: &[f64], 
     solve(&field, 0.0, &y0, saveat, opts).unwrap()
 }
 
+/// Solves a CDE model along the path of its data's first trajectory.
+fn run_cde(program: &ProgramIr, model: &ModelIr, saveat: &[f64], opts: &SolveOptions) -> Solution {
+    let control = cde::control_of(model).unwrap();
+    let data = program.data_set(&control.data).unwrap();
+    let series = driver::train::materialize_data(program, data, &JitOptions::default()).unwrap();
+    let path = cde::control_paths(control, &series).unwrap().remove(0);
+    let kernels = driver::compile_model(model, &JitOptions::default()).unwrap();
+    let y0 = cde::initial_state(model, &model.param_values, &path).unwrap();
+    cde::solve_cde(&kernels, &model.param_values, &path, &y0, saveat, opts).unwrap()
+}
+
+#[test]
+fn cde_linear_example_follows_its_path() {
+    // z(t0) = A X(t0) and dz = A @ dX: z(t) = A X(t) at every time.
+    let file = repo().join("examples/cde_linear.nde");
+    let checked = driver::check_file(&file, &FrontendOptions::default()).unwrap_or_else(|_| panic!("cde_linear"));
+    let model = driver::select_model(&checked.program, None).unwrap();
+    let control = cde::control_of(model).unwrap();
+    assert_eq!((control.channels, model.n_state(), model.rhs.n_state), (3, 2, 8));
+    let ts: Vec<f64> = (0..=40).map(|i| i as f64 * 0.1).collect();
+    let opts = SolveOptions { rtol: 1e-10, atol: 1e-12, ..Default::default() };
+    let sol = run_cde(&checked.program, model, &ts, &opts);
+    let data = checked.program.data_set(&control.data).unwrap();
+    let series = driver::train::materialize_data(&checked.program, data, &JitOptions::default()).unwrap();
+    let path = cde::control_paths(control, &series).unwrap().remove(0);
+    let a = &model.param_values;
+    for (i, &t) in ts.iter().enumerate() {
+        let mut x = [0.0; 3];
+        path.evaluate(t, &mut x);
+        for r in 0..2 {
+            let want: f64 = (0..3).map(|j| a[r * 3 + j] * x[j]).sum();
+            assert!((sol.row(i)[r] - want).abs() < 1e-9, "t = {t}: {:?} vs {want}", sol.row(i));
+        }
+    }
+}
+
 #[test]
 fn every_example_compiles_and_solves() {
     let mut seen = 0;
@@ -40,7 +77,11 @@ fn every_example_compiles_and_solves() {
         let checked = driver::check_file(&file, &FrontendOptions::default())
             .unwrap_or_else(|f| panic!("{}: {}", file.display(), f.diagnostics.0[0].render_plain(&f.sources)));
         for model in &checked.program.models {
-            let sol = run(&file, Some(&model.name), None, &[0.0, 0.5, 1.0], &SolveOptions::default());
+            let sol = if model.is_cde() {
+                run_cde(&checked.program, model, &[0.0, 0.5, 1.0], &SolveOptions::default())
+            } else {
+                run(&file, Some(&model.name), None, &[0.0, 0.5, 1.0], &SolveOptions::default())
+            };
             assert!(sol.y.iter().all(|v| v.is_finite()), "{}: {}", file.display(), model.name);
             seen += 1;
         }

@@ -92,15 +92,18 @@ fn call(k: &CompiledKernel, t: f64, y: &[f64], p: &[f64]) -> (Vec<f64>, Vec<f64>
 fn check_kernels(m: &ModelIr) {
     let funcs = KernelFunctions::of(m).expect("kernel functions");
     let kernels = driver::compile_model(m, &JitOptions::default()).expect("compile");
-    let n = m.n_state();
+    // `n` states; the kernels read `ny` values (a CDE's rhs also reads its
+    // path and the path's derivative, `ny = n + 2c`; `ny = n` otherwise).
+    let (n, ny) = (m.n_state(), m.rhs.n_state);
     let pairs: [(&CompiledKernel, &Function, usize, usize); 5] = [
-        (&kernels.rhs, &funcs.rhs, n, n),
-        (&kernels.vjp, &funcs.vjp, 2 * n, n + m.n_param()),
-        (&kernels.jvp, &funcs.jvp, 2 * n, n),
-        (&kernels.jac, &funcs.jac, n, n * n),
-        (&kernels.dfdt, &funcs.dfdt, n, n),
+        (&kernels.rhs, &funcs.rhs, ny, n),
+        (&kernels.vjp, &funcs.vjp, ny + n, ny + m.n_param()),
+        (&kernels.jvp, &funcs.jvp, 2 * ny, n),
+        (&kernels.jac, &funcs.jac, ny, n * ny),
+        (&kernels.dfdt, &funcs.dfdt, ny, n),
     ];
-    let y0 = driver::initial_state(m, &m.param_values, 0.0).expect("init");
+    let x0 = vec![0.5; m.init.n_state];
+    let y0 = interp::eval(&m.init, 0.0, &x0, &m.param_values).expect("init");
     for (k, f, n_state, out_len) in pairs {
         assert_eq!((k.name.as_str(), k.n_state, k.out_len), (f.name.as_str(), n_state, out_len), "{}", m.name);
         let y: Vec<f64> = (0..n_state).map(|i| y0.get(i).copied().unwrap_or(0.3 - 0.1 * i as f64) + 0.01).collect();

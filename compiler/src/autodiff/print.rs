@@ -93,8 +93,10 @@ fn wrt_label(name: &str) -> String {
 /// in readable maths.
 pub fn print_grad(model: &ModelIr, grads: &GradFunctions, wrt: Option<&str>) -> Result<String, UnknownWrt> {
     let show = choose(model, wrt)?;
-    let n = model.n_state();
-    let mut g = Graph::new(format!("{}.grad", model.name), 2 * n, model.n_param());
+    // `n` states; `ny` values in the rhs's state buffer (a CDE's rhs also
+    // reads its path and the path's derivative after the states).
+    let (n, ny) = (model.n_state(), model.rhs.n_state);
+    let mut g = Graph::new(format!("{}.grad", model.name), ny + n, model.n_param());
     let mut labels = Vec::new();
 
     let jac = flat_outputs(&mut g, grads.jac);
@@ -110,7 +112,7 @@ pub fn print_grad(model: &ModelIr, grads: &GradFunctions, wrt: Option<&str>) -> 
             }
             for r in 0..si.shape.len() {
                 let row = si.offset + r;
-                let v = take(&mut g, &jac, row * n + sj.offset, sj.shape);
+                let v = take(&mut g, &jac, row * ny + sj.offset, sj.shape);
                 let of =
                     if si.shape.is_scalar() { format!("d{}/dt", si.name) } else { format!("d{}/dt[{r}]", si.name) };
                 labels.push(format!("∂({of})/∂{}", wrt_label(&sj.name)));
@@ -122,7 +124,7 @@ pub fn print_grad(model: &ModelIr, grads: &GradFunctions, wrt: Option<&str>) -> 
     let vjp = flat_outputs(&mut g, grads.vjp);
     for s in &model.params {
         if matches!(show, Show::All) || show == Show::Param(&s.name) {
-            let v = take(&mut g, &vjp, n + s.offset, s.shape);
+            let v = take(&mut g, &vjp, ny + s.offset, s.shape);
             labels.push(format!("aᵀ∂f/∂{}", wrt_label(&s.name)));
             g.b.output(v);
         }
@@ -142,12 +144,18 @@ pub fn print_grad(model: &ModelIr, grads: &GradFunctions, wrt: Option<&str>) -> 
     states.extend(model.states.iter().map(|s| Slot {
         name: if single { "a".to_string() } else { format!("a.{}", s.name) },
         shape: s.shape,
-        offset: n + s.offset,
+        offset: ny + s.offset,
     }));
+    if let Some(c) = &model.control {
+        let shape = Shape::vector(c.channels);
+        states.push(Slot { name: c.name.clone(), shape, offset: n });
+        states.push(Slot { name: format!("d{}/dt", c.name), shape, offset: n + c.channels });
+    }
     let names = InfixNames { states, params: model.params.clone(), outputs: labels };
     let mut text = format!("// {}", model.name);
     if labels_mention_cotangent(&names.outputs) {
-        let cot: Vec<&str> = names.states[model.states.len()..].iter().map(|s| s.name.as_str()).collect();
+        let k = model.states.len();
+        let cot: Vec<&str> = names.states[k..2 * k].iter().map(|s| s.name.as_str()).collect();
         let of: Vec<String> = model.states.iter().map(|s| format!("d{}/dt", s.name)).collect();
         text.push_str(&format!(": {} is the cotangent of {}", cot.join(", "), of.join(", ")));
     }

@@ -7,6 +7,7 @@
 //! parameter files to parameter slots, and per-stage timings. It renders nothing and
 //! prints nothing: errors are returned as data.
 
+pub mod cde;
 pub mod frontend;
 pub mod params;
 pub mod sde;

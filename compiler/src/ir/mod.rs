@@ -500,13 +500,65 @@ pub struct ModelIr {
     pub params: Vec<Slot>,
     /// Initial parameter values (length `n_param`), from the initialisers, seeded.
     pub param_values: Vec<f64>,
-    /// `dy/dt = rhs(t, y, p)`: reads `t`, `y`, `p`; output length `n_state`.
+    /// `dy/dt = rhs(t, y, p)`: reads `t`, `y`, `p`; output length
+    /// [`ModelIr::n_state`]. For a CDE model (with a [`Control`] of `c`
+    /// channels) its state buffer is `[y (n); X(t) (c); dX/dt (c)]`, so
+    /// `rhs.n_state = n + 2c`, and `dz = F @ dX + g dt` is `dz/dt = F @ dX/dt + g`.
     pub rhs: Function,
-    /// `y0 = init(t0, p)`: reads `t`, `p` (no state); output length `n_state`.
+    /// `y0 = init(t0, p)`: reads `t`, `p`; output length [`ModelIr::n_state`].
+    /// No state, except for a CDE model: its state buffer is then `X(t0)`
+    /// (`c` values), so that initial values may read `X(t)`.
     pub init: Function,
     /// The noise term `g(t, y, p) dW` of an SDE model (`rhs` is then its
     /// drift); `None` for an ODE.
     pub diffusion: Option<Diffusion>,
+    /// The control path of a CDE model (`input X = hermite(data)`); `None`
+    /// for ODE and SDE models.
+    pub control: Option<Control>,
+}
+
+/// The control path `X` of a CDE model: which data it interpolates and how.
+/// The path itself is built at run time (`nde_runtime::path::ControlPath`)
+/// from the data set's series.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Control {
+    /// The input's name in the model (`X`).
+    pub name: String,
+    /// The data set it interpolates.
+    pub data: String,
+    pub interpolation: nde_runtime::path::Interpolation,
+    /// Time is channel 0 (`time = true`, the default).
+    pub time_channel: bool,
+    /// Per data column, the cumulative count of its observations is
+    /// appended (`counts = true`; default `false`).
+    pub counts: bool,
+    /// Value columns of the data set.
+    pub columns: usize,
+    /// Channels of the path: `time_channel as usize + columns + (counts ? columns : 0)`.
+    pub channels: usize,
+}
+
+impl Control {
+    /// The runtime's options for building the path.
+    pub fn path_options(&self) -> nde_runtime::path::PathOptions {
+        nde_runtime::path::PathOptions { time_channel: self.time_channel, observation_counts: self.counts }
+    }
+
+    /// The interpolation's name in the language (`natural_cubic`, ...).
+    pub fn interpolation_name(&self) -> &'static str {
+        interpolation_name(self.interpolation)
+    }
+}
+
+/// The language's name of an interpolation kind (`input X = NAME(data)`).
+pub fn interpolation_name(kind: nde_runtime::path::Interpolation) -> &'static str {
+    use nde_runtime::path::Interpolation;
+    match kind {
+        Interpolation::Linear => "linear",
+        Interpolation::NaturalCubic => "natural_cubic",
+        Interpolation::Hermite => "hermite",
+        Interpolation::Rectilinear => "rectilinear",
+    }
 }
 
 /// The shape of an SDE's noise (mirrors the runtime's `sde::Noise`).
@@ -555,8 +607,15 @@ impl ModelIr {
     pub fn is_sde(&self) -> bool {
         self.diffusion.is_some()
     }
+    /// Whether the model is a CDE (has an `input` control path).
+    pub fn is_cde(&self) -> bool {
+        self.control.is_some()
+    }
+    /// Number of the model's own states (the flat length of its state
+    /// slots). Equal to `rhs.n_state` except for a CDE model, whose `rhs`
+    /// also reads the path and its derivative (see [`ModelIr::rhs`]).
     pub fn n_state(&self) -> usize {
-        self.rhs.n_state
+        self.states.iter().map(|s| s.shape.len()).sum()
     }
     pub fn n_param(&self) -> usize {
         self.rhs.n_param

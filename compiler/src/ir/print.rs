@@ -35,8 +35,9 @@ pub fn print_function(f: &Function) -> String {
     f.to_string()
 }
 
-/// The text form of a model: layout, then the `rhs` and `init` functions,
-/// then for an SDE a `diffusion` line (noise shape, calculus, additive) and
+/// The text form of a model: layout (for a CDE, an `input` line with the
+/// path's channels and where `rhs` reads them), then the `rhs` and `init`
+/// functions, then for an SDE a `diffusion` line (noise shape, calculus, additive) and
 /// the diffusion function `g`.
 pub fn print_model(m: &ModelIr) -> String {
     m.to_string()
@@ -309,6 +310,21 @@ impl fmt::Display for ModelIr {
             write_values(out, &self.param_values)?;
             writeln!(out)?;
         }
+        if let Some(c) = &self.control {
+            let n = self.n_state();
+            let (x, dx) = (n, n + c.channels);
+            writeln!(
+                out,
+                "input {0} = {1}({2}, time = {3}, counts = {4}): {5} channels, {0}(t) @ y[{x}..{dx}], d{0}/dt @ y[{dx}..{6}]",
+                c.name,
+                c.interpolation_name(),
+                c.data,
+                c.time_channel,
+                c.counts,
+                c.channels,
+                dx + c.channels
+            )?;
+        }
         writeln!(out)?;
         write!(out, "{}", self.rhs)?;
         writeln!(out)?;
@@ -417,6 +433,7 @@ mod tests {
             rhs,
             init,
             diffusion: None,
+            control: None,
         };
         expect![[r#"
             model decay (n_state = 1, n_param = 1)

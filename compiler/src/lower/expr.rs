@@ -24,6 +24,10 @@ pub(crate) struct Lowerer<'t> {
     frames: Vec<Frame<'t>>,
     /// Where a loss function's inputs lie in its `y` buffer.
     loss_layout: Option<LossLayout>,
+    /// Where a CDE's path `X(t)` and its derivative `dX/dt` lie in the `y`
+    /// buffer (see [`Lowerer::with_control`]).
+    control_at: Option<usize>,
+    control_rate_at: Option<usize>,
 }
 
 impl<'t> Lowerer<'t> {
@@ -36,7 +40,15 @@ impl<'t> Lowerer<'t> {
             let_vals: vec![None; lets.len()],
             frames: Vec::new(),
             loss_layout: None,
+            control_at: None,
+            control_rate_at: None,
         }
+    }
+
+    /// Reads `X(t)` from `y[at..]` and `dX/dt` from `y[rate_at..]` (when
+    /// the function has it: a CDE's `rhs`, not its `init`).
+    pub fn with_control(self, at: usize, rate_at: Option<usize>) -> Self {
+        Lowerer { control_at: Some(at), control_rate_at: rate_at, ..self }
     }
 
     /// A lowerer for a loss function, whose inputs are laid out by `layout`.
@@ -145,6 +157,16 @@ impl<'t> Lowerer<'t> {
             TKind::Param(i) => {
                 self.builder.set_span(e.span);
                 self.builder.param(self.param_offsets[*i], e.shape)
+            }
+            TKind::Control => {
+                let at = self.control_at.expect("sema allows `X(t)` only in a model with an input");
+                self.builder.set_span(e.span);
+                self.builder.state(at, e.shape)
+            }
+            TKind::ControlRate => {
+                let at = self.control_rate_at.expect("sema makes `dX/dt` only in a CDE's equations");
+                self.builder.set_span(e.span);
+                self.builder.state(at, e.shape)
             }
             TKind::LossInput(input) => {
                 let layout = self.loss_layout.expect("loss inputs only in loss functions");

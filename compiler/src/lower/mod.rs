@@ -6,7 +6,9 @@
 //! values ([`init`]), and the translation of checked expressions into
 //! [`Builder`] calls for the `MODEL.rhs` and `MODEL.init` functions, an SDE
 //! model's diffusion `MODEL.g` (its [`Diffusion`]), and each loss's
-//! `LOSS.loss` function (inputs laid out by [`LossLayout`]).
+//! `LOSS.loss` function (inputs laid out by [`LossLayout`]). A CDE model's
+//! functions read its control path from their state buffer: `rhs` from
+//! `[y; X(t); dX/dt]`, `init` from `X(t0)` (see [`ModelIr::rhs`]).
 //!
 //! Never: report errors or re-check shapes. Sema guarantees every shape rule
 //! the builder asserts, so a builder panic here is a compiler bug, not a user
@@ -72,17 +74,25 @@ pub fn lower_model(m: &CheckedModel, seed: u64) -> ModelIr {
     let state_offsets: Vec<usize> = states.iter().map(|s| s.offset).collect();
     let param_offsets: Vec<usize> = params.iter().map(|p| p.offset).collect();
 
+    // A CDE's path `X(t)` (c channels) and `dX/dt` follow the states.
+    let c = m.control.as_ref().map_or(0, |c| c.channels);
     let mut rhs = Lowerer::new(
-        Builder::new(format!("{}.rhs", m.name), n_state, n_param),
+        Builder::new(format!("{}.rhs", m.name), n_state + 2 * c, n_param),
         &state_offsets,
         &param_offsets,
         &m.lets,
     );
+    if c > 0 {
+        rhs = rhs.with_control(n_state, Some(n_state + c));
+    }
     for e in &m.rhs {
         let v = rhs.lower(e);
         rhs.builder.output(v);
     }
-    let mut init = Lowerer::new(Builder::new(format!("{}.init", m.name), 0, n_param), &[], &param_offsets, &m.lets);
+    let mut init = Lowerer::new(Builder::new(format!("{}.init", m.name), c, n_param), &[], &param_offsets, &m.lets);
+    if c > 0 {
+        init = init.with_control(0, None);
+    }
     for s in &m.states {
         let v = init.lower(&s.init);
         init.builder.output(v);
@@ -111,6 +121,7 @@ pub fn lower_model(m: &CheckedModel, seed: u64) -> ModelIr {
         rhs: rhs.builder.finish(),
         init: init.builder.finish(),
         diffusion,
+        control: m.control.clone(),
     }
 }
 

@@ -35,9 +35,14 @@ struct Measure<'m> {
 impl Measure<'_> {
     fn of(&mut self, e: &TExpr) -> Cost {
         let (size, depth) = match &e.kind {
-            TKind::Const(_) | TKind::Time | TKind::State(_) | TKind::Param(_) | TKind::Arg(_) | TKind::LossInput(_) => {
-                (0, 0)
-            }
+            TKind::Const(_)
+            | TKind::Time
+            | TKind::State(_)
+            | TKind::Param(_)
+            | TKind::Arg(_)
+            | TKind::LossInput(_)
+            | TKind::Control
+            | TKind::ControlRate => (0, 0),
             // A let is lowered once, where it is first used: its size is
             // counted with the model, its depth here.
             TKind::Let(i) => (0, self.lets.get(*i).map_or(0, |c| c.depth)),

@@ -111,6 +111,7 @@ impl<'a> Checker<'a> {
                     }
                 }
             }
+            Resolved::Local(Local::Input) => self.path_call(env, name, args, span),
             Resolved::Def(Def::Fn(r)) => self.call_fn(env, r, args, span),
             Resolved::Builtin(b) => self.call_builtin(env, name, b, args, span),
             Resolved::Unknown => {

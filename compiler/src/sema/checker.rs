@@ -62,6 +62,8 @@ pub(crate) enum Local {
     State(usize),
     Net(usize),
     Let(usize),
+    /// The model's `input` path (read as `X(t)`, `X.dim` and `dX`).
+    Input,
 }
 
 /// Which model member an expression belongs to; decides what it may read.
@@ -91,6 +93,25 @@ pub(crate) struct ModelEnv {
     /// Every `let` of the model, for "defined later" hints.
     pub all_lets: HashMap<String, Span>,
     pub phase: Phase,
+    /// The model's `input` declaration, once checked.
+    pub input: Option<InputInfo>,
+}
+
+/// A model's `input NAME = kind(data, ...)` as expressions see it.
+#[derive(Clone, Debug)]
+pub(crate) struct InputInfo {
+    pub name: String,
+    /// The declaration (name to source).
+    pub span: Span,
+    /// `None` when the declaration had errors (already reported).
+    pub control: Option<crate::ir::Control>,
+}
+
+impl InputInfo {
+    /// The path's number of channels, if the declaration checked.
+    pub fn channels(&self) -> Option<usize> {
+        self.control.as_ref().map(|c| c.channels)
+    }
 }
 
 /// What losses and `generate` need to know about a checked model.
@@ -101,6 +122,8 @@ pub(crate) struct ModelInfo {
     pub n_state: usize,
     /// Flat parameter length.
     pub n_param: usize,
+    /// The model has an `input` (a CDE): `solve` and `generate` refuse it (v1).
+    pub controlled: bool,
 }
 
 /// A `let` of a loss, as later expressions of the loss see it.

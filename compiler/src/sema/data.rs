@@ -191,7 +191,14 @@ impl<'a> Checker<'a> {
             return None;
         };
         match self.lookup(&Env { module, kind: EnvKind::File }, n) {
-            Resolved::Def(Def::Model(r)) => self.models.get(&r).map(|m| m.name.clone()),
+            Resolved::Def(Def::Model(r)) => match self.models.get(&r) {
+                Some(m) if m.controlled => {
+                    let name = m.name.clone();
+                    self.controlled_model_refused(&name, what, e.span);
+                    None
+                }
+                m => m.map(|m| m.name.clone()),
+            },
             Resolved::Unknown => {
                 self.unknown_name(&Env { module, kind: EnvKind::File }, n, e.span);
                 None

@@ -69,7 +69,7 @@ impl<'a> Checker<'a> {
             }),
             Resolved::Local(l) => {
                 let EnvKind::Model(m) = env.kind else { unreachable!("model locals outside a model") };
-                if m.phase == Phase::ParamInit && !matches!(l, Local::Net(_)) {
+                if m.phase == Phase::ParamInit && !matches!(l, Local::Net(_) | Local::Input) {
                     let what = match l {
                         Local::Time => "the time",
                         Local::Param(_) => "a param",
@@ -113,6 +113,10 @@ impl<'a> Checker<'a> {
                             err("E0211", format!("net `{name}` is a function, not a value"), "used as a value")
                                 .hint(format!("apply it: `{name}(x)`")),
                         );
+                        None
+                    }
+                    Local::Input => {
+                        self.path_as_value(name, span);
                         None
                     }
                 }
@@ -185,13 +189,17 @@ impl<'a> Checker<'a> {
         }
     }
 
-    /// `base.name`: a net's parameter (`f.W1`), a data set's times or
-    /// values (`obs.t`, `obs.y`), a solution's member (`sol.y`).
+    /// `base.name`: a net's parameter (`f.W1`), an input's channel count
+    /// (`X.dim`), a data set's times or values (`obs.t`, `obs.y`), a
+    /// solution's member (`sol.y`).
     fn field(&mut self, env: &Env, base: &'a Expr, name: &str, name_span: Span, span: Span) -> Option<TExpr> {
         if let Some(v) = self.loss_field(env, base, name, name_span, span) {
             return v;
         }
         if let ExprKind::Name(b) = &base.kind {
+            if let Resolved::Local(Local::Input) = self.lookup(env, b) {
+                return self.path_field(env, b, name, name_span, span);
+            }
             if let (Resolved::Local(Local::Net(i)), EnvKind::Model(m)) = (self.lookup(env, b), &env.kind) {
                 if m.phase == Phase::ParamInit {
                     self.report(

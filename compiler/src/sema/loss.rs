@@ -453,7 +453,9 @@ fn find_masked(e: &TExpr) -> Option<Span> {
         | TKind::Param(_)
         | TKind::Let(_)
         | TKind::Arg(_)
-        | TKind::LossInput(_) => None,
+        | TKind::LossInput(_)
+        | TKind::Control
+        | TKind::ControlRate => None,
         // A fn body cannot read data; only its arguments can carry a mask.
         TKind::Inline { args, .. } | TKind::Concat { args, .. } => args.iter().find_map(find_masked),
         TKind::Unary(_, a)

@@ -1,13 +1,15 @@
 //! Checking a `model`: member names (E0201, E0203), params and their
 //! initialisers (E0306, E0309, E0314), nets, states and their initial values
-//! (E0406), `let`s, equations (E0401–E0405), and the stochastic part:
+//! (E0406), `let`s, equations (E0401–E0405), the stochastic part:
 //! `noise` declarations, `dx = f dt + g dW` equations and `stratonovich`
-//! (E0408–E0411).
+//! (E0408–E0411), and the controlled part: `input` and `dz = F @ dX`
+//! terms (E0412–E0416, mostly in [`super::control`]).
 //!
-//! Order of work, so every expression sees what it may: params and nets in
-//! declaration order (constants only), then states (`t`, params, nets),
-//! then `let`s and equations in declaration order (a `let` is visible after
-//! its definition).
+//! Order of work, so every expression sees what it may: the `input` (its
+//! channel count is a constant, `X.dim`), params and nets in declaration
+//! order (constants only), then states (`t`, params, nets, `X(t)`), then
+//! `let`s and equations in declaration order (a `let` is visible after its
+//! definition).
 
 use std::collections::{HashMap, HashSet};
 
@@ -27,7 +29,13 @@ use super::tree::{CheckedDiffusion, CheckedModel, ParamDecl, ParamInit, StateDec
 enum TermKind {
     Drift,
     Diagonal,
-    General { m: usize },
+    General {
+        m: usize,
+    },
+    /// `F @ dX` for the input `X` of `c` channels (a part of the drift).
+    Control {
+        c: usize,
+    },
 }
 
 /// A model's `noise NAME: [m]` declaration.
@@ -48,6 +56,8 @@ struct Equations {
     /// The first diagonal (`g dW`) and general (`G @ dW`) noise terms.
     diagonal_at: Option<Span>,
     general_at: Option<Span>,
+    /// The first control term (`F @ dX`).
+    control_at: Option<Span>,
     /// An SDE equation had an error (already reported).
     failed: bool,
 }
@@ -71,9 +81,17 @@ impl<'a> Checker<'a> {
             lets: Vec::new(),
             all_lets: HashMap::new(),
             phase: Phase::ParamInit,
+            input: None,
         };
         let rejected = self.declare_members(module, model, &mut env);
         let members = || model.members.iter().enumerate().filter(|(i, _)| !rejected.contains(i)).map(|(_, m)| m);
+
+        // The input first: its channel count may size nets (`X.dim`).
+        for m in members() {
+            if let Member::Input { name, source, span } = m {
+                env.input = Some(self.input_decl(module, name, source, *span));
+            }
+        }
 
         // Params and nets, in declaration order.
         let mut params: Vec<ParamDecl> = Vec::new();
@@ -120,6 +138,7 @@ impl<'a> Checker<'a> {
             noise: None,
             diagonal_at: None,
             general_at: None,
+            control_at: None,
             failed: false,
         };
         for m in members() {
@@ -156,7 +175,13 @@ impl<'a> Checker<'a> {
                 );
             }
         }
-        let diffusion = self.diffusion(model, &states, &mut eqs);
+        let input_at = env.input.as_ref().map(|i| i.span);
+        let diffusion = self.diffusion(model, &states, &mut eqs, input_at);
+        let control = match &env.input {
+            None => None,
+            // A failed declaration (already reported, here or by the front end).
+            Some(input) => Some(input.control.clone()?),
+        };
         if states.is_empty() {
             self.report(
                 Diagnostic::error("E0405", format!("model `{}` has no states", model.name.name), model.name.span)
@@ -179,6 +204,7 @@ impl<'a> Checker<'a> {
             lets: env.lets.into_iter().collect::<Option<_>>()?,
             rhs: eqs.rhs.into_iter().map(|r| r.and_then(|(_, v)| v)).collect::<Option<_>>()?,
             diffusion: diffusion?,
+            control,
         })
     }
 
@@ -189,15 +215,25 @@ impl<'a> Checker<'a> {
         let mut first: HashMap<&str, Span> = HashMap::new();
         let mut rejected = HashSet::new();
         let (mut n_states, mut n_nets) = (0, 0);
+        let mut first_input: Option<Span> = None;
         for (index, m) in model.members.iter().enumerate() {
             let name = match m {
                 Member::Param { name, .. }
                 | Member::State { name, .. }
                 | Member::Net { name, .. }
                 | Member::Let { name, .. }
-                | Member::Noise { name, .. } => name,
+                | Member::Noise { name, .. }
+                | Member::Input { name, .. } => name,
                 Member::Ode { .. } | Member::Sde { .. } => continue,
             };
+            if let Member::Input { span, .. } = m {
+                if let Some(first) = first_input {
+                    self.second_input(*span, first);
+                    rejected.insert(index);
+                    continue;
+                }
+                first_input = Some(*span);
+            }
             if self.check_reserved(name) {
                 rejected.insert(index);
                 continue;
@@ -226,6 +262,7 @@ impl<'a> Checker<'a> {
                 }
                 // Not a value: `W` is only ever read as `dW`.
                 Member::Noise { .. } => continue,
+                Member::Input { .. } => Local::Input,
                 _ => {
                     env.all_lets.insert(name.name.clone(), name.span);
                     continue;
@@ -385,6 +422,9 @@ impl<'a> Checker<'a> {
                         (format!("`{}` is a net, not a state", state.name), "only states have equations")
                     }
                     Some(Local::Time) => ("`t` is the time, not a state".to_string(), "only states have equations"),
+                    Some(Local::Input) => {
+                        (format!("`{}` is an input path, not a state", state.name), "only states have equations")
+                    }
                     _ => (format!("`{}` is not a state of this model", state.name), "no such state"),
                 };
                 let mut d = Diagnostic::error("E0403", format!("equation for {msg}"), span).label(label);
@@ -406,8 +446,8 @@ impl<'a> Checker<'a> {
                     .label("second equation")
                     .with_secondary(first, "first equation here")
                     .hint(format!(
-                        "each state has exactly one equation: `d{0}/dt = ...` (an ODE) or `d{0} = ... dt + ... dW` \
-                         (an SDE), not both",
+                        "each state has exactly one equation: `d{0}/dt = ...` (an ODE), or `d{0} = ... dt + ... dW` \
+                         (an SDE) or `d{0} = F @ dX + ... dt` (a CDE), not both",
                         state.name
                     )),
             );
@@ -463,13 +503,17 @@ impl<'a> Checker<'a> {
         let mut ok = true;
         for term in terms {
             let v = self.expr(&Env { module, kind: EnvKind::Model(env) }, &term.coef);
-            let kind = self.term_kind(term, eqs);
+            let kind = self.term_kind(env, term, eqs);
             let (Some(v), Some(kind), Some(want)) = (v, kind, want) else {
                 ok = false;
                 continue;
             };
             let v = match kind {
                 TermKind::Drift => self.drift_term(state, term, v, want),
+                TermKind::Control { c } => {
+                    eqs.control_at.get_or_insert(term.span);
+                    self.control_term(state, term, v, want, c)
+                }
                 TermKind::Diagonal => {
                     eqs.diagonal_at.get_or_insert(term.span);
                     self.diagonal_term(state, term, v, want)
@@ -483,7 +527,8 @@ impl<'a> Checker<'a> {
                 ok = false;
                 continue;
             };
-            let acc = if kind == TermKind::Drift { &mut drift } else { &mut diffusion };
+            let is_drift = matches!(kind, TermKind::Drift | TermKind::Control { .. });
+            let acc = if is_drift { &mut drift } else { &mut diffusion };
             *acc = Some(match acc.take() {
                 None if term.negate => consts::unary(UnaryOp::Neg, v, term.span),
                 None => v,
@@ -507,7 +552,7 @@ impl<'a> Checker<'a> {
     }
 
     /// What a term's differential makes it: E0409, E0410.
-    fn term_kind(&mut self, term: &SdeTerm, eqs: &Equations) -> Option<TermKind> {
+    fn term_kind(&mut self, env: &ModelEnv, term: &SdeTerm, eqs: &Equations) -> Option<TermKind> {
         let d = &term.differential;
         if d.name == "dt" {
             if term.matmul {
@@ -521,6 +566,10 @@ impl<'a> Checker<'a> {
             return Some(TermKind::Drift);
         }
         let channel = &d.name[1..];
+        if let Some(input) = env.input.as_ref().filter(|i| i.name == channel) {
+            // `None`: the input had errors (already reported).
+            return input.channels().map(|c| TermKind::Control { c });
+        }
         match &eqs.noise {
             Some(noise) if noise.name == channel => {
                 if !term.matmul {
@@ -555,14 +604,20 @@ impl<'a> Checker<'a> {
                 Some(TermKind::Diagonal)
             }
             _ => {
-                let known = match &eqs.noise {
+                let mut known = match &eqs.noise {
                     Some(n) => format!("`dt` or `d{}` (the declared noise)", n.name),
                     None => "`dt` or `dW`".to_string(),
                 };
+                if let Some(input) = &env.input {
+                    known = format!("{known} or `d{}` (the input)", input.name);
+                }
                 self.report(
                     Diagnostic::error("E0410", format!("unknown differential `{}`", d.name), d.span)
-                        .label("not `dt` nor a declared noise")
-                        .hint(format!("a term ends with {known}; other noise needs `noise {channel}: [m]`")),
+                        .label("not `dt`, a declared noise nor an input")
+                        .hint(format!(
+                            "a term ends with {known}; to use `d{channel}`, declare noise `noise {channel}: [m]` \
+                             or a control path `input {channel} = hermite(data)`"
+                        )),
                 );
                 None
             }
@@ -642,14 +697,22 @@ impl<'a> Checker<'a> {
 
     /// The model's diffusion once every equation is checked: `Some(None)`
     /// for an ODE, `None` on errors (E0409 mixed noise, E0411 a `noise` or
-    /// `stratonovich` with no noise term, E0408 general noise on a matrix state).
+    /// `stratonovich` with no noise term, E0408 general noise on a matrix
+    /// state, E0416 noise in a model with an `input`).
     fn diffusion(
         &mut self,
         model: &ModelItem,
         states: &[StateRow<'_>],
         eqs: &mut Equations,
+        input_at: Option<Span>,
     ) -> Option<Option<CheckedDiffusion>> {
         if eqs.failed {
+            return None;
+        }
+        // The diffusion cannot read the path (`X(t)` in `g`), so an input
+        // and noise never meet, whether or not `dX` is used.
+        if let (Some(noise), Some(control)) = (eqs.diagonal_at.or(eqs.general_at), eqs.control_at.or(input_at)) {
+            self.noise_and_control(noise, control);
             return None;
         }
         if let (Some(diag), Some(general)) = (eqs.diagonal_at, eqs.general_at) {

@@ -10,7 +10,7 @@
 use std::sync::Arc;
 
 use crate::ir::training::{DataSpec, LossLayout, LossStat, Sampling, TrainSpec};
-use crate::ir::{BinaryOp, NoiseShape, Shape, SolverSpec, UnaryOp};
+use crate::ir::{BinaryOp, Control, NoiseShape, Shape, SolverSpec, UnaryOp};
 use crate::span::Span;
 
 /// A checked expression with its static shape.
@@ -31,6 +31,12 @@ pub enum TKind {
     State(usize),
     /// Parameter slot `i` of the model (index into [`CheckedModel::params`]).
     Param(usize),
+    /// The model's control path at the current time, `X(t)` (a vector of
+    /// the path's channels); in a state's initial value, `X(t0)`.
+    Control,
+    /// The path's derivative `dX/dt` at the current time (same shape as
+    /// [`TKind::Control`]); made by sema for `F @ dX` terms only.
+    ControlRate,
     /// The `let` with index `i` (into [`CheckedModel::lets`]), computed once.
     Let(usize),
     /// Argument `i` of the innermost enclosing [`TKind::Inline`].
@@ -172,10 +178,15 @@ pub struct CheckedModel {
     pub params: Vec<ParamDecl>,
     /// The `let`s in definition order; each may read earlier ones.
     pub lets: Vec<TExpr>,
-    /// `rhs[i]` is `dSTATE_i/dt` (an SDE's drift), with the shape of `states[i]`.
+    /// `rhs[i]` is `dSTATE_i/dt` (an SDE's drift, a CDE's `F @ dX/dt + g`),
+    /// with the shape of `states[i]`.
     pub rhs: Vec<TExpr>,
     /// The noise term of an SDE model; `None` for an ODE.
     pub diffusion: Option<CheckedDiffusion>,
+    /// The control path of a CDE model (`input X = ...`): `rhs` then reads
+    /// [`TKind::Control`] and [`TKind::ControlRate`], and `dz = F @ dX + g dt`
+    /// is in `rhs` as `F @ dX/dt + g`; `None` for ODE and SDE models.
+    pub control: Option<Control>,
 }
 
 /// The checked noise term `g dW` of an SDE model.

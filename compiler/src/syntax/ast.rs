@@ -116,12 +116,17 @@ pub enum Member {
     /// `noise NAME: [m]` — `m` Brownian channels, written `dNAME` in
     /// equations (general noise).
     Noise { name: Ident, shape: ShapeAnn, span: Span },
-    /// `dNAME = f dt + g dW` — a stochastic equation as a sum of terms;
-    /// `state` is the `NAME` part.
+    /// `input NAME = source` — a control path, written `dNAME` in
+    /// controlled equations and `NAME(t)` in expressions; `source` is an
+    /// expression such as `hermite(series, time = true)` (sema checks its form).
+    Input { name: Ident, source: Expr, span: Span },
+    /// `dNAME = f dt + g dW` or `dNAME = F @ dX + f dt` — a stochastic or
+    /// controlled equation as a sum of terms; `state` is the `NAME` part.
     Sde { state: Ident, terms: Vec<SdeTerm>, span: Span },
 }
 
-/// One term of an SDE equation: `[-] coef dt`, `[-] coef dW` or `[-] G @ dW`.
+/// One term of an SDE or CDE equation: `[-] coef dt`, `[-] coef dW`,
+/// `[-] G @ dW` or `[-] F @ dX`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct SdeTerm {
     /// Joined to the previous term by `-` (a sign written inside the first
@@ -129,9 +134,9 @@ pub struct SdeTerm {
     pub negate: bool,
     /// The coefficient: a product of unary operands.
     pub coef: Expr,
-    /// `coef @ dW` (general noise) rather than `coef dW`.
+    /// `coef @ dW` (general noise, or a control `F @ dX`) rather than `coef dW`.
     pub matmul: bool,
-    /// The differential as written, `d` included: `dt`, `dW`.
+    /// The differential as written, `d` included: `dt`, `dW`, `dX`.
     pub differential: Ident,
     /// From the coefficient to the differential.
     pub span: Span,
@@ -149,6 +154,7 @@ impl Member {
             | Member::Let { span, .. }
             | Member::Ode { span, .. }
             | Member::Noise { span, .. }
+            | Member::Input { span, .. }
             | Member::Sde { span, .. } => *span,
         }
     }
@@ -160,7 +166,8 @@ impl Member {
             | Member::State { name, .. }
             | Member::Net { name, .. }
             | Member::Let { name, .. }
-            | Member::Noise { name, .. } => name,
+            | Member::Noise { name, .. }
+            | Member::Input { name, .. } => name,
             Member::Ode { state, .. } | Member::Sde { state, .. } => state,
         }
     }

@@ -48,6 +48,7 @@ fn parts(pair: Pair<'_>) -> impl Iterator<Item = Pair<'_>> {
                 | Rule::kw_loss
                 | Rule::kw_train
                 | Rule::kw_noise
+                | Rule::kw_input
                 | Rule::EOI
         )
     })
@@ -274,6 +275,11 @@ impl Builder {
                 let name = self.ident(next(&mut it, "noise name"));
                 let shape = self.shape(next(&mut it, "noise shape"))?;
                 out.push(Member::Noise { span: name.span.to(shape.span), name, shape });
+            }
+            Rule::input_decl => {
+                let name = self.ident(next(&mut it, "input name"));
+                let source = self.expr(next(&mut it, "input source"))?.expr;
+                out.push(Member::Input { span: name.span.to(source.span), name, source });
             }
             Rule::sde_decl => {
                 let lhs = next(&mut it, "equation left-hand side");

@@ -25,7 +25,8 @@ pub(super) struct Expected {
     pub member: bool,
     /// A binary or postfix operator continuing an expression.
     pub ops: bool,
-    /// The differential ending a term of a stochastic equation (`dt`, `dW`).
+    /// The differential ending a term of a stochastic or controlled
+    /// equation (`dt`, `dW`, `dX`).
     pub differential: bool,
     pub end: bool,
     /// Punctuation, in the order of [`PUNCTUATION`].
@@ -86,6 +87,8 @@ impl Expected {
                 | Rule::let_decl
                 | Rule::kw_noise
                 | Rule::noise_decl
+                | Rule::kw_input
+                | Rule::input_decl
                 | Rule::sde_decl
                 | Rule::sde_lhs => e.member = true,
                 Rule::differential | Rule::noise_matmul => e.differential = true,
@@ -269,7 +272,7 @@ fn generic(ctx: &Ctx<'_>) -> Diagnostic {
     let wanted = if e.expr {
         "an expression".to_string()
     } else if e.differential {
-        "an operator, `dt` or `dW`".to_string()
+        "an operator or a differential (`dt`, `dW`, `dX`)".to_string()
     } else if e.ops && operand && !lex::starts_line(ctx.text, ctx.at) {
         // `sigma y`: two operands in a row on one line.
         "an operator".to_string()

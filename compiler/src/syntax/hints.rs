@@ -12,9 +12,9 @@ use super::lex::{self, TokenKind};
 use crate::diag::Diagnostic;
 
 const ITEM_KEYWORDS: [&str; 8] = ["use", "const", "fn", "model", "solver", "data", "loss", "train"];
-const MEMBER_KEYWORDS: [&str; 5] = ["param", "state", "net", "let", "noise"];
+const MEMBER_KEYWORDS: [&str; 6] = ["param", "state", "net", "let", "noise", "input"];
 /// Reserved for features a later version adds.
-const FUTURE_KEYWORDS: [&str; 2] = ["input", "output"];
+const FUTURE_KEYWORDS: [&str; 1] = ["output"];
 
 fn is_keyword(word: &str) -> bool {
     ITEM_KEYWORDS.contains(&word) || MEMBER_KEYWORDS.contains(&word) || FUTURE_KEYWORDS.contains(&word)
@@ -68,17 +68,10 @@ fn keyword(ctx: &Ctx<'_>) -> Option<Diagnostic> {
     let e = &ctx.expected;
     let span = ctx.found_span();
     if FUTURE_KEYWORDS.contains(&word) && (e.item || e.member) {
-        let (what, hint) = match word {
-            "input" => (
-                "`input` paths are not supported yet".to_string(),
-                "controlled differential equations (`input X = ...`, `dz = F @ dX`) are planned; this \
-                 version solves ODEs",
-            ),
-            _ => (
-                "`output` declarations are not supported yet".to_string(),
-                "a model's outputs are planned; for now use a `let` and read the states",
-            ),
-        };
+        let (what, hint) = (
+            "`output` declarations are not supported yet".to_string(),
+            "a model's outputs are planned; for now use a `let` and read the states",
+        );
         return Some(
             Diagnostic::error(codes::NOT_SUPPORTED_YET, what, span).label("reserved for a later version").hint(hint),
         );
@@ -180,8 +173,8 @@ fn unknown_start(ctx: &Ctx<'_>) -> Option<Diagnostic> {
             "a definition needs a keyword: `let {word} = ...`, `param {word} = ...` or `state {word} = ...`"
         )),
         _ if e.member => d.hint(
-            "a model holds `param`, `state`, `net`, `let` and `noise` declarations and equations \
-                 `dNAME/dt = ...` or `dNAME = f dt + g dW`",
+            "a model holds `param`, `state`, `net`, `let`, `noise` and `input` declarations and equations \
+                 `dNAME/dt = ...`, `dNAME = f dt + g dW` or `dNAME = F @ dX`",
         ),
         _ => d.hint("a file holds `use`, `const`, `fn`, `model`, `solver`, `data`, `loss` and `train` items"),
     };
@@ -237,8 +230,8 @@ pub(super) fn for_syntax_error(ctx: &Ctx<'_>) -> Vec<String> {
     }
     if e.differential {
         hints.push(
-            "each term of a stochastic equation is a coefficient and its differential: `f dt`, `g dW` or \
-             `G @ dW`; a coefficient that is a sum needs parentheses: `(a + b) dt`"
+            "each term of a stochastic or controlled equation is a coefficient and its differential: `f dt`, \
+             `g dW`, `G @ dW` or `F @ dX`; a coefficient that is a sum needs parentheses: `(a + b) dt`"
                 .to_string(),
         );
     }

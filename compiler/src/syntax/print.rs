@@ -114,6 +114,7 @@ fn print_member(member: &Member) -> String {
         Member::Let { name, value, span } => (format!("let {} = {}", name.name, print_expr(value)), *span),
         Member::Ode { state, rhs, span } => (format!("d{}/dt = {}", state.name, print_expr(rhs)), *span),
         Member::Noise { name, shape: s, span } => (format!("noise {}{}", name.name, shape(&Some(s.clone()))), *span),
+        Member::Input { name, source, span } => (format!("input {} = {}", name.name, print_expr(source)), *span),
         Member::Sde { state, terms, span } => {
             let mut line = format!("d{} =", state.name);
             for (i, t) in terms.iter().enumerate() {

@@ -221,7 +221,7 @@ fn keywords_are_whole_words() {
 
 #[test]
 fn error_codes_and_positions() {
-    let cases: [(&str, &str, usize, usize); 36] = [
+    let cases: [(&str, &str, usize, usize); 38] = [
         ("model a {\n  dx/dt := 1\n}", codes::SYNTAX, 2, 9),
         ("model a {\n  dx/dt = x ** 2\n}", codes::SYNTAX, 2, 14),
         ("model a { param a 1.0 }", codes::SYNTAX, 1, 19),
@@ -245,7 +245,9 @@ fn error_codes_and_positions() {
         ("loss fit { let a = 1 }", codes::SYNTAX, 1, 22),
         ("model a { data d = load(\"x.csv\") }", codes::ITEM_IN_MODEL, 1, 11),
         ("loss f { let model = 1 x }", codes::KEYWORD_AS_NAME, 1, 14),
-        ("model a {\n  input X = 1\n}", codes::NOT_SUPPORTED_YET, 2, 3),
+        ("model a {\n  input X\n}", codes::SYNTAX, 3, 1),
+        ("model a {\n  input = hermite(d)\n}", codes::SYNTAX, 2, 9),
+        ("input X = hermite(d)", codes::MEMBER_OUTSIDE_MODEL, 1, 1),
         ("model a {\n  dx = f dt + g\n}", codes::SYNTAX, 3, 1),
         ("model a {\n  dx = a + b dt\n}", codes::SYNTAX, 2, 10),
         ("model a {\n  noise W\n}", codes::SYNTAX, 3, 1),
@@ -276,7 +278,7 @@ fn error_messages_name_what_was_expected() {
         "expected `,` or `)` to close the call opened at 2:12, found `dy`"
     );
     assert_eq!(message("model a { param model = 1 }"), "`model` is a keyword");
-    assert_eq!(message("model a { input X = 1 }"), "`input` paths are not supported yet");
+    assert_eq!(message("model a { output y = 1 }"), "`output` declarations are not supported yet");
     assert_eq!(message("loss fit { let a = 1 }"), "expected an expression, found `}`");
     assert_eq!(message("loss fit x"), "expected `=` or `{`, found `x`");
     assert_eq!(message("train fit { steps 10 }"), "expected `=`, found the number `10`");
@@ -375,7 +377,7 @@ fn stochastic_equation_errors_explain_the_term_form() {
     assert_eq!(code, codes::SYNTAX);
     assert!(message.contains("expected"), "{message}");
     let d = crate::syntax::parse("model a {\n  dx = f dt + g\n}", F).unwrap_err();
-    assert!(d.hints.iter().any(|h| h.contains("`f dt`, `g dW` or `G @ dW`")), "{:?}", d.hints);
+    assert!(d.hints.iter().any(|h| h.contains("`f dt`, `g dW`, `G @ dW` or `F @ dX`")), "{:?}", d.hints);
     // A sum as a coefficient needs parentheses.
     let d = crate::syntax::parse("model a {\n  dx = a + b dt\n}", F).unwrap_err();
     assert!(d.hints.iter().any(|h| h.contains("(a + b) dt")), "{:?}", d.hints);

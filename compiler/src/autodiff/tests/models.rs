@@ -22,10 +22,13 @@ fn check_model(m: &ModelIr, seed: u64) {
 fn check_derivs(m: &ModelIr, d: &Derivs, seed: u64) {
     let mut rng = Rng::new(seed);
     let p: Vec<f64> = m.param_values.iter().map(|v| v + rng.uniform(-0.1, 0.1)).collect();
-    let y0 = interp::eval(&m.init, 0.0, &[], &p).expect("init");
+    // A CDE's init reads X(t0) and its rhs `[y; X; dX/dt]`: random values there.
+    let x0: Vec<f64> = (0..m.init.n_state).map(|_| rng.uniform(-1.0, 1.0)).collect();
+    let y0 = interp::eval(&m.init, 0.0, &x0, &p).expect("init");
     for point in 0..3 {
         let t = rng.uniform(0.0, 2.0);
-        let y: Vec<f64> = y0.iter().map(|v| v + rng.uniform(-0.5, 0.5)).collect();
+        let mut y: Vec<f64> = y0.iter().map(|v| v + rng.uniform(-0.5, 0.5)).collect();
+        y.extend((y.len()..m.rhs.n_state).map(|_| rng.uniform(-1.0, 1.0)));
         check_point(&m.rhs, d, t, &y, &p, &mut rng, &format!("{} point {point}", m.name));
         if point == 0 {
             check_jit(&m.rhs, d, t, &y, &p, &mut rng, &m.name);
