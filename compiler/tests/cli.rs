@@ -305,3 +305,14 @@ fn stable_sde_classes_have_their_ito_moments() {
     let strat = 1.5f64.powi(2) * ((2.0 * (-0.4 + 0.18) + 0.36) * 1.0f64).exp();
     assert!((strat - exact).abs() > 8.0 * se);
 }
+
+#[test]
+fn cde_models_run_along_their_data() {
+    let out = nde(&["run", "examples/cde_linear.nde"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let csv = text(&out.stdout);
+    let data = std::fs::read_to_string(repo().join("examples/cde_linear.csv")).unwrap();
+    let data_rows = data.lines().filter(|l| !l.trim().is_empty() && !l.starts_with('#')).count() - 1;
+    assert_eq!(csv.lines().count() - 1, data_rows, "one row per observation time:\n{csv}");
+    assert!(csv.starts_with("t,z[0],z[1]\n0.0,1.0,0.4\n"), "{csv}");
+}

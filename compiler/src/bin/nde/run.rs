@@ -3,7 +3,9 @@
 use std::path::{Path, PathBuf};
 
 use nde_compiler::codegen::JitOptions;
+use nde_compiler::driver::cde;
 use nde_compiler::driver::sde::{ModelSdeField, SdeKernels};
+use nde_compiler::driver::train::materialize_data;
 use nde_compiler::driver::{self, FrontendOptions, ModelField};
 use nde_compiler::ir::{ModelIr, SolverSpec};
 use nde_runtime::io::{self, Array, Table};
@@ -92,11 +94,15 @@ fn run_inner(args: &RunArgs) -> Result<(), u8> {
         exit::MODEL_ERRORS
     })?;
     let model = driver::select_model(&checked.program, args.model.as_deref()).map_err(|e| fail(exit::USAGE, e))?;
-    let saveat = output_times(args)?;
     let mut params = model.param_values.clone();
     if let Some(path) = &args.params {
         load_params(path, model, &mut params)?;
     }
+    if model.is_cde() {
+        let solve_opts = solve_options(args, &checked.program.solvers)?;
+        return run_cde(args, &checked.program, model, &params, &solve_opts);
+    }
+    let saveat = output_times(args)?;
     if model.is_sde() {
         return run_sde(args, &checked.program.solvers, model, &params, &saveat);
     }
@@ -148,6 +154,46 @@ fn declared_solver<'a>(args: &RunArgs, declared: &'a [SolverSpec]) -> Option<&'a
         None if declared.len() == 1 => declared.first(),
         None => None,
     }
+}
+
+/// `nde run` for a controlled model (`input X = ...`): one solve per
+/// trajectory of the input's data, from the path's first time, saved at the
+/// data's times unless `--at`/`--t1` say otherwise.
+fn run_cde(
+    args: &RunArgs,
+    program: &nde_compiler::ir::ProgramIr,
+    model: &ModelIr,
+    params: &[f64],
+    opts: &SolveOptions,
+) -> Result<(), u8> {
+    let control = cde::control_of(model).map_err(|e| fail(exit::MODEL_ERRORS, e))?;
+    let data = program
+        .data_set(&control.data)
+        .ok_or_else(|| fail(exit::MODEL_ERRORS, format!("no data set `{}`", control.data)))?;
+    let series = materialize_data(program, data, &JitOptions::default()).map_err(|e| fail(exit::SOLVE_FAILED, e))?;
+    let paths = cde::control_paths(control, &series).map_err(|e| fail(exit::MODEL_ERRORS, e))?;
+    let saveat = if args.at.is_some() || args.t1.is_some() { output_times(args)? } else { series.t.clone() };
+    let kernels = driver::compile_model(model, &JitOptions::default())
+        .map_err(|e| fail(exit::MODEL_ERRORS, format!("code generation failed: {e}")))?;
+    let (mut y, mut stats) = (Vec::new(), Vec::new());
+    for (b, path) in paths.iter().enumerate() {
+        let y0 = cde::initial_state(model, params, path)
+            .map_err(|e| fail(exit::MODEL_ERRORS, format!("evaluating the initial state: {e}")))?;
+        check_finite_state(model, &y0)?;
+        let sol = cde::solve_cde(&kernels, params, path, &y0, &saveat, opts).map_err(|e| {
+            let which = if paths.len() > 1 { format!("trajectory {b}: ") } else { String::new() };
+            fail(exit::SOLVE_FAILED, format!("{which}{e}"))
+        })?;
+        y.extend(sol.y);
+        stats.push(sol.stats);
+    }
+    let batch = (paths.len() > 1).then_some(paths.len());
+    let output = Output { t: saveat, y, batch, stats };
+    write_output(args.out.as_deref(), model, &output)?;
+    if args.stats {
+        print_stats(&output.stats);
+    }
+    Ok(())
 }
 
 /// `nde run` for a model with noise terms: `--paths` sample paths (or the
