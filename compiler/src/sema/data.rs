@@ -118,60 +118,9 @@ impl<'a> Checker<'a> {
 
     /// `generate(model, at = times, with = solver)`.
     fn generate_source(&mut self, module: usize, args: &'a [Arg], span: Span) -> Option<DataSource> {
-        let mut model = None;
-        let mut at = None;
-        let mut with = None;
-        let mut ok = true;
-        let mut positional = 0;
-        for a in args {
-            let slot = match &a.name {
-                None => {
-                    positional += 1;
-                    if positional > 1 {
-                        self.report(
-                            Diagnostic::error("E0710", "`generate` takes one positional argument", a.value.span)
-                                .label("the model is the only positional argument")
-                                .hint("write `generate(model, at = times, with = solver)`"),
-                        );
-                        ok = false;
-                        continue;
-                    }
-                    &mut model
-                }
-                Some(n) => match n.name.as_str() {
-                    "at" => &mut at,
-                    "with" => &mut with,
-                    other => {
-                        self.report(
-                            Diagnostic::error("E0207", format!("`generate` has no argument named `{other}`"), n.span)
-                                .label("unknown named argument")
-                                .hint("`generate` takes a model, `at` and `with`"),
-                        );
-                        ok = false;
-                        continue;
-                    }
-                },
-            };
-            if slot.is_some() {
-                self.report(Diagnostic::error("E0207", "argument given twice", a.value.span).label("already given"));
-                ok = false;
-                continue;
-            }
-            *slot = Some(&a.value);
-        }
-        let (Some(model), Some(at), Some(with)) = (model, at, with) else {
-            let missing: Vec<&str> =
-                [(model.is_none(), "the model"), (at.is_none(), "`at`"), (with.is_none(), "`with`")]
-                    .into_iter()
-                    .filter_map(|(m, w)| m.then_some(w))
-                    .collect();
-            self.report(
-                Diagnostic::error("E0710", "incomplete `generate`", span)
-                    .label(format!("missing {}", missing.join(" and ")))
-                    .hint("write `generate(model, at = linspace(0, 10, 100), with = dopri5(rtol = 1e-7))`"),
-            );
-            return None;
-        };
+        let usage = "generate(model, at = linspace(0, 10, 100), with = dopri5(rtol = 1e-7))";
+        let bound = self.bind_model_call("generate", "E0710", usage, args, &["at", "with"], 2, span)?;
+        let (model, at, with, ok) = (bound.model, bound.named[0]?, bound.named[1]?, bound.ok);
         let model = self.model_arg(module, model, "generate");
         let times = self.save_times(module, at);
         let solver = self.solver_arg(module, with, "generate");
@@ -299,5 +248,83 @@ impl<'a> Checker<'a> {
                 .label("data can only be read directly in a `loss`")
                 .hint("data is read in `loss` blocks only, not in models, `fn`s, `const`s or `generate`"),
         );
+    }
+}
+
+/// The arguments of a call `NAME(model, key = value, ...)` (`generate`,
+/// `solve`): the model (the one positional argument) and the named ones in
+/// the order of `names`, of which the first `required` must be given.
+pub(super) struct ModelCall<'a> {
+    pub model: &'a Expr,
+    pub named: Vec<Option<&'a Expr>>,
+    /// `false` if an argument was reported (an extra positional, an unknown
+    /// or repeated name); the caller still checks what it can.
+    pub ok: bool,
+}
+
+impl<'a> Checker<'a> {
+    /// Binds the arguments of `call` (see [`ModelCall`]). Reports a second
+    /// positional argument and a missing required one as `code`, unknown and
+    /// repeated names as E0207; `None` when a required argument is missing.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn bind_model_call(
+        &mut self,
+        call: &str,
+        code: &'static str,
+        usage: &str,
+        args: &'a [Arg],
+        names: &[&str],
+        required: usize,
+        span: Span,
+    ) -> Option<ModelCall<'a>> {
+        let mut model = None;
+        let mut named: Vec<Option<&'a Expr>> = vec![None; names.len()];
+        let mut ok = true;
+        for a in args {
+            let slot = match &a.name {
+                None if model.is_some() => {
+                    self.report(
+                        Diagnostic::error(code, format!("`{call}` takes one positional argument"), a.value.span)
+                            .label("the model is the only positional argument")
+                            .hint(format!("write `{usage}`")),
+                    );
+                    ok = false;
+                    continue;
+                }
+                None => &mut model,
+                Some(n) => match names.iter().position(|k| *k == n.name) {
+                    Some(i) => &mut named[i],
+                    None => {
+                        let list = names.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ");
+                        self.report(
+                            Diagnostic::error("E0207", format!("`{call}` has no argument named `{}`", n.name), n.span)
+                                .label("unknown named argument")
+                                .hint(format!("`{call}` takes a model and {list}")),
+                        );
+                        ok = false;
+                        continue;
+                    }
+                },
+            };
+            if slot.is_some() {
+                self.report(Diagnostic::error("E0207", "argument given twice", a.value.span).label("already given"));
+                ok = false;
+                continue;
+            }
+            *slot = Some(&a.value);
+        }
+        let missing: Vec<String> = std::iter::once((model.is_none(), "the model".to_string()))
+            .chain(names[..required].iter().zip(&named).map(|(k, v)| (v.is_none(), format!("`{k}`"))))
+            .filter_map(|(m, w)| m.then_some(w))
+            .collect();
+        if !missing.is_empty() {
+            self.report(
+                Diagnostic::error(code, format!("incomplete `{call}`"), span)
+                    .label(format!("missing {}", missing.join(" and ")))
+                    .hint(format!("write `{usage}`")),
+            );
+            return None;
+        }
+        Some(ModelCall { model: model?, named, ok })
     }
 }

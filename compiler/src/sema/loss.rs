@@ -225,62 +225,10 @@ impl<'a> Checker<'a> {
             state.attempted += 1;
         }
         let module = env.module;
-        let mut model = None;
-        let mut at = None;
-        let mut with = None;
-        let mut sampling = None;
-        let mut ok = true;
-        let mut positional = 0;
-        for a in args {
-            let slot = match &a.name {
-                None => {
-                    positional += 1;
-                    if positional > 1 {
-                        self.report(
-                            Diagnostic::error("E0713", "`solve` takes one positional argument", a.value.span)
-                                .label("the model is the only positional argument")
-                                .hint("write `solve(model, at = obs.t, with = solver)`"),
-                        );
-                        ok = false;
-                        continue;
-                    }
-                    &mut model
-                }
-                Some(n) => match n.name.as_str() {
-                    "at" => &mut at,
-                    "with" => &mut with,
-                    "sampling" => &mut sampling,
-                    other => {
-                        self.report(
-                            Diagnostic::error("E0207", format!("`solve` has no argument named `{other}`"), n.span)
-                                .label("unknown named argument")
-                                .hint("`solve` takes a model, `at`, `with` and optionally `sampling`"),
-                        );
-                        ok = false;
-                        continue;
-                    }
-                },
-            };
-            if slot.is_some() {
-                self.report(Diagnostic::error("E0207", "argument given twice", a.value.span).label("already given"));
-                ok = false;
-                continue;
-            }
-            *slot = Some(&a.value);
-        }
-        let (Some(model), Some(at), Some(with)) = (model, at, with) else {
-            let missing: Vec<&str> =
-                [(model.is_none(), "the model"), (at.is_none(), "`at`"), (with.is_none(), "`with`")]
-                    .into_iter()
-                    .filter_map(|(m, w)| m.then_some(w))
-                    .collect();
-            self.report(
-                Diagnostic::error("E0713", "incomplete `solve`", span)
-                    .label(format!("missing {}", missing.join(" and ")))
-                    .hint("write `solve(model, at = obs.t, with = solver)`"),
-            );
-            return None;
-        };
+        let usage = "solve(model, at = obs.t, with = solver)";
+        let names = ["at", "with", "sampling"];
+        let bound = self.bind_model_call("solve", "E0713", usage, args, &names, 2, span)?;
+        let (model, at, with, sampling, ok) = (bound.model, bound.named[0]?, bound.named[1]?, bound.named[2], bound.ok);
         let model = self.model_arg(module, model, "solve");
         let data = self.solve_at(env, at);
         let solver = self.solver_arg(module, with, "solve");
