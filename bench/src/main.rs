@@ -299,7 +299,9 @@ fn p2(root: &Path, threads: &str, n_threads: usize) {
 /// The bench MLP neural SDE (P5): `dy = f(y) dt + 0.2 dW`, Euler–Maruyama,
 /// dt 0.01 on [0, 1], 1024 paths from the shared initial states, saved at 11
 /// times; each path its own stream of one seeded virtual Brownian tree
-/// (reproducible, queryable in any order).
+/// (reproducible, queryable in any order; the default leaf width for a
+/// fixed step, narrower than dt), the paths advanced in lock-step chunks
+/// through the batched drift kernel (the bits of path-by-path solves).
 fn p5(root: &Path, threads: &str, n_threads: usize) {
     use nde_compiler::driver::sde::{ModelSdeField, SdeKernels};
     use nde_runtime::sde::{sde_solve_batch, SdeMethod, SdeOptions};
@@ -325,7 +327,13 @@ fn p5(root: &Path, threads: &str, n_threads: usize) {
     let finals: Vec<[f64; 2]> = (0..b).map(|i| [first.y[(i * 11 + 10) * 2], first.y[(i * 11 + 10) * 2 + 1]]).collect();
     let mean = [0, 1].map(|c| finals.iter().map(|f| f[c]).sum::<f64>() / b as f64);
     let std = [0, 1].map(|c| (finals.iter().map(|f| (f[c] - mean[c]).powi(2)).sum::<f64>() / (b - 1) as f64).sqrt());
-    let extra = format!(", \"steps\": 100, \"mean_yT\": {}, \"std_yT\": {}", fmt_vec(&mean), fmt_vec(&std));
+    let tol = opts.resolved_brownian_tol(0.0, 1.0);
+    let depth = nde_runtime::brownian::BrownianTree::new(0, 0.0, 1.0, 2, tol).map_or(0, |t| t.depth());
+    let extra = format!(
+        ", \"steps\": 100, \"brownian_tree_depth\": {depth}, \"mean_yT\": {}, \"std_yT\": {}",
+        fmt_vec(&mean),
+        fmt_vec(&std)
+    );
     emit(
         "P5",
         "Euler-Maruyama + virtual Brownian tree (nde JIT), per path",

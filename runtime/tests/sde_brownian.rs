@@ -111,3 +111,29 @@ fn bad_queries_are_errors() {
     assert!(err.to_string().contains("t = 1.5"), "{err}");
     assert!(tree.path().increment(-0.1, 0.5, &mut out).is_err());
 }
+
+/// The batch entry points' default leaf width: `0.99 dt` at a fixed step
+/// (depth `⌈log2((t1 − t0) / (0.99 dt))⌉`, every grid point in its own
+/// leaf), `2^-20` of the interval for adaptive steps, a given width as given.
+#[test]
+fn default_tree_depth_follows_the_step() {
+    use nde_runtime::sde::{SdeMethod, SdeOptions};
+    let depth = |o: &SdeOptions, t0: f64, t1: f64| {
+        BrownianTree::new(0, t0, t1, 1, o.resolved_brownian_tol(t0, t1)).unwrap().depth()
+    };
+    let fixed = SdeOptions { dt: Some(0.01), ..SdeOptions::default() };
+    assert_eq!(fixed.resolved_brownian_tol(0.0, 1.0), 0.0099);
+    assert_eq!(depth(&fixed, 0.0, 1.0), 7); // 2^-7 = 0.0078 <= 0.0099 < 2^-6
+    assert_eq!(depth(&fixed, 2.0, 12.0), 10); // 10 / 2^10 = 0.0098
+                                              // A dyadic step gets leaves of half a step (the margin).
+    let fine = SdeOptions { dt: Some((-10f64).exp2()), ..SdeOptions::default() };
+    assert_eq!(depth(&fine, 0.0, 1.0), 11);
+    let adaptive = SdeOptions { method: SdeMethod::Sra1, adaptive: true, dt: Some(0.01), ..SdeOptions::default() };
+    assert_eq!(depth(&adaptive, 0.0, 4.0), 20);
+    let given = SdeOptions { brownian_tol: Some(1e-3), ..fixed };
+    assert_eq!(depth(&given, 0.0, 1.0), 10);
+    // Every grid point of the fixed step lies in its own leaf.
+    let width = 1.0 / (1u64 << depth(&fixed, 0.0, 1.0)) as f64;
+    let leaves: Vec<u64> = (0..=100).map(|k| ((k as f64 * 0.01) / width) as u64).collect();
+    assert!(leaves.windows(2).all(|w| w[0] < w[1]), "{leaves:?}");
+}

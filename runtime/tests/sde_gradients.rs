@@ -251,7 +251,8 @@ fn batch_gradients_are_bit_identical_and_sum_members_in_order() {
             assert_eq!((&sol, &g), (&sol1, &g1), "{method} on {threads} threads");
         }
         // Each member is sde_gradient on stream b of the batch's tree.
-        let tree = BrownianTree::new(77, 0.0, 1.0, 2, (-20f64).exp2()).unwrap();
+        // The batch's tree: leaves narrower than dt at a fixed step.
+        let tree = BrownianTree::new(77, 0.0, 1.0, 2, o.resolved_brownian_tol(0.0, 1.0)).unwrap();
         let mut params = vec![0.0; 3];
         for b in 0..batch {
             let y0 = &y0s[2 * b..2 * b + 2];

@@ -213,8 +213,9 @@ fn batches_are_bit_identical_on_any_thread_count() {
         for threads in [3, 0] {
             assert_eq!(sde_solve_batch(f, 0.0, y0s, &saveat, &o, 8, threads).unwrap(), one, "{method}");
         }
-        // The batch's tree: the default leaf width 2^-20 of the interval.
-        let tree = BrownianTree::new(8, 0.0, 1.0, m, (-20f64).exp2()).unwrap();
+        // The batch's tree: the default leaf width 0.99 dt at a fixed step.
+        let tree = BrownianTree::new(8, 0.0, 1.0, m, 0.0099).unwrap();
+        assert_eq!(o.resolved_brownian_tol(0.0, 1.0), 0.0099);
         for b in [0, 17, 36] {
             let sol = sde_solve(f, 0.0, &y0s[b * n..(b + 1) * n], &saveat, &o, &tree.stream(b as u64)).unwrap();
             assert_eq!(sol.y, one.trajectory(b), "{method} member {b}");
@@ -257,4 +258,49 @@ fn bad_input_is_a_typed_error() {
     assert!(matches!(r, Err(SolveError::MaxStepsReached { max_steps: 5, .. })), "{r:?}");
     assert_eq!("milstein".parse::<SdeMethod>().unwrap(), SdeMethod::Milstein);
     assert!("heun".parse::<SdeMethod>().unwrap_err().to_string().contains("reversible_heun"));
+}
+
+/// Lock-step batches fail member by member as member-by-member solves do:
+/// the first failing member is reported with the error `sde_solve` gives it
+/// on its stream, on any thread count; other failures are reported for
+/// every member alike.
+#[test]
+fn lockstep_batch_errors_are_those_of_single_solves() {
+    // y' = y² blows up from large starts, only for some members.
+    let blow = FnSde::new(1, Noise::Diagonal, |_, y, _, o| o[0] = y[0] * y[0], |_, _, _, o| o[0] = 0.1);
+    let mut y0s: Vec<f64> = (0..150).map(|i| 0.01 * i as f64).collect();
+    y0s[97] = 1e3;
+    y0s[140] = 1e6;
+    let o = opts(SdeMethod::EulerMaruyama, 0.1);
+    let tree = BrownianTree::new(4, 0.0, 1.0, 1, o.resolved_brownian_tol(0.0, 1.0)).unwrap();
+    let single = sde_solve(&blow, 0.0, &y0s[97..98], &[1.0], &o, &tree.stream(97)).unwrap_err();
+    assert!(matches!(single, SolveError::NonFinite { .. }), "{single:?}");
+    for threads in [1, 3, 0] {
+        match sde_solve_batch(&blow, 0.0, &y0s, &[1.0], &o, 4, threads) {
+            Err(SolveError::InBatch { index: 97, error }) => assert_eq!(*error, single),
+            r => panic!("{threads} threads: {r:?}"),
+        }
+    }
+    // A non-finite start is reported for its member, before later blow-ups.
+    y0s[20] = f64::NAN;
+    match sde_solve_batch(&blow, 0.0, &y0s, &[1.0], &o, 4, 1) {
+        Err(SolveError::InBatch { index: 20, error }) => assert!(error.to_string().contains("not finite"), "{error}"),
+        r => panic!("{r:?}"),
+    }
+    // Step limits and a missing Milstein term fail every member alike.
+    let few = SdeOptions { max_steps: 3, ..o };
+    match sde_solve_batch(&gbm(), 0.0, &[1.0; 9], &[1.0], &few, 4, 1) {
+        Err(SolveError::InBatch { index: 0, error }) => {
+            assert!(matches!(*error, SolveError::MaxStepsReached { max_steps: 3, .. }), "{error:?}")
+        }
+        r => panic!("{r:?}"),
+    }
+    let no_dg = FnSde::new(1, Noise::Diagonal, |_, _, _, o| o[0] = 0.0, |_, y, _, o| o[0] = y[0]);
+    let e = sde_solve_batch(&no_dg, 0.0, &[1.0; 9], &[1.0], &opts(SdeMethod::Milstein, 0.1), 4, 1).unwrap_err();
+    assert!(e.to_string().contains("diffusion_dg"), "{e}");
+    // Successful members carry the single solve's stats.
+    let sol = sde_solve_batch(&gbm(), 0.0, &[1.0; 9], &[0.5, 1.0], &o, 4, 0).unwrap();
+    let one = sde_solve(&gbm(), 0.0, &[1.0], &[0.5, 1.0], &o, &tree.stream(8)).unwrap();
+    assert_eq!(sol.stats[8], one.stats);
+    assert_eq!(sol.trajectory(8), &one.y[..]);
 }

@@ -245,6 +245,34 @@ impl<'a> ModelSdeField<'a> {
         unsafe { (kernel.single)(t, input.as_ptr(), self.params.as_ptr(), out.as_mut_ptr(), scratch.as_mut_ptr()) }
     }
 
+    /// Calls `kernel`'s batched entry point on the rows of `ys` (each its
+    /// `n_state` long), all at time `t`, writing the rows of `out`; in
+    /// tiles of [`BATCH_TILE`] members (the kernel's time buffer).
+    fn call_batch(&self, kernel: &CompiledKernel, t: f64, ys: &[f64], out: &mut [f64], scratch: &mut [f64]) {
+        let (n_in, n_out) = (kernel.n_state, kernel.out_len);
+        let b = ys.len() / n_in.max(1);
+        assert!(b * n_in == ys.len() && out.len() >= b * n_out, "batch buffer lengths of {}", kernel.name);
+        assert!(scratch.len() >= kernel.batch_scratch_len, "batch scratch length of {}", kernel.name);
+        let ts = [t; BATCH_TILE];
+        for start in (0..b).step_by(BATCH_TILE) {
+            let rows = BATCH_TILE.min(b - start);
+            let (y, o) = (&ys[start * n_in..], &mut out[start * n_out..]);
+            // SAFETY: `ts` has at least `rows` times, `y` and `o` at least
+            // `rows` rows (checked above), the scratch the kernel's batch
+            // length; kernels neither allocate nor keep pointers.
+            unsafe {
+                (kernel.batch)(
+                    rows,
+                    ts.as_ptr(),
+                    y.as_ptr(),
+                    self.params.as_ptr(),
+                    o.as_mut_ptr(),
+                    scratch.as_mut_ptr(),
+                )
+            }
+        }
+    }
+
     /// A VJP kernel: packs `[y; a]` and splits `[gy; gp]`, all in `scratch`.
     #[allow(clippy::too_many_arguments)]
     fn vjp(
@@ -267,6 +295,10 @@ impl<'a> ModelSdeField<'a> {
         gp.copy_from_slice(&out[n..]);
     }
 }
+
+/// Members per call of a batched kernel in [`ModelSdeField`]'s batched
+/// methods.
+const BATCH_TILE: usize = 64;
 
 /// Scratch a VJP kernel needs through [`ModelSdeField::vjp`].
 fn vjp_scratch(k: &CompiledKernel) -> usize {
@@ -307,6 +339,30 @@ impl SdeField for ModelSdeField<'_> {
         match &self.kernels.g_dg {
             Some(k) => {
                 self.call(k, t, y, out, scratch);
+                true
+            }
+            None => false,
+        }
+    }
+    /// The largest batched scratch of the drift, diffusion and Milstein
+    /// kernels.
+    fn batch_scratch_len(&self) -> usize {
+        let k = self.kernels;
+        let dg = k.g_dg.as_ref().map_or(0, |g| g.batch_scratch_len);
+        k.rhs.batch_scratch_len.max(k.g.batch_scratch_len).max(dg)
+    }
+    /// The compiled batched drift (the single kernel's bits).
+    fn drift_batch(&self, t: f64, ys: &[f64], out: &mut [f64], scratch: &mut [f64]) {
+        self.call_batch(&self.kernels.rhs, t, ys, out, scratch)
+    }
+    /// The compiled batched diffusion (the single kernel's bits).
+    fn diffusion_batch(&self, t: f64, ys: &[f64], out: &mut [f64], scratch: &mut [f64]) {
+        self.call_batch(&self.kernels.g, t, ys, out, scratch)
+    }
+    fn diffusion_dg_batch(&self, t: f64, ys: &[f64], out: &mut [f64], scratch: &mut [f64]) -> bool {
+        match &self.kernels.g_dg {
+            Some(k) => {
+                self.call_batch(k, t, ys, out, scratch);
                 true
             }
             None => false,

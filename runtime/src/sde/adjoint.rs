@@ -95,6 +95,18 @@ impl SdeField for Up<'_> {
     fn diffusion_dg(&self, t: f64, y: &[f64], out: &mut [f64], scratch: &mut [f64]) -> bool {
         self.0.diffusion_dg(t, y, out, scratch)
     }
+    fn batch_scratch_len(&self) -> usize {
+        self.0.batch_scratch_len()
+    }
+    fn drift_batch(&self, t: f64, ys: &[f64], out: &mut [f64], scratch: &mut [f64]) {
+        self.0.drift_batch(t, ys, out, scratch)
+    }
+    fn diffusion_batch(&self, t: f64, ys: &[f64], out: &mut [f64], scratch: &mut [f64]) {
+        self.0.diffusion_batch(t, ys, out, scratch)
+    }
+    fn diffusion_dg_batch(&self, t: f64, ys: &[f64], out: &mut [f64], scratch: &mut [f64]) -> bool {
+        self.0.diffusion_dg_batch(t, ys, out, scratch)
+    }
 }
 
 fn invalid(what: String) -> SolveError {

@@ -7,8 +7,8 @@
 //! | `term` | [`SdeField`], [`DiffSdeField`], [`Noise`], [`FnSde`] (closures, for tests) |
 //! | `options` | [`SdeMethod`], [`SdeOptions`] and their validation |
 //! | `grid` | the step points of fixed-step solves, walked both ways |
-//! | `step` | one step of each method, its VJP, reversible Heun's inverse |
-//! | `solve` | [`sde_solve`], [`sde_solve_batch`] and the stepping loops |
+//! | `step` | one step of each method (one member, or a lock-step chunk), its VJP, reversible Heun's inverse |
+//! | `solve` | [`sde_solve`], [`sde_solve_batch`] and the stepping loops (lock-step for fixed-step batches) |
 //! | `adjoint` | [`sde_gradient`], [`sde_gradient_batch`], [`SdeAdjoint`] |
 //!
 //! Like the ODE side: typed [`crate::SolveError`]s for every bad input, no

@@ -1,6 +1,8 @@
 //! The SDE entry points [`sde_solve`] and [`sde_solve_batch`], and the
 //! stepping loops they share with the gradients (fixed grid, adaptive
-//! SRA1), which can record a tape of the accepted steps. Validation lives
+//! SRA1), which can record a tape of the accepted steps, and the lock-step
+//! loop of fixed-step batches (chunks of members through the field's
+//! batched methods, each member with the bits of its own solve). Validation lives
 //! in `options`, the numerics of a step in `step`.
 
 use rayon::prelude::*;
@@ -9,7 +11,7 @@ use crate::brownian::{BrownianPath, BrownianTree};
 use crate::error::SolveError;
 use crate::sde::grid::Grid;
 use crate::sde::options::{batch_tree, check_tree, validate, SdeMethod, SdeOptions};
-use crate::sde::step::Work;
+use crate::sde::step::{BatchWork, Work};
 use crate::sde::term::SdeField;
 use crate::solution::{BatchSolution, Solution, Stats};
 use crate::stepsize::{min_step, Pid};
@@ -246,7 +248,8 @@ pub fn sde_solve(
     Ok(Solution { t: saveat.to_vec(), y, n_state: n, stats })
 }
 
-/// Runs `one(member, ws, out)` for every member over `threads` workers (0 =
+/// Runs `one(member, ws, out)` for every member (or unit: `out` is cut in
+/// pieces of `rows`, the last may be shorter) over `threads` workers (0 =
 /// rayon's global pool, 1 = the calling thread); results are per member,
 /// so independent of the thread count.
 pub(crate) fn for_each_member<R: Send + Clone, W>(
@@ -272,8 +275,7 @@ pub(crate) fn for_each_member<R: Send + Clone, W>(
         (_, Some(pool)) if rows > 0 => pool.install(|| parallel(out, &mut results)),
         _ => {
             let mut ws = new_ws();
-            for (b, r) in results.iter_mut().enumerate() {
-                let o = &mut out[b * rows..(b + 1) * rows];
+            for (b, (r, o)) in results.iter_mut().zip(out.chunks_mut(rows.max(1))).enumerate() {
                 *r = one(b, &mut ws, o);
             }
         }
@@ -281,12 +283,116 @@ pub(crate) fn for_each_member<R: Send + Clone, W>(
     results
 }
 
+/// Members per lock-step chunk of a fixed-step batch: up to
+/// [`LOCKSTEP_CHUNK`], fewer when that leaves workers idle (at least four
+/// chunks per worker where the batch allows, at least 8 members). Results
+/// do not depend on it: each member's arithmetic is its own.
+fn lockstep_chunk(batch: usize, threads: usize) -> usize {
+    let workers = match threads {
+        0 => rayon::current_num_threads(),
+        t => t,
+    };
+    batch.div_ceil(4 * workers.max(1)).clamp(8, LOCKSTEP_CHUNK)
+}
+
+/// Most members a fixed-step batch advances in lock-step.
+const LOCKSTEP_CHUNK: usize = 64;
+
+/// [`integrate`] for the members of a chunk at once (a fixed step, no
+/// tape): `bw.y` holds their initial states and `path` their streams;
+/// `out` their save rows back to back. Each stage is one batched call of
+/// the field; each member's result (states, stats, error) is what
+/// [`integrate`] gives it alone.
+#[allow(clippy::too_many_arguments)]
+fn integrate_lockstep(
+    f: &dyn SdeField,
+    t0: f64,
+    saveat: &[f64],
+    opts: &SdeOptions,
+    path: &mut BrownianPath,
+    bw: &mut BatchWork,
+    out: &mut [f64],
+) -> Vec<Result<Stats, SolveError>> {
+    let (method, b) = (opts.method, bw.members());
+    let rows = out.len() / b.max(1);
+    let mut results: Vec<Result<Stats, SolveError>> = (0..b)
+        .map(|k| {
+            let y = bw.member(k);
+            if y.iter().all(|v| v.is_finite()) {
+                Ok(Stats::default())
+            } else {
+                Err(invalid(format!("the initial state is not finite: {y:?}")))
+            }
+        })
+        .collect();
+    let save_all = |bw: &BatchWork, range: std::ops::Range<usize>, out: &mut [f64]| {
+        for (k, o) in out.chunks_exact_mut(rows).enumerate() {
+            let y = bw.member(k);
+            for i in range.clone() {
+                o[i * y.len()..(i + 1) * y.len()].copy_from_slice(y);
+            }
+        }
+    };
+    let mut stats = Stats::default();
+    if method == SdeMethod::ReversibleHeun {
+        bw.heun_init(f, t0);
+        stats.nfe += 2;
+    }
+    let fail_all = |results: &mut [Result<Stats, SolveError>], e: SolveError| {
+        for r in results.iter_mut().filter(|r| r.is_ok()) {
+            *r = Err(e.clone());
+        }
+    };
+    let grid = Grid { t0, dt: opts.dt.unwrap_or(f64::NAN), saveat };
+    let (mut walk, at_start) = grid.forward();
+    save_all(bw, at_start, out);
+    let mut t = t0;
+    while let Some((tb, saves)) = grid.next(&mut walk) {
+        if results.iter().all(|r| r.is_err()) {
+            break;
+        }
+        if stats.accepted as usize >= opts.max_steps {
+            fail_all(&mut results, SolveError::MaxStepsReached { t, max_steps: opts.max_steps });
+            break;
+        }
+        path.increment_unchecked(t, tb, &mut bw.dw);
+        match bw.step(f, method, t, tb) {
+            Some(evals) => stats.nfe += evals,
+            None => {
+                fail_all(&mut results, no_dg());
+                break;
+            }
+        }
+        for (k, r) in results.iter_mut().enumerate() {
+            if r.is_ok() && !bw.next_is_finite(k) {
+                *r = Err(SolveError::NonFinite { t });
+            }
+        }
+        bw.advance(method);
+        stats.accepted += 1;
+        t = tb;
+        save_all(bw, saves, out);
+    }
+    for r in results.iter_mut().filter(|r| r.is_ok()) {
+        *r = Ok(stats);
+    }
+    results
+}
+
 /// `y0s` holds `batch` initial states back to back; member `b` is solved as
 /// [`sde_solve`] would on the tree `BrownianTree::new(seed, t0, t_end, m,
 /// tol).stream(b)` (`t_end` the last save time, `tol` from
-/// [`SdeOptions::brownian_tol`]), so results are bit-for-bit the same on any
-/// number of `threads` (0 = rayon's global pool, 1 = the calling thread).
-/// The first failing member is reported as [`SolveError::InBatch`].
+/// [`SdeOptions::resolved_brownian_tol`]), so results are bit-for-bit the
+/// same on any number of `threads` (0 = rayon's global pool, 1 = the
+/// calling thread). The first failing member is reported as
+/// [`SolveError::InBatch`].
+///
+/// Fixed-step solves advance chunks of up to 64 members in lock-step: one
+/// cursor walks the chunk's Brownian streams together
+/// ([`BrownianTree::stream_paths`]) and each stage is one call of the
+/// field's batched methods ([`SdeField::drift_batch`], ...), which give the
+/// bits of member-by-member calls; chunks are spread over the threads.
+/// Adaptive solves step each member on its own.
 pub fn sde_solve_batch(
     f: &dyn SdeField,
     t0: f64,
@@ -308,13 +414,30 @@ pub fn sde_solve_batch(
     let tree = batch_tree(f, seed, t0, saveat[saveat.len() - 1], opts)?;
     let rows = saveat.len() * n;
     let mut y = vec![0.0; batch * rows];
-    let new_ws = || (Work::new(f, 0), tree.path());
-    let one = |b: usize, (ws, path): &mut (Work, BrownianPath), out: &mut [f64]| {
-        path.reset(tree.stream(b as u64));
-        ws.y.copy_from_slice(&y0s[b * n..(b + 1) * n]);
-        integrate(f, t0, saveat, opts, path, ws, out, None)
+    let results = if opts.adaptive {
+        let new_ws = || (Work::new(f, 0), tree.path());
+        let one = |b: usize, (ws, path): &mut (Work, BrownianPath), out: &mut [f64]| {
+            path.reset(tree.stream(b as u64));
+            ws.y.copy_from_slice(&y0s[b * n..(b + 1) * n]);
+            integrate(f, t0, saveat, opts, path, ws, out, None)
+        };
+        for_each_member(batch, rows, &mut y, threads, new_ws, one, Ok(Stats::default()))
+    } else {
+        // Fixed steps: every member steps through the same points, so
+        // chunks of members advance in lock-step.
+        let chunk = lockstep_chunk(batch, threads);
+        let chunks = batch.div_ceil(chunk);
+        let new_ws = || (BatchWork::new(f, chunk), tree.stream_paths(0..0));
+        let one = |c: usize, (bw, path): &mut (BatchWork, BrownianPath), out: &mut [f64]| {
+            let members = c * chunk..((c + 1) * chunk).min(batch);
+            path.reset_streams(&tree, members.start as u64..members.end as u64);
+            bw.resize(members.len());
+            bw.y.copy_from_slice(&y0s[members.start * n..members.end * n]);
+            integrate_lockstep(f, t0, saveat, opts, path, bw, out)
+        };
+        let per_chunk = for_each_member(chunks, chunk * rows, &mut y, threads, new_ws, one, Vec::new());
+        per_chunk.into_iter().flatten().collect()
     };
-    let results = for_each_member(batch, rows, &mut y, threads, new_ws, one, Ok(Stats::default()));
     let mut stats = Vec::with_capacity(batch);
     for (index, r) in results.into_iter().enumerate() {
         match r {

@@ -1,5 +1,7 @@
 //! One step of each SDE method, its vector–Jacobian product, and reversible
-//! Heun's algebraic inverse, on buffers made once per solve ([`Work`]).
+//! Heun's algebraic inverse, on buffers made once per solve ([`Work`]); the
+//! same steps for a lock-step chunk of a batch ([`BatchWork`]: batched
+//! field calls, each member's arithmetic shared with `Work`).
 //! Never allocates, never validates (the entry points have), never queries
 //! the Brownian path (the caller passes `ΔW`).
 //!
@@ -72,6 +74,91 @@ fn g_cotangent(noise: Noise, a: &[f64], dw: &[f64], out: &mut [f64]) {
 fn add(acc: &mut [f64], x: &[f64]) {
     for (a, x) in acc.iter_mut().zip(x) {
         *a += x;
+    }
+}
+
+// One member's update of each method (see the module docs), shared by
+// `Work` and `BatchWork` so that lock-step batches give the bits of
+// member-by-member solves.
+
+/// Euler–Maruyama: `y1 = y + h f0 + G0 ΔW` (`n1` holds `G0 ΔW`).
+#[allow(clippy::too_many_arguments)]
+#[inline]
+fn em_update(noise: Noise, h: f64, y: &[f64], f0: &[f64], g0: &[f64], dw: &[f64], n1: &mut [f64], y1: &mut [f64]) {
+    gdw(noise, g0, dw, n1);
+    for i in 0..y.len() {
+        y1[i] = y[i] + h * f0[i] + n1[i];
+    }
+}
+
+/// Milstein (diagonal noise): `y1 = y + h f0 + g0 ΔW + ½ d (ΔW² − h)`.
+#[inline]
+fn milstein_update(h: f64, y: &[f64], f0: &[f64], g0: &[f64], d: &[f64], dw: &[f64], y1: &mut [f64]) {
+    for i in 0..y.len() {
+        let w = dw[i];
+        y1[i] = y[i] + h * f0[i] + g0[i] * w + 0.5 * d[i] * (w * w - h);
+    }
+}
+
+/// SRA1's stage: `z = y + ¾ h f0 + ¾ G0 ΔW` (`n1` holds `G0 ΔW`).
+#[allow(clippy::too_many_arguments)]
+#[inline]
+fn sra1_stage(noise: Noise, h: f64, y: &[f64], f0: &[f64], g0: &[f64], dw: &[f64], n1: &mut [f64], z: &mut [f64]) {
+    gdw(noise, g0, dw, n1);
+    for i in 0..y.len() {
+        z[i] = y[i] + 0.75 * h * f0[i] + 0.75 * n1[i];
+    }
+}
+
+/// SRA1's result and error from `f1 = f(ta + ¾h, z)`.
+#[inline]
+fn sra1_update(h: f64, y: &[f64], f0: &[f64], f1: &[f64], n1: &[f64], y1: &mut [f64], err: &mut [f64]) {
+    for i in 0..y.len() {
+        let (f0, f1) = (f0[i], f1[i]);
+        y1[i] = y[i] + h * (THIRD * f0 + TWO_THIRDS * f1) + n1[i];
+        err[i] = TWO_THIRDS * h * (f1 - f0);
+    }
+}
+
+/// Reversible Heun's stage: `ŷ1 = 2y − ŷ + h f0 + G0 ΔW` (`n1` holds `G0 ΔW`).
+#[allow(clippy::too_many_arguments)]
+#[inline]
+fn heun_stage(
+    noise: Noise,
+    h: f64,
+    y: &[f64],
+    yh: &[f64],
+    f0: &[f64],
+    g0: &[f64],
+    dw: &[f64],
+    n1: &mut [f64],
+    yh1: &mut [f64],
+) {
+    gdw(noise, g0, dw, n1);
+    for i in 0..y.len() {
+        yh1[i] = 2.0 * y[i] - yh[i] + h * f0[i] + n1[i];
+    }
+}
+
+/// Reversible Heun's result from `f1`, `G1` at `(tb, ŷ1)` (`n1` from the
+/// stage; `n2` gets `G1 ΔW`).
+#[allow(clippy::too_many_arguments)]
+#[inline]
+fn heun_update(
+    noise: Noise,
+    h: f64,
+    y: &[f64],
+    f0: &[f64],
+    f1: &[f64],
+    g1: &[f64],
+    dw: &[f64],
+    n1: &[f64],
+    n2: &mut [f64],
+    y1: &mut [f64],
+) {
+    gdw(noise, g1, dw, n2);
+    for i in 0..y.len() {
+        y1[i] = y[i] + 0.5 * h * (f0[i] + f1[i]) + 0.5 * (n1[i] + n2[i]);
     }
 }
 
@@ -154,10 +241,7 @@ impl Work {
             SdeMethod::EulerMaruyama => {
                 f.drift(ta, &self.y, &mut self.f0, sc);
                 f.diffusion(ta, &self.y, &mut self.g0, sc);
-                gdw(noise, &self.g0, &self.dw, &mut self.n1);
-                for i in 0..self.y.len() {
-                    self.y1[i] = self.y[i] + h * self.f0[i] + self.n1[i];
-                }
+                em_update(noise, h, &self.y, &self.f0, &self.g0, &self.dw, &mut self.n1, &mut self.y1);
                 Some(2)
             }
             SdeMethod::Milstein => {
@@ -166,38 +250,23 @@ impl Work {
                 if !f.diffusion_dg(ta, &self.y, &mut self.n2, sc) {
                     return None;
                 }
-                for i in 0..self.y.len() {
-                    let w = self.dw[i];
-                    self.y1[i] = self.y[i] + h * self.f0[i] + self.g0[i] * w + 0.5 * self.n2[i] * (w * w - h);
-                }
+                milstein_update(h, &self.y, &self.f0, &self.g0, &self.n2, &self.dw, &mut self.y1);
                 Some(3)
             }
             SdeMethod::Sra1 => {
                 f.drift(ta, &self.y, &mut self.f0, sc);
                 f.diffusion(ta, &self.y, &mut self.g0, sc);
-                gdw(noise, &self.g0, &self.dw, &mut self.n1);
-                for i in 0..self.y.len() {
-                    self.yh1[i] = self.y[i] + 0.75 * h * self.f0[i] + 0.75 * self.n1[i];
-                }
+                sra1_stage(noise, h, &self.y, &self.f0, &self.g0, &self.dw, &mut self.n1, &mut self.yh1);
                 f.drift(ta + 0.75 * h, &self.yh1, &mut self.f1, sc);
-                for i in 0..self.y.len() {
-                    let (f0, f1) = (self.f0[i], self.f1[i]);
-                    self.y1[i] = self.y[i] + h * (THIRD * f0 + TWO_THIRDS * f1) + self.n1[i];
-                    self.err[i] = TWO_THIRDS * h * (f1 - f0);
-                }
+                sra1_update(h, &self.y, &self.f0, &self.f1, &self.n1, &mut self.y1, &mut self.err);
                 Some(3)
             }
             SdeMethod::ReversibleHeun => {
-                gdw(noise, &self.g0, &self.dw, &mut self.n1);
-                for i in 0..self.y.len() {
-                    self.yh1[i] = 2.0 * self.y[i] - self.yh[i] + h * self.f0[i] + self.n1[i];
-                }
+                heun_stage(noise, h, &self.y, &self.yh, &self.f0, &self.g0, &self.dw, &mut self.n1, &mut self.yh1);
                 f.drift(tb, &self.yh1, &mut self.f1, sc);
                 f.diffusion(tb, &self.yh1, &mut self.g1, sc);
-                gdw(noise, &self.g1, &self.dw, &mut self.n2);
-                for i in 0..self.y.len() {
-                    self.y1[i] = self.y[i] + 0.5 * h * (self.f0[i] + self.f1[i]) + 0.5 * (self.n1[i] + self.n2[i]);
-                }
+                let (n1, n2) = (&self.n1, &mut self.n2);
+                heun_update(noise, h, &self.y, &self.f0, &self.f1, &self.g1, &self.dw, n1, n2, &mut self.y1);
                 Some(2)
             }
         }
@@ -373,5 +442,180 @@ impl Work {
         }
         self.yh = y0h;
         self.yh1 = y1h;
+    }
+}
+
+/// Work buffers of a lock-step chunk of `b` members of a fixed-step batch:
+/// every buffer of [`Work`] for all members back to back (`y` is
+/// `[b][n]`, `g0` is `[b][L]`, `dw` is `[b][m]`), so that each stage makes
+/// one batched call of the field for the whole chunk
+/// ([`SdeField::drift_batch`]). Each member's arithmetic is `Work`'s, so
+/// the bits are those of member-by-member solves.
+pub(crate) struct BatchWork {
+    pub noise: Noise,
+    n: usize,
+    glen: usize,
+    m: usize,
+    /// States, next states, and `ŷ` (reversible Heun), `[b][n]`.
+    pub y: Vec<f64>,
+    pub yh: Vec<f64>,
+    pub y1: Vec<f64>,
+    pub yh1: Vec<f64>,
+    pub f0: Vec<f64>,
+    pub f1: Vec<f64>,
+    pub g0: Vec<f64>,
+    pub g1: Vec<f64>,
+    /// The step's Brownian increments, `[b][m]`.
+    pub dw: Vec<f64>,
+    err: Vec<f64>,
+    /// One member's `G ΔW` terms.
+    n1: Vec<f64>,
+    n2: Vec<f64>,
+    scratch: Vec<f64>,
+}
+
+impl BatchWork {
+    /// Buffers for up to `b` members (see [`BatchWork::resize`]).
+    pub fn new(f: &dyn SdeField, b: usize) -> BatchWork {
+        let (n, noise) = (f.dim(), f.noise());
+        let mut w = BatchWork {
+            noise,
+            n,
+            glen: noise.diffusion_len(n),
+            m: noise.channels(n),
+            y: Vec::new(),
+            yh: Vec::new(),
+            y1: Vec::new(),
+            yh1: Vec::new(),
+            f0: Vec::new(),
+            f1: Vec::new(),
+            g0: Vec::new(),
+            g1: Vec::new(),
+            dw: Vec::new(),
+            err: Vec::new(),
+            n1: vec![0.0; n],
+            n2: vec![0.0; n],
+            scratch: vec![0.0; f.batch_scratch_len()],
+        };
+        w.resize(b);
+        w
+    }
+
+    /// Sizes the buffers for `b` members.
+    pub fn resize(&mut self, b: usize) {
+        let (n, glen, m) = (self.n, self.glen, self.m);
+        for v in [&mut self.y, &mut self.yh, &mut self.y1, &mut self.yh1, &mut self.f0, &mut self.f1, &mut self.err] {
+            v.resize(b * n, 0.0);
+        }
+        self.g0.resize(b * glen, 0.0);
+        self.g1.resize(b * glen, 0.0);
+        self.dw.resize(b * m, 0.0);
+    }
+
+    /// Members in the chunk.
+    pub fn members(&self) -> usize {
+        self.y.len() / self.n
+    }
+
+    /// Member `k`'s state.
+    pub fn member(&self, k: usize) -> &[f64] {
+        &self.y[k * self.n..(k + 1) * self.n]
+    }
+
+    /// Whether member `k`'s next state is finite.
+    pub fn next_is_finite(&self, k: usize) -> bool {
+        self.y1[k * self.n..(k + 1) * self.n].iter().all(|v| v.is_finite())
+    }
+
+    /// [`Work::heun_init`] for every member.
+    pub fn heun_init(&mut self, f: &dyn SdeField, t: f64) {
+        self.yh.copy_from_slice(&self.y);
+        f.drift_batch(t, &self.yh, &mut self.f0, &mut self.scratch);
+        f.diffusion_batch(t, &self.yh, &mut self.g0, &mut self.scratch);
+    }
+
+    /// [`Work::step`] for every member, with one batched call of the field
+    /// per evaluation.
+    pub fn step(&mut self, f: &dyn SdeField, method: SdeMethod, ta: f64, tb: f64) -> Option<u64> {
+        let h = tb - ta;
+        let (noise, n, gl, m) = (self.noise, self.n, self.glen, self.m);
+        let sc = &mut self.scratch;
+        let rows = 0..self.y.len() / n;
+        let (n1, n2) = (&mut self.n1, &mut self.n2);
+        match method {
+            SdeMethod::EulerMaruyama => {
+                f.drift_batch(ta, &self.y, &mut self.f0, sc);
+                f.diffusion_batch(ta, &self.y, &mut self.g0, sc);
+                for k in rows {
+                    let r = k * n..(k + 1) * n;
+                    let (y, f0) = (&self.y[r.clone()], &self.f0[r.clone()]);
+                    let (g0, dw) = (&self.g0[k * gl..(k + 1) * gl], &self.dw[k * m..(k + 1) * m]);
+                    em_update(noise, h, y, f0, g0, dw, n1, &mut self.y1[r]);
+                }
+                Some(2)
+            }
+            SdeMethod::Milstein => {
+                f.drift_batch(ta, &self.y, &mut self.f0, sc);
+                f.diffusion_batch(ta, &self.y, &mut self.g0, sc);
+                if !f.diffusion_dg_batch(ta, &self.y, &mut self.f1, sc) {
+                    return None;
+                }
+                for k in rows {
+                    let r = k * n..(k + 1) * n;
+                    let (y, f0, g0, d) = (&self.y[r.clone()], &self.f0[r.clone()], &self.g0[r.clone()], &self.f1[r]);
+                    milstein_update(h, y, f0, g0, d, &self.dw[k * m..(k + 1) * m], &mut self.y1[k * n..(k + 1) * n]);
+                }
+                Some(3)
+            }
+            SdeMethod::Sra1 => {
+                f.drift_batch(ta, &self.y, &mut self.f0, sc);
+                f.diffusion_batch(ta, &self.y, &mut self.g0, sc);
+                // Every member's G0 ΔW is needed again after the second
+                // drift: keep them in `err` until then.
+                for k in rows.clone() {
+                    let r = k * n..(k + 1) * n;
+                    let (y, f0) = (&self.y[r.clone()], &self.f0[r.clone()]);
+                    let (g0, dw) = (&self.g0[k * gl..(k + 1) * gl], &self.dw[k * m..(k + 1) * m]);
+                    sra1_stage(noise, h, y, f0, g0, dw, &mut self.err[r.clone()], &mut self.yh1[r]);
+                }
+                f.drift_batch(ta + 0.75 * h, &self.yh1, &mut self.f1, sc);
+                for k in rows {
+                    let r = k * n..(k + 1) * n;
+                    n1.copy_from_slice(&self.err[r.clone()]);
+                    let (y, f0, f1) = (&self.y[r.clone()], &self.f0[r.clone()], &self.f1[r.clone()]);
+                    sra1_update(h, y, f0, f1, n1, &mut self.y1[r.clone()], &mut self.err[r]);
+                }
+                Some(3)
+            }
+            SdeMethod::ReversibleHeun => {
+                // Every member's G0 ΔW is needed again after the evaluation
+                // at ŷ1: keep them in `err` until then.
+                for k in rows.clone() {
+                    let r = k * n..(k + 1) * n;
+                    let (y, yh, f0) = (&self.y[r.clone()], &self.yh[r.clone()], &self.f0[r.clone()]);
+                    let (g0, dw) = (&self.g0[k * gl..(k + 1) * gl], &self.dw[k * m..(k + 1) * m]);
+                    heun_stage(noise, h, y, yh, f0, g0, dw, &mut self.err[r.clone()], &mut self.yh1[r]);
+                }
+                f.drift_batch(tb, &self.yh1, &mut self.f1, sc);
+                f.diffusion_batch(tb, &self.yh1, &mut self.g1, sc);
+                for k in rows {
+                    let r = k * n..(k + 1) * n;
+                    let (y, f0, f1) = (&self.y[r.clone()], &self.f0[r.clone()], &self.f1[r.clone()]);
+                    let (g1, dw) = (&self.g1[k * gl..(k + 1) * gl], &self.dw[k * m..(k + 1) * m]);
+                    heun_update(noise, h, y, f0, f1, g1, dw, &self.err[r.clone()], n2, &mut self.y1[r]);
+                }
+                Some(2)
+            }
+        }
+    }
+
+    /// [`Work::advance`] for every member.
+    pub fn advance(&mut self, method: SdeMethod) {
+        std::mem::swap(&mut self.y, &mut self.y1);
+        if method == SdeMethod::ReversibleHeun {
+            std::mem::swap(&mut self.yh, &mut self.yh1);
+            std::mem::swap(&mut self.f0, &mut self.f1);
+            std::mem::swap(&mut self.g0, &mut self.g1);
+        }
     }
 }

@@ -62,6 +62,36 @@ pub trait SdeField: Sync {
     fn diffusion_dg(&self, _t: f64, _y: &[f64], _out: &mut [f64], _scratch: &mut [f64]) -> bool {
         false
     }
+    /// Length of the scratch buffer the batched methods below need,
+    /// whatever the number of members (default: [`SdeField::scratch_len`]).
+    fn batch_scratch_len(&self) -> usize {
+        self.scratch_len()
+    }
+    /// [`SdeField::drift`] of every member at one time: `ys` holds the
+    /// states back to back (`[b][n]`), `out` the drifts likewise. Must give
+    /// the bits of the member-by-member calls (the default makes them).
+    fn drift_batch(&self, t: f64, ys: &[f64], out: &mut [f64], scratch: &mut [f64]) {
+        let n = self.dim();
+        for (y, o) in ys.chunks_exact(n).zip(out.chunks_exact_mut(n)) {
+            self.drift(t, y, o, scratch);
+        }
+    }
+    /// [`SdeField::diffusion`] of every member at one time (`out`:
+    /// `[b][`[`Noise::diffusion_len`]`]`), with the bits of the
+    /// member-by-member calls.
+    fn diffusion_batch(&self, t: f64, ys: &[f64], out: &mut [f64], scratch: &mut [f64]) {
+        let n = self.dim();
+        let len = self.noise().diffusion_len(n);
+        for (y, o) in ys.chunks_exact(n).zip(out.chunks_exact_mut(len)) {
+            self.diffusion(t, y, o, scratch);
+        }
+    }
+    /// [`SdeField::diffusion_dg`] of every member at one time (`out`:
+    /// `[b][n]`); `false` if the field cannot provide it.
+    fn diffusion_dg_batch(&self, t: f64, ys: &[f64], out: &mut [f64], scratch: &mut [f64]) -> bool {
+        let n = self.dim();
+        ys.chunks_exact(n).zip(out.chunks_exact_mut(n)).all(|(y, o)| self.diffusion_dg(t, y, o, scratch))
+    }
 }
 
 /// An [`SdeField`] with trainable parameters and vector–Jacobian products
