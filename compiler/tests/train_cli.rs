@@ -173,3 +173,90 @@ fn bad_data_files_are_reported_with_file_and_line() {
     assert_eq!(o.status.code(), Some(1));
     assert!(text(&o.stderr).contains("obs.csv"), "{}", text(&o.stderr));
 }
+
+/// examples/ou_train.nde: θ and μ of an Ornstein–Uhlenbeck process fitted
+/// pathwise on windows of one sample path of the true process.
+#[test]
+fn an_sde_fitted_on_a_sample_path_approaches_the_true_parameters() {
+    let out = scratch("ou", "p.npz").display().to_string();
+    let start = Instant::now();
+    let o = nde(&["train", "examples/ou_train.nde", "-q", "--steps", "300", "--out", &out]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert!(start.elapsed() < Duration::from_secs(3), "took {:?}", start.elapsed());
+    let params = read_npz(Path::new(&out)).unwrap();
+    let value = |name: &str| params.iter().find(|a| a.name == name).unwrap().data[0];
+    let (theta, mu) = (value("theta"), value("mu"));
+    assert!((theta - 1.2).abs() < 0.2 * 1.2, "theta = {theta} (started at 0.5)");
+    assert!((mu - 0.8).abs() < 0.2 * 0.8, "mu = {mu} (started at 0.0)");
+}
+
+/// A multiplicative-noise SDE trained with many short steps (long enough
+/// to be killed mid-way).
+const OU_LONG: &str = r#"
+model truth {
+  param theta = 1.2
+  param mu = 0.8
+  state x = 2.0
+  dx = theta * (mu - x) dt + 0.1 * x dW
+}
+model ou {
+  param theta = 0.5
+  param mu = 0.0
+  param s = 0.05
+  state x = 2.0
+  dx = theta * (mu - x) dt + s * x dW
+}
+data obs = generate(truth, at = linspace(0, 4, 41), with = euler_maruyama(dt = 0.01))
+loss l {
+  let sol = solve(ou, at = obs.t, with = euler_maruyama(dt = 0.05))
+  mse(sol.y, obs.y)
+}
+train l {
+  optimizer = adam(lr = 0.01)
+  steps = 20000
+  batch = windows(length = 6, count = 4)
+  seed = 5
+}
+"#;
+
+#[test]
+fn a_killed_sde_run_resumed_from_its_checkpoint_ends_with_the_same_parameters() {
+    let file = write("sde_resume", "ou.nde", OU_LONG);
+    let steps = "20000";
+    let straight = scratch("sde_resume", "straight.npz").display().to_string();
+    let o = nde(&["train", &file, "-q", "--steps", steps, "--out", &straight, "--threads", "1"]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+
+    let ckpt = scratch("sde_resume", "run.ckpt.npz");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_nde"))
+        .args(["train", &file, "-q", "--steps", steps, "--threads", "2", "--checkpoint"])
+        .arg(&ckpt)
+        .args(["--checkpoint-every", "25", "--out"])
+        .arg(scratch("sde_resume", "unused.npz"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    while !ckpt.exists() && start.elapsed() < Duration::from_secs(60) {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    child.kill().ok();
+    child.wait().unwrap();
+    let step = read_npz(&ckpt).unwrap().into_iter().find(|a| a.name == "step").unwrap().data[0];
+    assert!(step < 20000.0, "the run finished before it could be killed; make it longer");
+
+    let resumed = scratch("sde_resume", "resumed.npz").display().to_string();
+    let o = nde(&["train", &file, "-q", "--steps", steps, "--resume", ckpt.to_str().unwrap(), "--out", &resumed]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert_eq!(arrays(&straight), arrays(&resumed), "resumed at step {step}");
+}
+
+#[test]
+fn an_sde_model_with_a_continuous_adjoint_is_refused() {
+    let file = write("sde_backsolve", "ou.nde", &OU_LONG.replace("seed = 5", "seed = 5\n  gradient = backsolve"));
+    let o = nde(&["train", &file, "-q", "--steps", "2"]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = text(&o.stderr);
+    assert!(err.contains("E0706") && err.contains("`gradient = backsolve` with an SDE model"), "{err}");
+}

@@ -65,10 +65,18 @@ fn normal(seed: u64, node: u64, channel: usize, tag: u64) -> f64 {
     standard_normal(node_hash(seed, node, channel, tag))
 }
 
+/// The first hashing round of `(seed, node)`, shared by a node's channels.
+/// The added constant keeps `(0, 0)` from hashing to 0 (`mix(0) = 0`), which
+/// would make seed 0's root variate the sampler's most extreme value.
+#[inline]
+fn first_round(seed: u64, node: u64) -> u64 {
+    mix((seed ^ node.wrapping_mul(GOLDEN)).wrapping_add(GOLDEN))
+}
+
 /// The 64 hashed bits behind the variate of `(seed, node, channel, tag)`.
 #[inline]
 fn node_hash(seed: u64, node: u64, channel: usize, tag: u64) -> u64 {
-    mix(mix(seed ^ node.wrapping_mul(GOLDEN)) ^ ((channel as u64) << 1 | tag).wrapping_mul(0xD1B5_4A32_D192_ED03))
+    mix(first_round(seed, node) ^ ((channel as u64) << 1 | tag).wrapping_mul(0xD1B5_4A32_D192_ED03))
 }
 
 /// A standard normal variate from 64 uniform bits, by inversion of the
@@ -110,7 +118,7 @@ fn central(q: f64) -> f64 {
 #[inline]
 fn fill_normals(seeds: &[u64], m: usize, node: u64, tag: u64, out: &mut [f64]) {
     for (row, &seed) in out.chunks_exact_mut(m).zip(seeds) {
-        let h0 = mix(seed ^ node.wrapping_mul(GOLDEN));
+        let h0 = first_round(seed, node);
         for (c, o) in row.iter_mut().enumerate() {
             *o = standard_normal(mix(h0 ^ ((c as u64) << 1 | tag).wrapping_mul(0xD1B5_4A32_D192_ED03)));
         }
@@ -672,6 +680,19 @@ mod tests {
     /// Kolmogorov–Smirnov on 10^5 hashed variates (one per node, as the
     /// tree draws them): `D` below the 1% critical value `1.63 / √n`; and
     /// the moments within 4 standard errors.
+    #[test]
+    fn seed_zero_is_an_ordinary_seed() {
+        // Regression: `mix(0) = 0` once made seed 0's root variate about −8.3.
+        for seed in 0..64u64 {
+            for node in 0..4u64 {
+                for c in 0..3 {
+                    let z = normal(seed, node, c, 0);
+                    assert!(z.abs() < 6.0, "seed {seed} node {node} channel {c}: {z}");
+                }
+            }
+        }
+    }
+
     #[test]
     fn hashed_variates_are_standard_normal() {
         let n = 100_000;

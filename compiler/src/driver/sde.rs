@@ -19,6 +19,7 @@
 //! | `M.g` | `y` (`n`) | `g(t, y, p)` (`L`, general noise row-major `n × m`) |
 //! | `M.g.vjp` | `[y; a]` (`n + L`) | `aᵀ∂g/∂y` (`n`), `aᵀ∂g/∂p` (`n_param`) |
 //! | `M.g_dg` | `y` (`n`) | `g_i ∂g_i/∂y_i` (`n`; diagonal noise only) |
+//! | `M.g_dg.vjp` | `[y; a]` (`2n`) | `aᵀ∂(g_dg)/∂y` (`n`), `aᵀ∂(g_dg)/∂p` (`n_param`; Milstein gradients) |
 //!
 //! The calculus (Itô or Stratonovich, [`SdeKernels::stratonovich`]) is the
 //! model's declaration; which solver may solve which is the caller's
@@ -76,6 +77,8 @@ pub struct SdeFunctions {
     pub g_vjp: Function,
     /// Diagonal noise only.
     pub g_dg: Option<Function>,
+    /// `g_dg`'s VJP (for gradients through Milstein); diagonal noise only.
+    pub g_dg_vjp: Option<Function>,
 }
 
 impl SdeFunctions {
@@ -87,19 +90,22 @@ impl SdeFunctions {
         ir::verify::verify(&model.rhs).map_err(CodegenError::Verify)?;
         ir::verify::verify(&d.function).map_err(CodegenError::Verify)?;
         let (f, g) = (&model.rhs, &d.function);
+        let g_dg = (d.noise == NoiseShape::Diagonal).then(|| diagonal_g_dg(g));
         Ok(SdeFunctions {
             rhs: prepare(f.clone()),
             rhs_vjp: prepare(autodiff::vjp(f)),
             g: prepare(g.clone()),
             g_vjp: prepare(autodiff::vjp(g)),
-            g_dg: (d.noise == NoiseShape::Diagonal).then(|| prepare(diagonal_g_dg(g))),
+            g_dg_vjp: g_dg.as_ref().map(|d| prepare(autodiff::vjp(d))),
+            g_dg: g_dg.map(prepare),
         })
     }
 
-    /// Every function, `g_dg` last when there is one.
+    /// Every function, `g_dg` and its VJP last when there are.
     pub fn all(&self) -> Vec<&Function> {
         let mut v = vec![&self.rhs, &self.rhs_vjp, &self.g, &self.g_vjp];
         v.extend(&self.g_dg);
+        v.extend(&self.g_dg_vjp);
         v
     }
 }
@@ -177,6 +183,8 @@ pub struct SdeKernels {
     pub g_vjp: CompiledKernel,
     /// `(t, y, p) -> g_i ∂g_i/∂y_i`; diagonal noise only.
     pub g_dg: Option<CompiledKernel>,
+    /// `(t, [y; a], p) -> [aᵀ∂d/∂y; aᵀ∂d/∂p]` for `d = g_dg`; diagonal noise only.
+    pub g_dg_vjp: Option<CompiledKernel>,
     /// The noise shape.
     pub noise: Noise,
     /// The model is declared `stratonovich` (Itô otherwise).
@@ -199,6 +207,7 @@ impl SdeKernels {
             g: kernel(&funcs.g)?,
             g_vjp: kernel(&funcs.g_vjp)?,
             g_dg: funcs.g_dg.as_ref().map(kernel).transpose()?,
+            g_dg_vjp: funcs.g_dg_vjp.as_ref().map(kernel).transpose()?,
             noise: runtime_noise(d.noise),
             stratonovich: d.stratonovich,
             additive: d.additive,
@@ -324,6 +333,7 @@ impl SdeField for ModelSdeField<'_> {
             k.g_dg.as_ref().map_or(0, |g| g.scratch_len),
             vjp_scratch(&k.rhs_vjp),
             vjp_scratch(&k.g_vjp),
+            k.g_dg_vjp.as_ref().map_or(0, vjp_scratch),
         ]
         .into_iter()
         .max()
@@ -379,6 +389,23 @@ impl DiffSdeField for ModelSdeField<'_> {
     }
     fn diffusion_vjp(&self, t: f64, y: &[f64], a: &[f64], gy: &mut [f64], gp: &mut [f64], scratch: &mut [f64]) {
         self.vjp(&self.kernels.g_vjp, t, y, a, gy, gp, scratch)
+    }
+    fn diffusion_dg_vjp(
+        &self,
+        t: f64,
+        y: &[f64],
+        a: &[f64],
+        gy: &mut [f64],
+        gp: &mut [f64],
+        scratch: &mut [f64],
+    ) -> bool {
+        match &self.kernels.g_dg_vjp {
+            Some(k) => {
+                self.vjp(k, t, y, a, gy, gp, scratch);
+                true
+            }
+            None => false,
+        }
     }
 }
 

@@ -9,6 +9,13 @@
 //! and checkpoints that let a run resume bit for bit ([`Trainer::checkpoint`],
 //! [`Trainer::restore`]).
 //!
+//! SDE models train pathwise: each window (or trajectory) of step `k` is one
+//! sample path, member `b` on the Brownian tree seeded by
+//! [`brownian_seed`]`(seed, k, b)`, differentiated by `nde_runtime::sde`'s
+//! discrete or reversible adjoint member by member in member order (so the
+//! result does not depend on the thread count); `generate` of an SDE model
+//! draws one sample path ([`GENERATE_SEED`]).
+//!
 //! A step's loss is the mean over its windows (or trajectories) of the loss
 //! block's value on each. Never prints (the binary draws the progress bar)
 //! and never panics on bad data or a failing solve: both are [`TrainFailure`]s.
@@ -18,12 +25,15 @@ use std::path::Path;
 use std::sync::Arc;
 
 use nde_runtime::adjoint::{self, Adjoint, BatchCotangent, BatchTimes, SamplingStrategy};
+use nde_runtime::brownian::BrownianTree;
 use nde_runtime::data::Series;
 use nde_runtime::io::{self, Array, IoError};
+use nde_runtime::sde::{sde_gradient, sde_solve, SdeAdjoint, SdeMethod, SdeOptions};
 use nde_runtime::solve::{solve, SolveOptions};
 use nde_runtime::train::{clip_by_global_norm, global_norm, Optimizer, Rule, Schedule, TrainError};
 use nde_runtime::SolveError;
 
+use super::sde::{ModelSdeField, SdeKernels};
 use super::{initial_state, prepare, ModelField, ModelKernels};
 use crate::autodiff;
 use crate::codegen::{CodegenError, CompiledKernel, JitModule, JitOptions};
@@ -88,6 +98,80 @@ pub fn solve_options(spec: &SolverSpec) -> Result<SolveOptions, String> {
     Ok(opts)
 }
 
+/// Whether a solver method is one of the SDE solvers.
+pub fn is_sde_method(method: &str) -> bool {
+    method.parse::<SdeMethod>().is_ok()
+}
+
+/// The SDE solve options of a solver declaration for `model` (an SDE):
+/// the method must be an SDE solver that solves the model's calculus
+/// (Itô or Stratonovich; either for additive noise), fixed-step methods
+/// need `dt`, and `sra1` without `dt` adapts its step.
+pub fn sde_options(spec: &SolverSpec, model: &ModelIr) -> Result<SdeOptions, String> {
+    let method = spec.method.parse::<SdeMethod>().map_err(|_| {
+        format!(
+            "model `{}` has noise terms, so it needs an SDE solver (euler_maruyama, milstein, sra1 or reversible_heun), \
+             but solver `{}` is {}, an ODE solver",
+            model.name, spec.name, spec.method
+        )
+    })?;
+    let d = model.diffusion.as_ref().ok_or_else(|| format!("model `{}` has no noise terms", model.name))?;
+    if method.is_stratonovich() != d.stratonovich && !d.additive {
+        let (model_kind, method_kind) =
+            if d.stratonovich { ("a Stratonovich", "Itô") } else { ("an Itô", "Stratonovich") };
+        return Err(format!(
+            "`{}` is {model_kind} SDE but {method} solves the {method_kind} equation (they differ unless the noise is \
+             additive); use {}",
+            model.name,
+            if d.stratonovich { "reversible_heun" } else { "euler_maruyama" }
+        ));
+    }
+    let mut opts = SdeOptions { method, ..Default::default() };
+    for (key, value) in &spec.options {
+        match key.as_str() {
+            "rtol" => opts.rtol = *value,
+            "atol" => opts.atol = *value,
+            "dt" => opts.dt = Some(*value),
+            "max_steps" => opts.max_steps = *value as usize,
+            _ => {}
+        }
+    }
+    opts.adaptive = method.has_error_estimate() && opts.dt.is_none();
+    if opts.dt.is_none() && !opts.adaptive {
+        return Err(format!("solver `{}`: {method} takes fixed steps and needs `dt`", spec.name));
+    }
+    Ok(opts)
+}
+
+/// The seed of the Brownian path of member `member` of training step
+/// `step` (steps count from 1; step 0 is [`Trainer::evaluate`]'s, with
+/// the member the trajectory) for a `train` block with seed `seed`: a fixed
+/// hash, so a run and a resumed run draw the same paths.
+pub fn brownian_seed(seed: u64, step: u64, member: u64) -> u64 {
+    let mut h = SplitMix64::new(seed ^ 0x5DE5_EED5_0000_0001);
+    let a = h.next_u64();
+    let mut h = SplitMix64::new(a ^ step.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+    let b = h.next_u64();
+    SplitMix64::new(b ^ member.wrapping_mul(0xC2B2_AE3D_27D4_EB4F)).next_u64()
+}
+
+/// The seed of the one sample path `generate` draws from an SDE model: it
+/// uses stream 0 of the tree with this seed, the path `nde run --paths 1
+/// --noise-seed 0` draws at the same save times and step (up to round-off).
+pub const GENERATE_SEED: u64 = 0;
+
+/// The Brownian tree an SDE solve over `[t0, t_end]` with `opts` draws from.
+fn brownian_tree(
+    kernels: &SdeKernels,
+    opts: &SdeOptions,
+    seed: u64,
+    t0: f64,
+    t_end: f64,
+) -> Result<BrownianTree, SolveError> {
+    let m = kernels.noise.channels(kernels.n_state());
+    BrownianTree::new(seed, t0, t_end, m, opts.resolved_brownian_tol(t0, t_end))
+}
+
 /// The column names of a model's flat state: `x` for a scalar state,
 /// `y[0]`, `y[1]`, ... for a tensor.
 pub fn state_columns(model: &ModelIr) -> Vec<String> {
@@ -104,7 +188,8 @@ pub fn state_columns(model: &ModelIr) -> Vec<String> {
 
 /// The observations of a data set: loaded ones as they are, generated ones
 /// by solving their model from its initial state (with its initial
-/// parameter values) at the requested times.
+/// parameter values) at the requested times. An SDE model (with an SDE
+/// solver) gives one sample path, drawn with [`GENERATE_SEED`].
 pub fn materialize_data(program: &ProgramIr, data: &DataSpec, jit: &JitOptions) -> Result<Arc<Series>, TrainFailure> {
     match &data.source {
         DataSource::Loaded { series, .. } => Ok(series.clone()),
@@ -112,14 +197,31 @@ pub fn materialize_data(program: &ProgramIr, data: &DataSpec, jit: &JitOptions) 
             let model = program
                 .model(model)
                 .ok_or_else(|| TrainFailure::Setup(format!("data `{}`: no model `{model}`", data.name)))?;
-            let opts = solve_options(solver).map_err(TrainFailure::Setup)?;
-            let kernels = super::compile_model(model, jit)?;
             let t0 = times[0];
             let y0 = initial_state(model, &model.param_values, t0).map_err(|e| {
                 TrainFailure::Setup(format!("data `{}`: initial state of `{}`: {e}", data.name, model.name))
             })?;
-            let field = ModelField::new(&kernels, &model.param_values);
-            let sol = solve(&field, t0, &y0, times, &opts).map_err(|error| TrainFailure::Solve { step: 0, error })?;
+            let sol = if model.is_sde() {
+                let opts = sde_options(solver, model).map_err(|e| setup(format!("data `{}`: {e}", data.name)))?;
+                let kernels =
+                    SdeKernels::compile(model, jit).map_err(|e| setup(format!("data `{}`: {e}", data.name)))?;
+                let field = ModelSdeField::new(&kernels, &model.param_values);
+                let t_end = times[times.len() - 1];
+                let solve_error = |error| TrainFailure::Solve { step: 0, error };
+                let tree = brownian_tree(&kernels, &opts, GENERATE_SEED, t0, t_end).map_err(solve_error)?.stream(0);
+                sde_solve(&field, t0, &y0, times, &opts, &tree).map_err(solve_error)?
+            } else {
+                if is_sde_method(&solver.method) {
+                    return Err(setup(format!(
+                        "data `{}`: model `{}` is an ODE (it has no noise terms), but solver `{}` is {}, an SDE solver",
+                        data.name, model.name, solver.name, solver.method
+                    )));
+                }
+                let opts = solve_options(solver).map_err(TrainFailure::Setup)?;
+                let kernels = super::compile_model(model, jit)?;
+                let field = ModelField::new(&kernels, &model.param_values);
+                solve(&field, t0, &y0, times, &opts).map_err(|error| TrainFailure::Solve { step: 0, error })?
+            };
             let series = Series::from_values(times.clone(), state_columns(model), 1, sol.y)
                 .map_err(|e| TrainFailure::Setup(format!("data `{}`: {e}", data.name)))?;
             Ok(Arc::new(series))
@@ -238,11 +340,18 @@ struct Member {
     start: usize,
 }
 
+/// What a step solves and differentiates: an ODE model's kernels, solver
+/// and adjoint, or an SDE model's.
+enum Dynamics {
+    Ode { kernels: ModelKernels, opts: SolveOptions, adjoint: Adjoint },
+    Sde { kernels: SdeKernels, opts: SdeOptions, adjoint: SdeAdjoint },
+}
+
 /// A training run in progress.
 pub struct Trainer {
     pub spec: TrainSpec,
     model: ModelIr,
-    kernels: ModelKernels,
+    dynamics: Dynamics,
     window: LossKernels,
     window_loss: LossIr,
     full: LossKernels,
@@ -250,8 +359,6 @@ pub struct Trainer {
     /// Data values with missing ones replaced by 0, and the mask (1 = observed).
     filled: Vec<f64>,
     mask: Vec<f64>,
-    solve_opts: SolveOptions,
-    adjoint: Adjoint,
     /// Window (or trajectory) starts a step may draw, `(traj, start)`.
     starts: Vec<Member>,
     /// `init`'s vector–Jacobian product when the model's initial state depends on parameters.
@@ -323,12 +430,34 @@ pub fn optimizer_of(spec: &TrainSpec, steps: u64, n_params: usize) -> Result<Opt
     Optimizer::new(rule, schedule, n_params).map_err(|error| TrainFailure::Optimizer { step: 0, error })
 }
 
-/// The adjoint a `gradient = ...` setting names.
+/// The adjoint a `gradient = ...` setting names, for an ODE model.
 pub fn adjoint_of(spec: &TrainSpec) -> Result<Adjoint, TrainFailure> {
     match spec.gradient.as_str() {
         "discrete" => Ok(Adjoint::Discrete { checkpoints: spec.adjoint_checkpoints }),
         "backsolve" => Ok(Adjoint::Backsolve),
         "interpolated" => Ok(Adjoint::Interpolated),
+        "reversible" => Err(setup(
+            "`gradient = reversible` is for SDE models solved with reversible_heun; an ODE model trains with \
+             `discrete`, `backsolve` or `interpolated`",
+        )),
+        other => Err(setup(format!("unknown gradient method `{other}`"))),
+    }
+}
+
+/// The adjoint a `gradient = ...` setting names, for an SDE model solved
+/// with `method`: `discrete` (every method) or `reversible` (reversible
+/// Heun only).
+pub fn sde_adjoint_of(spec: &TrainSpec, method: SdeMethod) -> Result<SdeAdjoint, TrainFailure> {
+    match spec.gradient.as_str() {
+        "discrete" => Ok(SdeAdjoint::Discrete),
+        "reversible" if method == SdeMethod::ReversibleHeun => Ok(SdeAdjoint::Reversible),
+        "reversible" => Err(setup(format!(
+            "`gradient = reversible` needs the reversible_heun solver, not {method} (use `gradient = discrete`)"
+        ))),
+        other @ ("backsolve" | "interpolated") => Err(setup(format!(
+            "`gradient = {other}` is a continuous adjoint for ODE models; an SDE model trains with `gradient = discrete` \
+             (or `reversible` with reversible_heun)"
+        ))),
         other => Err(setup(format!("unknown gradient method `{other}`"))),
     }
 }
@@ -367,15 +496,37 @@ impl Trainer {
                 full_loss.name, full_loss.layout.n_times, full_loss.layout.n_obs, data_spec.name
             )));
         }
-        if model.is_sde() {
-            return Err(setup(format!(
-                "model `{}` has noise terms: training SDE models is not supported yet (solve it with `nde run`)",
-                model.name
-            )));
-        }
-        let solve_opts = solve_options(&full_loss.solver).map_err(setup)?;
-        let adjoint = adjoint_of(spec)?;
-        let kernels = super::compile_model(&model, &opts.jit)?;
+        let dynamics = if model.is_sde() {
+            let sde_opts =
+                sde_options(&full_loss.solver, &model).map_err(|e| setup(format!("loss `{}`: {e}", full_loss.name)))?;
+            let adjoint = sde_adjoint_of(spec, sde_opts.method)?;
+            let heuristics =
+                [LossStat::LocalError, LossStat::Stiffness, LossStat::SampledLocalError, LossStat::SampledStiffness];
+            if let Some(stat) =
+                heuristics.iter().find(|s| window_loss.stats_used.contains(s) || full_loss.stats_used.contains(s))
+            {
+                return Err(setup(format!(
+                    "loss `{}` reads `sol.{}`, a solver heuristic of ODE solves; SDE model `{}` has none \
+                     (`sol.nfe` and `sol.steps` are available)",
+                    full_loss.name,
+                    stat.name(),
+                    model.name
+                )));
+            }
+            let kernels = SdeKernels::compile(&model, &opts.jit).map_err(|e| setup(e.to_string()))?;
+            Dynamics::Sde { kernels, opts: sde_opts, adjoint }
+        } else {
+            if is_sde_method(&full_loss.solver.method) {
+                return Err(setup(format!(
+                    "loss `{}`: model `{}` is an ODE (it has no noise terms), but solver `{}` is {}, an SDE solver",
+                    full_loss.name, model.name, full_loss.solver.name, full_loss.solver.method
+                )));
+            }
+            let solve_opts = solve_options(&full_loss.solver).map_err(setup)?;
+            let adjoint = adjoint_of(spec)?;
+            let kernels = super::compile_model(&model, &opts.jit)?;
+            Dynamics::Ode { kernels, opts: solve_opts, adjoint }
+        };
         let window = compile_loss(&window_loss, &opts.jit)?;
         let full = compile_loss(&full_loss, &opts.jit)?;
         let filled: Vec<f64> = data.y.iter().map(|&v| if v.is_nan() { 0.0 } else { v }).collect();
@@ -419,15 +570,13 @@ impl Trainer {
             spec: spec.clone(),
             params: model.param_values.clone(),
             model,
-            kernels,
+            dynamics,
             window,
             window_loss,
             full,
             data,
             filled,
             mask,
-            solve_opts,
-            adjoint,
             starts,
             init_vjp,
             optimizer,
@@ -462,9 +611,20 @@ impl Trainer {
         self.steps_done >= self.total_steps
     }
 
-    /// The solve options of the loss's solver.
-    pub fn solve_options(&self) -> &SolveOptions {
-        &self.solve_opts
+    /// The solve options of the loss's solver (`None` for an SDE model).
+    pub fn solve_options(&self) -> Option<&SolveOptions> {
+        match &self.dynamics {
+            Dynamics::Ode { opts, .. } => Some(opts),
+            Dynamics::Sde { .. } => None,
+        }
+    }
+
+    /// The SDE solve options of the loss's solver (`None` for an ODE model).
+    pub fn sde_options(&self) -> Option<&SdeOptions> {
+        match &self.dynamics {
+            Dynamics::Sde { opts, .. } => Some(opts),
+            Dynamics::Ode { .. } => None,
+        }
     }
 
     /// This step's windows or trajectories, drawn without replacement.
@@ -509,7 +669,9 @@ impl Trainer {
     }
 
     /// One optimisation step: draws the windows, differentiates the mean loss
-    /// through their solves, and updates the parameters.
+    /// through their solves, and updates the parameters. For an SDE model
+    /// member `b` of step `k` is solved on the Brownian path seeded with
+    /// [`brownian_seed`]`(seed, k, b)`.
     pub fn step(&mut self) -> Result<StepRecord, TrainFailure> {
         let step = self.steps_done + 1;
         let members = self.draw();
@@ -519,18 +681,75 @@ impl Trainer {
             .iter()
             .any(|s| matches!(s, LossStat::SampledLocalError | LossStat::SampledStiffness));
         let us: Vec<f64> = if sampled { members.iter().map(|_| self.rng.unit()).collect() } else { Vec::new() };
+        let (loss, mut grad, nfe) = self.loss_gradient(step, &members, &us)?;
+        let grad_norm = global_norm(&grad);
+        if let Some(max) = self.spec.clip {
+            clip_by_global_norm(&mut grad, max).map_err(|error| TrainFailure::Optimizer { step, error })?;
+        }
+        let lr = self.optimizer.next_lr();
+        self.optimizer.step(&mut self.params, &grad).map_err(|error| TrainFailure::Optimizer { step, error })?;
+        let record = StepRecord { step, loss, nfe, grad_norm, lr };
+        self.steps_done = step;
+        self.history.push(record);
+        Ok(record)
+    }
+
+    /// The mean loss over `members` at the current parameters, its gradient
+    /// with respect to them, and the mean NFE per forward solve: what step
+    /// `step` descends along (`us`: the sampled regularisers' draws, one per
+    /// member, or none). Changes nothing.
+    fn loss_gradient(&self, step: u64, members: &[Member], us: &[f64]) -> Result<(f64, Vec<f64>, f64), TrainFailure> {
         let layout = self.window.layout;
         let len = layout.n_times;
         let n = self.model.n_state();
         let mut t0s = Vec::with_capacity(members.len());
         let mut saveat = Vec::with_capacity(members.len() * len);
         let mut y0s = Vec::with_capacity(members.len() * n);
-        for &m in &members {
+        for &m in members {
             let t = &self.data.t[m.start..m.start + len];
             t0s.push(t[0]);
             saveat.extend_from_slice(t);
             y0s.extend(self.y0_of(m, t[0])?);
         }
+        let (loss, mut grad, gy0s, nfe) = match &self.dynamics {
+            Dynamics::Ode { kernels, opts, adjoint } => {
+                self.ode_gradient(step, kernels, opts, *adjoint, members, us, &t0s, &saveat, &y0s)?
+            }
+            Dynamics::Sde { kernels, opts, adjoint } => {
+                self.sde_gradient(step, kernels, opts, *adjoint, members, &t0s, &saveat, &y0s)?
+            }
+        };
+        if let Some(init_vjp) = &self.init_vjp {
+            for (b, &t0) in t0s.iter().enumerate() {
+                let gy0 = &gy0s[b * n..(b + 1) * n];
+                let out = ir::interp::eval(init_vjp, t0, gy0, &self.params)
+                    .map_err(|e| setup(format!("gradient of the initial state: {e}")))?;
+                for (g, d) in grad.iter_mut().zip(&out[out.len() - self.params.len()..]) {
+                    *g += d;
+                }
+            }
+        }
+        Ok((loss, grad, nfe))
+    }
+
+    /// The ODE part of [`Trainer::loss_gradient`]: all members in one batch.
+    /// Returns the loss, `dL/dp`, `dL/dy0` per member and the mean NFE.
+    #[allow(clippy::too_many_arguments)]
+    fn ode_gradient(
+        &self,
+        step: u64,
+        kernels: &ModelKernels,
+        opts: &SolveOptions,
+        adjoint: Adjoint,
+        members: &[Member],
+        us: &[f64],
+        t0s: &[f64],
+        saveat: &[f64],
+        y0s: &[f64],
+    ) -> Result<(f64, Vec<f64>, Vec<f64>, f64), TrainFailure> {
+        let layout = self.window.layout;
+        let len = layout.n_times;
+        let n = self.model.n_state();
         let weight = 1.0 / members.len() as f64;
         let mut loss = 0.0;
         let mut direct = vec![0.0; self.params.len()];
@@ -539,11 +758,11 @@ impl Trainer {
             Sampling::Biased => SamplingStrategy::Biased,
         };
         let (bsol, bgrad) = {
-            let field = ModelField::new(&self.kernels, &self.params);
+            let field = ModelField::new(kernels, &self.params);
             let mut input = vec![0.0; layout.len()];
             let mut d_input = vec![0.0; layout.len()];
             let mut scratch = self.window.scratch();
-            let this = &*self;
+            let this = self;
             let mut cotangent = |sol: &nde_runtime::BatchSolution| {
                 let mut cot = BatchCotangent::zeros(members.len(), len * n);
                 for (b, &m) in members.iter().enumerate() {
@@ -567,65 +786,99 @@ impl Trainer {
                 }
                 cot
             };
-            let times = BatchTimes::PerTrajectory { t0: &t0s, saveat: &saveat };
-            let sampling = sampled.then_some((strategy, us.as_slice()));
-            adjoint::gradient_batch(
-                &field,
-                times,
-                &y0s,
-                &self.solve_opts,
-                self.adjoint,
-                self.threads,
-                sampling,
-                &mut cotangent,
-            )
-            .map_err(|error| TrainFailure::Solve { step, error })?
+            let times = BatchTimes::PerTrajectory { t0: t0s, saveat };
+            let sampling = (!us.is_empty()).then_some((strategy, us));
+            adjoint::gradient_batch(&field, times, y0s, opts, adjoint, self.threads, sampling, &mut cotangent)
+                .map_err(|error| TrainFailure::Solve { step, error })?
         };
         let mut grad = bgrad.params;
         for (g, d) in grad.iter_mut().zip(&direct) {
             *g += d;
         }
-        if let Some(init_vjp) = &self.init_vjp {
-            for (b, &t0) in t0s.iter().enumerate() {
-                let gy0 = &bgrad.y0[b * n..(b + 1) * n];
-                let out = ir::interp::eval(init_vjp, t0, gy0, &self.params)
-                    .map_err(|e| setup(format!("gradient of the initial state: {e}")))?;
-                for (g, d) in grad.iter_mut().zip(&out[out.len() - self.params.len()..]) {
-                    *g += d;
-                }
-            }
-        }
-        let grad_norm = global_norm(&grad);
-        if let Some(max) = self.spec.clip {
-            clip_by_global_norm(&mut grad, max).map_err(|error| TrainFailure::Optimizer { step, error })?;
-        }
-        let lr = self.optimizer.next_lr();
-        self.optimizer.step(&mut self.params, &grad).map_err(|error| TrainFailure::Optimizer { step, error })?;
         let nfe = bsol.stats.iter().map(|s| s.nfe as f64).sum::<f64>() / members.len() as f64;
-        let record = StepRecord { step, loss, nfe, grad_norm, lr };
-        self.steps_done = step;
-        self.history.push(record);
-        Ok(record)
+        Ok((loss, grad, bgrad.y0, nfe))
+    }
+
+    /// The SDE part of [`Trainer::loss_gradient`]: one sample path per
+    /// member (seeded by [`brownian_seed`]), differentiated member by member
+    /// on the calling thread and summed in member order (so the result does
+    /// not depend on `threads`). Returns what [`Trainer::ode_gradient`] does.
+    #[allow(clippy::too_many_arguments)]
+    fn sde_gradient(
+        &self,
+        step: u64,
+        kernels: &SdeKernels,
+        opts: &SdeOptions,
+        adjoint: SdeAdjoint,
+        members: &[Member],
+        t0s: &[f64],
+        saveat: &[f64],
+        y0s: &[f64],
+    ) -> Result<(f64, Vec<f64>, Vec<f64>, f64), TrainFailure> {
+        let layout = self.window.layout;
+        let len = layout.n_times;
+        let n = self.model.n_state();
+        let weight = 1.0 / members.len() as f64;
+        let field = ModelSdeField::new(kernels, &self.params);
+        let mut input = vec![0.0; layout.len()];
+        let mut d_input = vec![0.0; layout.len()];
+        let mut scratch = self.window.scratch();
+        let (mut loss, mut nfe) = (0.0, 0.0);
+        let mut grad = vec![0.0; self.params.len()];
+        let mut gy0s = Vec::with_capacity(members.len() * n);
+        let solve_error = |error| TrainFailure::Solve { step, error };
+        for (b, &m) in members.iter().enumerate() {
+            let times = &saveat[b * len..(b + 1) * len];
+            let t0 = t0s[b];
+            let tree = brownian_tree(kernels, opts, brownian_seed(self.spec.seed, step, b as u64), t0, times[len - 1])
+                .map_err(solve_error)?;
+            let mut cotangent = |sol: &nde_runtime::Solution| {
+                let stats = [0.0, 0.0, 0.0, 0.0, sol.stats.nfe as f64, sol.stats.steps() as f64];
+                self.loss_input(&layout, m, &sol.y, &stats, &mut input);
+                loss += weight * self.window.value(&input, &self.params, &mut scratch);
+                self.window.gradient(&input, &self.params, weight, &mut d_input, &mut grad, &mut scratch);
+                d_input[..len * n].to_vec()
+            };
+            let (sol, g) =
+                sde_gradient(&field, t0, &y0s[b * n..(b + 1) * n], times, opts, &tree, adjoint, &mut cotangent)
+                    .map_err(solve_error)?;
+            for (a, d) in grad.iter_mut().zip(&g.params) {
+                *a += d;
+            }
+            gy0s.extend_from_slice(&g.y0);
+            nfe += sol.stats.nfe as f64 / members.len() as f64;
+        }
+        Ok((loss, grad, gy0s, nfe))
     }
 
     /// Solves every trajectory of the data whole with the current parameters
     /// and evaluates the loss block on it (the sampled regularisers read 0).
+    /// An SDE model's trajectory `i` is one sample path, seeded with
+    /// [`brownian_seed`]`(seed, 0, i)` (step 0 is never a training step), so
+    /// evaluations at the same parameters agree.
     pub fn evaluate(&self) -> Result<Evaluation, TrainFailure> {
         let layout = self.full.layout;
         let mut input = vec![0.0; layout.len()];
         let mut scratch = self.full.scratch();
-        let field = ModelField::new(&self.kernels, &self.params);
         let (mut loss, mut nfe, mut steps) = (0.0, 0.0, 0.0);
         let n_traj = self.data.n_traj;
+        let t = &self.data.t;
+        let solve_error = |error| TrainFailure::Solve { step: self.steps_done, error };
         for traj in 0..n_traj {
             let m = Member { traj, start: 0 };
-            let t = &self.data.t;
-            let y0 = match self.spec.initial {
-                InitialState::Model => self.y0_of(m, t[0])?,
-                InitialState::Data => self.y0_of(m, t[0])?,
+            let y0 = self.y0_of(m, t[0])?;
+            let sol = match &self.dynamics {
+                Dynamics::Ode { kernels, opts, .. } => {
+                    let field = ModelField::new(kernels, &self.params);
+                    solve(&field, t[0], &y0, t, opts).map_err(solve_error)?
+                }
+                Dynamics::Sde { kernels, opts, .. } => {
+                    let field = ModelSdeField::new(kernels, &self.params);
+                    let seed = brownian_seed(self.spec.seed, 0, traj as u64);
+                    let tree = brownian_tree(kernels, opts, seed, t[0], t[t.len() - 1]).map_err(solve_error)?;
+                    sde_solve(&field, t[0], &y0, t, opts, &tree).map_err(solve_error)?
+                }
             };
-            let sol = solve(&field, t[0], &y0, t, &self.solve_opts)
-                .map_err(|error| TrainFailure::Solve { step: self.steps_done, error })?;
             let st = sol.stats;
             let stats = [st.local_error, st.stiffness, 0.0, 0.0, st.nfe as f64, st.steps() as f64];
             self.loss_input(&layout, m, &sol.y, &stats, &mut input);
@@ -737,6 +990,197 @@ fn join_u64(v: &[f64]) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::driver::{check_file, FrontendOptions};
+
+    /// Checks `src` (written to a scratch file) and prepares its only train block.
+    fn trainer_of(test: &str, src: &str) -> Result<Trainer, TrainFailure> {
+        trainer_edited(test, src, |_, _| {})
+    }
+
+    /// [`trainer_of`] with the checked program and train block changed by
+    /// `edit` first (to reach the trainer's own checks behind sema's).
+    fn trainer_edited(
+        test: &str,
+        src: &str,
+        edit: impl Fn(&mut ProgramIr, &mut TrainSpec),
+    ) -> Result<Trainer, TrainFailure> {
+        let dir = std::env::temp_dir().join(format!("nde-train-unit-{}-{test}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("m.nde");
+        std::fs::write(&path, src).unwrap();
+        let check = |opts: &FrontendOptions| {
+            check_file(&path, opts).unwrap_or_else(|e| panic!("{test}: {:?}", e.diagnostics)).program
+        };
+        let mut program = check(&FrontendOptions::default());
+        let mut spec = program.trains[0].clone();
+        let mut windowed = match spec.batch {
+            BatchSpec::Windows { length, .. } => {
+                let data = program.loss(&spec.loss).unwrap().data.clone();
+                Some(check(&FrontendOptions { data_times: vec![(data, length)], ..Default::default() }))
+            }
+            _ => None,
+        };
+        edit(&mut program, &mut spec);
+        if let Some(w) = windowed.as_mut() {
+            edit(w, &mut spec.clone());
+        }
+        Trainer::new(&program, windowed.as_ref(), &spec, &TrainOptions::default())
+    }
+
+    /// An SDE training file: `MODEL` and `SOLVER` and `GRADIENT` filled in.
+    const SDE: &str = r#"
+model truth {
+  param theta = 1.2
+  param mu = 0.8
+  param sigma = 0.1
+  state x = 2.0
+  dx = theta * (mu - x) dt + sigma dW
+}
+MODEL
+data obs = generate(truth, at = linspace(0, 3, 31), with = euler_maruyama(dt = 0.01))
+loss fit {
+  let sol = solve(m, at = obs.t, with = SOLVER)
+  mse(sol.y, obs.y) + 1e-3 * sol.nfe
+}
+train fit {
+  optimizer = adam(lr = 0.05)
+  steps = 10
+  batch = windows(length = 6, count = 4)
+  gradient = GRADIENT
+  seed = 7
+}
+"#;
+
+    /// Itô, multiplicative noise, a parameter in the diffusion.
+    const ITO: &str = "model m {\n  param theta = 0.6\n  param mu = 0.3\n  param s = 0.2\n  state x = 2.0\n  \
+                       dx = theta * (mu - x) dt + s * x dW\n}";
+    /// Stratonovich, multiplicative noise.
+    const STRAT: &str = "model m stratonovich {\n  param theta = 0.6\n  param mu = 0.3\n  param s = 0.2\n  \
+                         state x = 2.0\n  dx = theta * (mu - x) dt + s * sin(x) dW\n}";
+    /// Additive noise with a parameter.
+    const ADDITIVE: &str = "model m {\n  param theta = 0.6\n  param mu = 0.3\n  param s = 0.2\n  state x = 2.0\n  \
+                            dx = theta * (mu - x) dt + s dW\n}";
+
+    fn sde_file(model: &str, solver: &str, gradient: &str) -> String {
+        SDE.replace("MODEL", model).replace("SOLVER", solver).replace("GRADIENT", gradient)
+    }
+
+    /// Central differences of the step loss (same members, same Brownian seeds).
+    fn check_against_differences(test: &str, src: &str) {
+        let mut t = trainer_of(test, src).unwrap_or_else(|e| panic!("{test}: {e}"));
+        let members: Vec<Member> = t.starts.iter().step_by(5).copied().collect();
+        assert!(members.len() >= 4);
+        let p0 = t.params().to_vec();
+        let (loss, grad, _) = t.loss_gradient(3, &members, &[]).unwrap();
+        assert!(loss.is_finite() && grad.iter().all(|g| g.is_finite() && *g != 0.0), "{test}: {grad:?}");
+        for i in 0..p0.len() {
+            let h = 1e-6 * p0[i].abs().max(1.0);
+            let at = |t: &mut Trainer, d: f64| {
+                let mut p = p0.clone();
+                p[i] += d;
+                t.set_params(p);
+                t.loss_gradient(3, &members, &[]).unwrap().0
+            };
+            let fd = (at(&mut t, h) - at(&mut t, -h)) / (2.0 * h);
+            assert!((fd - grad[i]).abs() <= 1e-6 * grad[i].abs().max(1.0), "{test}: dL/dp{i} = {} vs {fd}", grad[i]);
+        }
+    }
+
+    #[test]
+    fn sde_step_gradients_match_central_differences() {
+        check_against_differences("fd_em", &sde_file(ITO, "euler_maruyama(dt = 0.05)", "discrete"));
+        check_against_differences("fd_milstein", &sde_file(ITO, "milstein(dt = 0.05)", "discrete"));
+        check_against_differences("fd_sra1", &sde_file(ADDITIVE, "sra1(dt = 0.05)", "discrete"));
+        check_against_differences("fd_heun", &sde_file(STRAT, "reversible_heun(dt = 0.05)", "discrete"));
+        check_against_differences("fd_rev", &sde_file(STRAT, "reversible_heun(dt = 0.05)", "reversible"));
+    }
+
+    #[test]
+    fn reversible_gradient_equals_the_discrete_one() {
+        let make =
+            |g: &str| trainer_of(&format!("rev_{g}"), &sde_file(STRAT, "reversible_heun(dt = 0.02)", g)).unwrap();
+        let (d, r) = (make("discrete"), make("reversible"));
+        let members: Vec<Member> = d.starts.clone();
+        let (ld, gd, _) = d.loss_gradient(2, &members, &[]).unwrap();
+        let (lr, gr, _) = r.loss_gradient(2, &members, &[]).unwrap();
+        assert_eq!(ld.to_bits(), lr.to_bits());
+        for (a, b) in gd.iter().zip(&gr) {
+            assert!((a - b).abs() <= 1e-8 * a.abs().max(1.0), "{gd:?} vs {gr:?}");
+        }
+    }
+
+    #[test]
+    fn sde_steps_draw_new_paths_but_are_reproducible() {
+        let src = sde_file(ITO, "euler_maruyama(dt = 0.05)", "discrete");
+        let t = trainer_of("repro", &src).unwrap();
+        let members = t.starts[..3].to_vec();
+        let a = t.loss_gradient(1, &members, &[]).unwrap();
+        assert_eq!(a, t.loss_gradient(1, &members, &[]).unwrap());
+        assert_ne!(a.0, t.loss_gradient(2, &members, &[]).unwrap().0, "step 2 draws other paths");
+        assert_ne!(brownian_seed(7, 1, 0), brownian_seed(7, 1, 1));
+        assert_ne!(brownian_seed(7, 1, 0), brownian_seed(7, 0, 1));
+        assert_ne!(brownian_seed(7, 1, 0), brownian_seed(8, 1, 0));
+        let e = t.evaluate().unwrap();
+        assert_eq!(e, t.evaluate().unwrap(), "evaluation uses a fixed seed");
+        assert!(e.nfe > 0.0 && e.loss.is_finite());
+    }
+
+    /// The set-ups an SDE (or ODE) model cannot train with, as the trainer
+    /// reports them when sema has not (the program edited after checking).
+    #[test]
+    fn mismatched_models_solvers_and_gradients_are_set_up_errors() {
+        let sde = sde_file(ITO, "euler_maruyama(dt = 0.05)", "discrete");
+        let ode = sde_file("model m {\n  param k = 1.0\n  state x = 2.0\n  dx/dt = -k * x\n}", "tsit5", "discrete");
+        let gradient = |g: &'static str| move |_: &mut ProgramIr, s: &mut TrainSpec| s.gradient = g.to_string();
+        let solver = |method: &'static str| {
+            move |p: &mut ProgramIr, _: &mut TrainSpec| {
+                for l in &mut p.losses {
+                    l.solver.method = method.to_string();
+                    l.solver.options = vec![("dt".to_string(), 0.05)];
+                }
+            }
+        };
+        let err = |test: &str, r: Result<Trainer, TrainFailure>| match r {
+            Ok(_) => panic!("{test}: accepted"),
+            Err(e) => e.to_string(),
+        };
+        let cases = [
+            ("backsolve", err("backsolve", trainer_edited("e1", &sde, gradient("backsolve"))), "continuous adjoint"),
+            ("interp", err("interp", trainer_edited("e2", &sde, gradient("interpolated"))), "continuous adjoint"),
+            ("rev_em", err("rev_em", trainer_edited("e3", &sde, gradient("reversible"))), "needs the reversible_heun"),
+            ("ode_solver", err("ode_solver", trainer_edited("e4", &sde, solver("rk4"))), "needs an SDE solver"),
+            ("calculus", err("calculus", trainer_edited("e5", &sde, solver("reversible_heun"))), "is an Itô SDE but"),
+            ("sde_solver", err("sde_solver", trainer_edited("e6", &ode, solver("euler_maruyama"))), "an SDE solver"),
+            ("ode_rev", err("ode_rev", trainer_edited("e7", &ode, gradient("reversible"))), "for SDE models"),
+        ];
+        for (test, msg, expect) in cases {
+            assert!(msg.contains(expect), "{test}: {msg}");
+        }
+        let stat = |p: &mut ProgramIr, _: &mut TrainSpec| {
+            for l in &mut p.losses {
+                l.stats_used.push(LossStat::SampledStiffness);
+            }
+        };
+        let generate = sde.replace("with = euler_maruyama(dt = 0.01))", "with = tsit5)");
+        let msg = err("generate", trainer_of("e9", &generate));
+        assert!(msg.contains("data `obs`: model `truth` has noise terms, so it needs an SDE solver"), "{msg}");
+        let msg = err("stat", trainer_edited("e8", &sde, stat));
+        assert!(msg.contains("`sol.sampled_stiffness`, a solver heuristic"), "{msg}");
+    }
+
+    #[test]
+    fn generate_draws_one_sample_path_of_an_sde() {
+        let t = trainer_of("generate", &sde_file(ITO, "euler_maruyama(dt = 0.05)", "discrete")).unwrap();
+        let y = &t.data.y;
+        assert_eq!(y.len(), 31);
+        assert_eq!(y[0], 2.0);
+        // Not the mean path 0.8 + 1.2 exp(-1.2 t).
+        let mean = |t: f64| 0.8 + 1.2 * (-1.2 * t).exp();
+        let off = (1..31).map(|i| (y[i] - mean(0.1 * i as f64)).abs()).fold(0.0, f64::max);
+        assert!(off > 1e-3 && off < 0.5, "{off}");
+        let again = trainer_of("generate2", &sde_file(ITO, "euler_maruyama(dt = 0.05)", "discrete")).unwrap();
+        assert_eq!(again.data.y, t.data.y, "a fixed seed");
+    }
 
     #[test]
     fn u64_survives_the_round_trip_through_f64_pieces() {

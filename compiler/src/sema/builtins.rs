@@ -172,6 +172,9 @@ pub const SOLVER_METHODS: &[&str] = &[
     "reversible_heun",
 ];
 
+/// The methods of [`SOLVER_METHODS`] that solve SDEs (the rest solve ODEs).
+pub const SDE_SOLVER_METHODS: &[&str] = &["euler_maruyama", "milstein", "sra1", "reversible_heun"];
+
 /// The options a `solver` declaration may set.
 pub const SOLVER_OPTIONS: &[&str] = &["rtol", "atol", "dt", "max_steps"];
 
@@ -207,7 +210,8 @@ pub const BATCHES: &[(&str, &[&str])] =
     &[("full", &[]), ("windows", &["length", "count"]), ("trajectories", &["count"])];
 
 /// The gradient methods of `gradient = NAME(options)` and their options.
-pub const GRADIENTS: &[(&str, &[&str])] = &[("discrete", &["checkpoints"]), ("backsolve", &[]), ("interpolated", &[])];
+pub const GRADIENTS: &[(&str, &[&str])] =
+    &[("discrete", &["checkpoints"]), ("backsolve", &[]), ("interpolated", &[]), ("reversible", &[])];
 
 /// Edit distance with adjacent transpositions (optimal string alignment),
 /// for "did you mean" suggestions: `sigam` is one edit from `sigma`.

@@ -124,6 +124,8 @@ pub(crate) struct ModelInfo {
     pub n_param: usize,
     /// The model has an `input` (a CDE): `solve` and `generate` refuse it (v1).
     pub controlled: bool,
+    /// The model has noise terms (an SDE): it needs an SDE solver.
+    pub sde: bool,
 }
 
 /// A `let` of a loss, as later expressions of the loss see it.

@@ -17,7 +17,7 @@ use crate::ir::{Shape, SolverSpec};
 use crate::span::Span;
 use crate::syntax::ast::{Arg, Expr, ExprKind, LossItem};
 
-use super::builtins::Builtin;
+use super::builtins::{Builtin, SDE_SOLVER_METHODS};
 use super::checker::{Checker, Def, Env, EnvKind, ItemRef, LossEnv, LossLocal, Resolved};
 use super::consts;
 use super::tree::{CheckedLoss, LossInput, TExpr, TKind};
@@ -252,6 +252,24 @@ impl<'a> Checker<'a> {
             return None;
         }
         let info = self.models.values().find(|m| m.name == model)?.clone();
+        if info.sde != SDE_SOLVER_METHODS.contains(&solver.method.as_str()) {
+            let (label, hint) = if info.sde {
+                (
+                    format!("{} is an ODE solver, but `{model}` has noise terms", solver.method),
+                    "an SDE model is solved with euler_maruyama, milstein, sra1 or reversible_heun: \
+                     `with = euler_maruyama(dt = 0.01)`",
+                )
+            } else {
+                (
+                    format!("{} is an SDE solver, but `{model}` has no noise terms", solver.method),
+                    "an ODE model is solved with an ODE solver: `with = tsit5(rtol = 1e-6)`",
+                )
+            };
+            self.report(
+                Diagnostic::error("E0713", "the solver does not fit the model", with.span).label(label).hint(hint),
+            );
+            return None;
+        }
         if let Some(state) = self.loss.as_mut() {
             state.data_reads.push((data, at.span));
         }

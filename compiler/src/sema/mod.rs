@@ -138,7 +138,8 @@ pub fn check_with(
                     if ck.check_budget(&m) {
                         let n_state = m.states.iter().map(|s| s.shape.len()).sum();
                         let n_param = m.params.iter().map(|p| p.shape.len()).sum();
-                        let info = ModelInfo { name: m.name.clone(), n_state, n_param, controlled };
+                        let sde = m.diffusion.is_some();
+                        let info = ModelInfo { name: m.name.clone(), n_state, n_param, controlled, sde };
                         ck.models.insert(r, info);
                         models.push((r.item, m));
                     }

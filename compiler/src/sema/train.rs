@@ -487,6 +487,19 @@ impl<'a> Checker<'a> {
             }
             _ => {}
         }
+        let sde = self.models.values().find(|m| m.name == loss.model).map(|m| m.sde);
+        if sde == Some(true) {
+            self.sde_against_loss(t, loss, gradient, gradient_span);
+            return;
+        }
+        if gradient == "reversible" {
+            let d = train_error(
+                gradient_span.unwrap_or(t.loss.span),
+                "`gradient = reversible` with an ODE model",
+                format!("`{}` has no noise terms", loss.model),
+            );
+            self.report(d.hint("`reversible` differentiates SDE models solved with reversible_heun; use `gradient = discrete`, `backsolve` or `interpolated`"));
+        }
         if gradient != "discrete" {
             for stat in [LossStat::LocalError, LossStat::Stiffness] {
                 if loss.stats_used.contains(&stat) {
@@ -501,6 +514,45 @@ impl<'a> Checker<'a> {
                         stat.name()
                     )));
                 }
+            }
+        }
+    }
+
+    /// The gradient method and statistics of a loss that solves an SDE model.
+    fn sde_against_loss(&mut self, t: &TrainItem, loss: &CheckedLoss, gradient: &str, gradient_span: Option<Span>) {
+        let at = gradient_span.unwrap_or(t.loss.span);
+        let method = loss.solver.method.as_str();
+        match gradient {
+            "backsolve" | "interpolated" => {
+                let d = train_error(
+                    at,
+                    format!("`gradient = {gradient}` with an SDE model"),
+                    format!("a continuous adjoint of ODEs; `{}` has noise terms", loss.model),
+                );
+                self.report(
+                    d.hint("SDE models train with `gradient = discrete` (or `reversible` with reversible_heun)"),
+                );
+            }
+            "reversible" if method != "reversible_heun" => {
+                let d = train_error(
+                    at,
+                    "`gradient = reversible` needs the reversible_heun solver",
+                    format!("loss `{}` solves with {method}", loss.name),
+                );
+                self.report(d.hint("solve with `reversible_heun(dt = ...)`, or use `gradient = discrete`"));
+            }
+            _ => {}
+        }
+        for stat in &loss.stats_used {
+            if !matches!(stat, LossStat::Nfe | LossStat::Steps) {
+                let d = train_error(
+                    t.loss.span,
+                    format!("`sol.{}` of an SDE solve", stat.name()),
+                    format!("loss `{}` solves `{}`, which has noise terms", loss.name, loss.model),
+                );
+                self.report(
+                    d.hint("the solver heuristics are for ODE solves; an SDE solve has `sol.nfe` and `sol.steps`"),
+                );
             }
         }
     }

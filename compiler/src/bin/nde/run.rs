@@ -208,11 +208,12 @@ fn run_sde(args: &RunArgs, declared: &[SolverSpec], model: &ModelIr, params: &[f
         .map_err(|e| fail(exit::USAGE, format!("`{}` has noise terms, so it needs an SDE solver: {e}", model.name)))?;
     let additive = model.diffusion.as_ref().is_some_and(|d| d.additive);
     if method.is_stratonovich() != stratonovich && !additive {
-        let (model_kind, method_kind) = if stratonovich { ("Stratonovich", "Itô") } else { ("Itô", "Stratonovich") };
+        let (model_kind, method_kind) =
+            if stratonovich { ("a Stratonovich", "Itô") } else { ("an Itô", "Stratonovich") };
         return Err(fail(
             exit::USAGE,
             format!(
-                "`{}` is a {model_kind} SDE but {method} solves the {method_kind} equation (they differ unless the noise is \
+                "`{}` is {model_kind} SDE but {method} solves the {method_kind} equation (they differ unless the noise is \
                  additive); use {}",
                 model.name,
                 if stratonovich { "reversible_heun" } else { "euler_maruyama or milstein" }
