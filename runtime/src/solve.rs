@@ -247,6 +247,8 @@ pub fn solve_batch(
             .zip(results.par_iter_mut())
             .for_each_init(new_ws, |ws, ((out, y0), r)| *r = one(ws, y0, out));
     };
+    // The global pool serves a request for its own size (no pool built per call).
+    let threads = if threads == rayon::current_num_threads() { 0 } else { threads };
     let pool =
         if threads > 1 && batch > 1 { rayon::ThreadPoolBuilder::new().num_threads(threads).build().ok() } else { None };
     match (threads, pool) {

@@ -985,7 +985,9 @@ impl Exec {
         if batch <= 1 || threads == 1 {
             return Exec::Serial;
         }
-        if threads == 0 {
+        // The global pool when it has the size asked for: building a pool
+        // per call costs more than a small batch (a training step).
+        if threads == 0 || threads == rayon::current_num_threads() {
             return Exec::Global;
         }
         // No pool could be built: the calling thread does it all.

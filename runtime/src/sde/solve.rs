@@ -268,6 +268,8 @@ pub(crate) fn for_each_member<R: Send + Clone, W>(
             .enumerate()
             .for_each_init(&new_ws, |ws, (b, (o, r))| *r = one(b, ws, o));
     };
+    // The global pool serves a request for its own size (no pool built per call).
+    let threads = if threads == rayon::current_num_threads() { 0 } else { threads };
     let pool =
         if threads > 1 && batch > 1 { rayon::ThreadPoolBuilder::new().num_threads(threads).build().ok() } else { None };
     match (threads, pool) {
