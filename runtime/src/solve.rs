@@ -58,12 +58,9 @@ fn bad_times(what: String) -> SolveError {
     SolveError::InvalidTimes { what }
 }
 
-/// Checks everything but the initial state's values. `fixed` says the
-/// solve runs at a constant step (so tolerances are unused).
-pub(crate) fn validate(n: usize, t0: f64, saveat: &[f64], opts: &SolveOptions, fixed: bool) -> Result<(), SolveError> {
-    if n == 0 {
-        return Err(invalid("the system has no state variables".into()));
-    }
+/// Checks a start time and save times (ODE and SDE solves alike): finite,
+/// non-decreasing, at least one, none before `t0`.
+pub(crate) fn validate_times(t0: f64, saveat: &[f64]) -> Result<(), SolveError> {
     if !t0.is_finite() {
         return Err(bad_times(format!("the start time t0 = {t0} is not finite")));
     }
@@ -85,6 +82,16 @@ pub(crate) fn validate(n: usize, t0: f64, saveat: &[f64], opts: &SolveOptions, f
             "output time {first} is before the start time t0 = {t0} (integrating backwards is not supported)"
         )));
     }
+    Ok(())
+}
+
+/// Checks everything but the initial state's values. `fixed` says the
+/// solve runs at a constant step (so tolerances are unused).
+pub(crate) fn validate(n: usize, t0: f64, saveat: &[f64], opts: &SolveOptions, fixed: bool) -> Result<(), SolveError> {
+    if n == 0 {
+        return Err(invalid("the system has no state variables".into()));
+    }
+    validate_times(t0, saveat)?;
     if opts.max_steps == 0 {
         return Err(invalid("max_steps must be at least 1".into()));
     }

@@ -157,27 +157,7 @@ pub(crate) fn validate(f: &dyn SdeField, t0: f64, saveat: &[f64], opts: &SdeOpti
     if let Noise::General { m: 0 } = f.noise() {
         return Err(invalid("general noise needs at least one Brownian channel (m = 0)".into()));
     }
-    if !t0.is_finite() {
-        return Err(bad_times(format!("the start time t0 = {t0} is not finite")));
-    }
-    let Some(&first) = saveat.first() else {
-        return Err(bad_times("no output times were given (at least the end time is needed)".into()));
-    };
-    if let Some((i, t)) = saveat.iter().enumerate().find(|(_, t)| !t.is_finite()) {
-        return Err(bad_times(format!("output time #{i} is {t}, not a finite number")));
-    }
-    if let Some(i) = (1..saveat.len()).find(|&i| saveat[i] < saveat[i - 1]) {
-        return Err(bad_times(format!(
-            "output times must be non-decreasing, but #{i} = {} comes after {}",
-            saveat[i],
-            saveat[i - 1]
-        )));
-    }
-    if first < t0 {
-        return Err(bad_times(format!(
-            "output time {first} is before the start time t0 = {t0} (integrating backwards is not supported)"
-        )));
-    }
+    crate::solve::validate_times(t0, saveat)?;
     if opts.max_steps == 0 {
         return Err(invalid("max_steps must be at least 1".into()));
     }
