@@ -97,37 +97,44 @@ fn training_lowers_the_loss_and_writes_parameters_that_run_accepts() {
     assert!(run.status.success(), "{}", text(&run.stderr));
 }
 
-#[test]
-fn a_killed_run_resumed_from_its_checkpoint_ends_with_the_same_parameters() {
-    let file = write("resume", "decay.nde", DECAY);
-    let steps = "1500";
-    let straight = scratch("resume", "straight.npz").display().to_string();
-    let o = nde(&["train", &file, "-q", "--steps", steps, "--out", &straight, "--threads", "1"]);
+/// Trains `source` for `steps` steps twice: once straight through (one
+/// thread), once killed (SIGKILL) after its first checkpoint and resumed
+/// from it (two threads); the parameters must be the same bits.
+fn kill_and_resume(test: &str, source: &str, steps: u64) {
+    let file = write(test, "model.nde", source);
+    let steps_arg = steps.to_string();
+    let straight = scratch(test, "straight.npz").display().to_string();
+    let o = nde(&["train", &file, "-q", "--steps", &steps_arg, "--out", &straight, "--threads", "1"]);
     assert!(o.status.success(), "{}", text(&o.stderr));
 
-    let ckpt = scratch("resume", "run.ckpt.npz");
+    let ckpt = scratch(test, "run.ckpt.npz");
     let mut child = Command::new(env!("CARGO_BIN_EXE_nde"))
-        .args(["train", &file, "-q", "--steps", steps, "--threads", "2", "--checkpoint"])
+        .args(["train", &file, "-q", "--steps", &steps_arg, "--threads", "2", "--checkpoint"])
         .arg(&ckpt)
         .args(["--checkpoint-every", "25", "--out"])
-        .arg(scratch("resume", "unused.npz"))
+        .arg(scratch(test, "unused.npz"))
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
     let start = Instant::now();
     while !ckpt.exists() && start.elapsed() < Duration::from_secs(60) {
-        std::thread::sleep(Duration::from_millis(2));
+        std::thread::sleep(Duration::from_millis(1));
     }
     child.kill().ok();
     child.wait().unwrap();
     let step = read_npz(&ckpt).unwrap().into_iter().find(|a| a.name == "step").unwrap().data[0];
-    assert!(step < 1500.0, "the run finished before it could be killed; make it longer");
+    assert!(step < steps as f64, "the run finished before it could be killed; make it longer");
 
-    let resumed = scratch("resume", "resumed.npz").display().to_string();
-    let o = nde(&["train", &file, "-q", "--steps", steps, "--resume", ckpt.to_str().unwrap(), "--out", &resumed]);
+    let resumed = scratch(test, "resumed.npz").display().to_string();
+    let o = nde(&["train", &file, "-q", "--steps", &steps_arg, "--resume", ckpt.to_str().unwrap(), "--out", &resumed]);
     assert!(o.status.success(), "{}", text(&o.stderr));
     assert_eq!(arrays(&straight), arrays(&resumed), "resumed at step {step}");
+}
+
+#[test]
+fn a_killed_run_resumed_from_its_checkpoint_ends_with_the_same_parameters() {
+    kill_and_resume("resume", DECAY, 1500);
 }
 
 #[test]
@@ -221,35 +228,7 @@ train l {
 
 #[test]
 fn a_killed_sde_run_resumed_from_its_checkpoint_ends_with_the_same_parameters() {
-    let file = write("sde_resume", "ou.nde", OU_LONG);
-    let steps = "20000";
-    let straight = scratch("sde_resume", "straight.npz").display().to_string();
-    let o = nde(&["train", &file, "-q", "--steps", steps, "--out", &straight, "--threads", "1"]);
-    assert!(o.status.success(), "{}", text(&o.stderr));
-
-    let ckpt = scratch("sde_resume", "run.ckpt.npz");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_nde"))
-        .args(["train", &file, "-q", "--steps", steps, "--threads", "2", "--checkpoint"])
-        .arg(&ckpt)
-        .args(["--checkpoint-every", "25", "--out"])
-        .arg(scratch("sde_resume", "unused.npz"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let start = Instant::now();
-    while !ckpt.exists() && start.elapsed() < Duration::from_secs(60) {
-        std::thread::sleep(Duration::from_millis(1));
-    }
-    child.kill().ok();
-    child.wait().unwrap();
-    let step = read_npz(&ckpt).unwrap().into_iter().find(|a| a.name == "step").unwrap().data[0];
-    assert!(step < 20000.0, "the run finished before it could be killed; make it longer");
-
-    let resumed = scratch("sde_resume", "resumed.npz").display().to_string();
-    let o = nde(&["train", &file, "-q", "--steps", steps, "--resume", ckpt.to_str().unwrap(), "--out", &resumed]);
-    assert!(o.status.success(), "{}", text(&o.stderr));
-    assert_eq!(arrays(&straight), arrays(&resumed), "resumed at step {step}");
+    kill_and_resume("sde_resume", OU_LONG, 20000);
 }
 
 #[test]
