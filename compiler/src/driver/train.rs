@@ -21,6 +21,8 @@
 //! and never panics on bad data or a failing solve: both are [`TrainFailure`]s.
 
 use std::fmt;
+
+use rayon::prelude::*;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -345,6 +347,16 @@ struct Member {
 enum Dynamics {
     Ode { kernels: ModelKernels, opts: SolveOptions, adjoint: Adjoint },
     Sde { kernels: SdeKernels, opts: SdeOptions, adjoint: SdeAdjoint },
+}
+
+/// One SDE member's share of a step: its loss, the loss block's own
+/// parameter gradient, the gradient through the solve, `dL/dy0`, NFE.
+struct MemberGradient {
+    loss: f64,
+    direct: Vec<f64>,
+    through_solve: Vec<f64>,
+    y0: Vec<f64>,
+    nfe: u64,
 }
 
 /// A training run in progress.
@@ -820,33 +832,50 @@ impl Trainer {
         let n = self.model.n_state();
         let weight = 1.0 / members.len() as f64;
         let field = ModelSdeField::new(kernels, &self.params);
-        let mut input = vec![0.0; layout.len()];
-        let mut d_input = vec![0.0; layout.len()];
-        let mut scratch = self.window.scratch();
-        let (mut loss, mut nfe) = (0.0, 0.0);
-        let mut grad = vec![0.0; self.params.len()];
-        let mut gy0s = Vec::with_capacity(members.len() * n);
         let solve_error = |error| TrainFailure::Solve { step, error };
-        for (b, &m) in members.iter().enumerate() {
+        let one = |b: usize, m: Member| -> Result<MemberGradient, TrainFailure> {
             let times = &saveat[b * len..(b + 1) * len];
             let t0 = t0s[b];
             let tree = brownian_tree(kernels, opts, brownian_seed(self.spec.seed, step, b as u64), t0, times[len - 1])
                 .map_err(solve_error)?;
+            let mut input = vec![0.0; layout.len()];
+            let mut d_input = vec![0.0; layout.len()];
+            let mut scratch = self.window.scratch();
+            let mut direct = vec![0.0; self.params.len()];
+            let mut loss = 0.0;
             let mut cotangent = |sol: &nde_runtime::Solution| {
                 let stats = [0.0, 0.0, 0.0, 0.0, sol.stats.nfe as f64, sol.stats.steps() as f64];
                 self.loss_input(&layout, m, &sol.y, &stats, &mut input);
-                loss += weight * self.window.value(&input, &self.params, &mut scratch);
-                self.window.gradient(&input, &self.params, weight, &mut d_input, &mut grad, &mut scratch);
+                loss = weight * self.window.value(&input, &self.params, &mut scratch);
+                self.window.gradient(&input, &self.params, weight, &mut d_input, &mut direct, &mut scratch);
                 d_input[..len * n].to_vec()
             };
             let (sol, g) =
                 sde_gradient(&field, t0, &y0s[b * n..(b + 1) * n], times, opts, &tree, adjoint, &mut cotangent)
                     .map_err(solve_error)?;
-            for (a, d) in grad.iter_mut().zip(&g.params) {
+            Ok(MemberGradient { loss, direct, through_solve: g.params, y0: g.y0, nfe: sol.stats.nfe })
+        };
+        // Members in parallel (each its own Brownian seed), then added in
+        // member order: the same bits on any number of threads.
+        let results: Vec<_> = if self.threads == 1 || members.len() < 2 {
+            members.iter().enumerate().map(|(b, &m)| one(b, m)).collect()
+        } else {
+            members.par_iter().enumerate().map(|(b, &m)| one(b, m)).collect()
+        };
+        let (mut loss, mut nfe) = (0.0, 0.0);
+        let mut grad = vec![0.0; self.params.len()];
+        let mut gy0s = Vec::with_capacity(members.len() * n);
+        for r in results {
+            let r = r?;
+            loss += r.loss;
+            for (a, d) in grad.iter_mut().zip(&r.direct) {
                 *a += d;
             }
-            gy0s.extend_from_slice(&g.y0);
-            nfe += sol.stats.nfe as f64 / members.len() as f64;
+            for (a, d) in grad.iter_mut().zip(&r.through_solve) {
+                *a += d;
+            }
+            gy0s.extend_from_slice(&r.y0);
+            nfe += r.nfe as f64 / members.len() as f64;
         }
         Ok((loss, grad, gy0s, nfe))
     }
