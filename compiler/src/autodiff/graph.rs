@@ -37,7 +37,7 @@ impl Graph {
     pub fn copy_forward(&mut self, f: &Function) -> Vec<ValueId> {
         let mut map: Vec<ValueId> = Vec::with_capacity(f.nodes.len());
         for node in &f.nodes {
-            let op = remap(&node.op, &map);
+            let op = node.op.remap(&map);
             self.b.set_span(node.span);
             let id = self.b.push(op, node.shape);
             map.push(id);
@@ -332,23 +332,5 @@ impl Graph {
     pub fn flat(&mut self, x: ValueId) -> ValueId {
         let n = self.shape(x).len();
         self.b.reshape(x, Shape::vector(n))
-    }
-}
-
-/// `op` with its operands renamed through `map`.
-pub(super) fn remap(op: &Op, map: &[ValueId]) -> Op {
-    let m = |v: &ValueId| map[v.index()];
-    match op {
-        Op::Input { .. } | Op::Const(_) => op.clone(),
-        Op::Unary(u, a) => Op::Unary(*u, m(a)),
-        Op::Binary(b, x, y) => Op::Binary(*b, m(x), m(y)),
-        Op::Broadcast(a) => Op::Broadcast(m(a)),
-        Op::MatMul(a, b) => Op::MatMul(m(a), m(b)),
-        Op::Transpose(a) => Op::Transpose(m(a)),
-        Op::Sum(a) => Op::Sum(m(a)),
-        Op::Slice { arg, axis, start } => Op::Slice { arg: m(arg), axis: *axis, start: *start },
-        Op::Index { arg, axis, index } => Op::Index { arg: m(arg), axis: *axis, index: *index },
-        Op::Concat { args, axis } => Op::Concat { args: args.iter().map(m).collect(), axis: *axis },
-        Op::Reshape(a) => Op::Reshape(m(a)),
     }
 }

@@ -45,7 +45,7 @@ mod rules;
 mod tests;
 
 use cotangent::Ct;
-use graph::{remap, Graph};
+use graph::Graph;
 
 use crate::ir::{Function, InputBuf, Op, Shape, ValueId};
 
@@ -187,7 +187,7 @@ fn reverse(
         if !want.contains(&true) {
             continue;
         }
-        let op = remap(&node.op, map);
+        let op = node.op.remap(map);
         g.b.set_span(node.span);
         let contributions = rules::vjp(g, &op, map[i], c, &want);
         for ((a, ct), wanted) in args.iter().zip(contributions).zip(want) {
@@ -226,7 +226,7 @@ fn forward(
                     None
                 } else {
                     g.b.set_span(node.span);
-                    let op = remap(&node.op, map);
+                    let op = node.op.remap(map);
                     rules::jvp(g, &op, map[i], &ts)
                 }
             }
@@ -357,7 +357,7 @@ fn prune(f: Function) -> Function {
     for (i, node) in f.nodes.into_iter().enumerate() {
         if live[i] {
             map[i] = ValueId(nodes.len() as u32);
-            nodes.push(crate::ir::Node { op: remap(&node.op, &map), ..node });
+            nodes.push(crate::ir::Node { op: node.op.remap(&map), ..node });
         }
     }
     let outputs = f.outputs.iter().map(|o| map[o.index()]).collect();

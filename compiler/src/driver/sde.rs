@@ -30,7 +30,7 @@ use nde_runtime::sde::{DiffSdeField, Noise, SdeField};
 use super::prepare;
 use crate::autodiff;
 use crate::codegen::{CodegenError, CompiledKernel, JitModule, JitOptions};
-use crate::ir::{self, Builder, Function, ModelIr, NoiseShape, Op, Shape, ValueId};
+use crate::ir::{self, Builder, Function, ModelIr, NoiseShape, Shape, ValueId};
 
 /// Why an SDE model's kernels could not be built.
 #[derive(Clone, Debug, PartialEq)]
@@ -134,21 +134,7 @@ pub fn diagonal_g_dg(g: &Function) -> Function {
 fn copy_into(b: &mut Builder, f: &Function) -> Vec<ValueId> {
     let mut map: Vec<ValueId> = Vec::with_capacity(f.nodes.len());
     for node in &f.nodes {
-        let m = |v: &ValueId| map[v.index()];
-        let op = match &node.op {
-            Op::Input { buf, offset } => Op::Input { buf: *buf, offset: *offset },
-            Op::Const(c) => Op::Const(c.clone()),
-            Op::Unary(u, a) => Op::Unary(*u, m(a)),
-            Op::Binary(o, x, y) => Op::Binary(*o, m(x), m(y)),
-            Op::Broadcast(a) => Op::Broadcast(m(a)),
-            Op::MatMul(x, y) => Op::MatMul(m(x), m(y)),
-            Op::Transpose(a) => Op::Transpose(m(a)),
-            Op::Sum(a) => Op::Sum(m(a)),
-            Op::Slice { arg, axis, start } => Op::Slice { arg: m(arg), axis: *axis, start: *start },
-            Op::Index { arg, axis, index } => Op::Index { arg: m(arg), axis: *axis, index: *index },
-            Op::Concat { args, axis } => Op::Concat { args: args.iter().map(m).collect(), axis: *axis },
-            Op::Reshape(a) => Op::Reshape(m(a)),
-        };
+        let op = node.op.remap(&map);
         b.set_span(node.span);
         let id = b.push(op, node.shape);
         map.push(id);

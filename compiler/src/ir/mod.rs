@@ -221,6 +221,25 @@ pub enum Op {
 }
 
 impl Op {
+    /// The same op with its operands renamed through `map` (operand `v`
+    /// becomes `map[v]`): for passes that copy a function's nodes.
+    pub fn remap(&self, map: &[ValueId]) -> Op {
+        let m = |v: &ValueId| map[v.index()];
+        match self {
+            Op::Input { .. } | Op::Const(_) => self.clone(),
+            Op::Unary(u, a) => Op::Unary(*u, m(a)),
+            Op::Binary(b, x, y) => Op::Binary(*b, m(x), m(y)),
+            Op::Broadcast(a) => Op::Broadcast(m(a)),
+            Op::MatMul(a, b) => Op::MatMul(m(a), m(b)),
+            Op::Transpose(a) => Op::Transpose(m(a)),
+            Op::Sum(a) => Op::Sum(m(a)),
+            Op::Slice { arg, axis, start } => Op::Slice { arg: m(arg), axis: *axis, start: *start },
+            Op::Index { arg, axis, index } => Op::Index { arg: m(arg), axis: *axis, index: *index },
+            Op::Concat { args, axis } => Op::Concat { args: args.iter().map(m).collect(), axis: *axis },
+            Op::Reshape(a) => Op::Reshape(m(a)),
+        }
+    }
+
     /// The operands, in order.
     pub fn args(&self) -> Vec<ValueId> {
         match self {
