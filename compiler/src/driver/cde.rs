@@ -37,7 +37,6 @@ use nde_runtime::term::{DiffField, VectorField};
 use nde_runtime::{Solution, SolveError, SolveOptions, Stats};
 
 use super::ModelKernels;
-use crate::codegen::CompiledKernel;
 use crate::ir::{self, Control, ModelIr};
 
 /// Why the control paths of a model could not be built.
@@ -176,15 +175,6 @@ impl<'a> CdeField<'a> {
             _ => self.path.derivative(t, rate),
         }
     }
-
-    /// Calls `kernel` on `input` (its whole state buffer), writing `out`.
-    fn call(&self, kernel: &CompiledKernel, t: f64, input: &[f64], out: &mut [f64], scratch: &mut [f64]) {
-        assert!(input.len() >= kernel.n_state && out.len() >= kernel.out_len, "buffer lengths of {}", kernel.name);
-        assert!(scratch.len() >= kernel.scratch_len, "scratch length of {}", kernel.name);
-        // SAFETY: the buffers are at least as long as the kernel's metadata
-        // says (checked above), and kernels neither allocate nor keep pointers.
-        unsafe { (kernel.single)(t, input.as_ptr(), self.params.as_ptr(), out.as_mut_ptr(), scratch.as_mut_ptr()) }
-    }
 }
 
 impl VectorField for CdeField<'_> {
@@ -199,7 +189,7 @@ impl VectorField for CdeField<'_> {
         let k = &self.kernels.rhs;
         let (input, rest) = scratch.split_at_mut(k.n_state);
         self.pack(t, y, input);
-        self.call(k, t, input, dy, rest);
+        super::call_kernel(k, self.params, t, input, dy, rest);
     }
 }
 
@@ -220,7 +210,7 @@ impl DiffField for CdeField<'_> {
         let packed = self.n + 2 * self.c;
         self.pack(t, y, &mut input[..packed]);
         input[packed..].copy_from_slice(a);
-        self.call(k, t, input, out, kernel_scratch);
+        super::call_kernel(k, self.params, t, input, out, kernel_scratch);
         gy.copy_from_slice(&out[..self.n]);
         gp.copy_from_slice(&out[packed..]);
     }

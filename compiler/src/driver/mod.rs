@@ -153,16 +153,6 @@ impl<'a> ModelField<'a> {
         assert_eq!(params.len(), kernels.rhs.n_param, "parameter vector length");
         ModelField { kernels, params }
     }
-
-    /// Calls `kernel` on `input` (its whole state buffer), writing `out`.
-    fn call(&self, kernel: &CompiledKernel, t: f64, input: &[f64], out: &mut [f64], scratch: &mut [f64]) {
-        debug_assert!(input.len() >= kernel.n_state && out.len() >= kernel.out_len);
-        debug_assert!(scratch.len() >= kernel.scratch_len);
-        // SAFETY: buffer lengths match the kernel's metadata (checked above in
-        // debug builds; the solvers size every buffer from `dim`/`scratch_len`
-        // and `vjp_scratch_len`), and kernels neither allocate nor keep pointers.
-        unsafe { (kernel.single)(t, input.as_ptr(), self.params.as_ptr(), out.as_mut_ptr(), scratch.as_mut_ptr()) }
-    }
 }
 
 impl VectorField for ModelField<'_> {
@@ -173,7 +163,7 @@ impl VectorField for ModelField<'_> {
         self.kernels.rhs.scratch_len
     }
     fn eval(&self, t: f64, y: &[f64], dy: &mut [f64], scratch: &mut [f64]) {
-        self.call(&self.kernels.rhs, t, y, dy, scratch)
+        call_kernel(&self.kernels.rhs, self.params, t, y, dy, scratch)
     }
 }
 
@@ -181,23 +171,62 @@ impl DiffField for ModelField<'_> {
     fn n_params(&self) -> usize {
         self.params.len()
     }
-    /// Scratch holds the packed input `[y; a]`, the kernel's output
-    /// `[gy; gp]`, then the kernel's own scratch.
     fn vjp_scratch_len(&self) -> usize {
-        let k = &self.kernels.vjp;
-        k.n_state + k.out_len + k.scratch_len
+        vjp_scratch_len(&self.kernels.vjp)
     }
     fn vjp(&self, t: f64, y: &[f64], a: &[f64], gy: &mut [f64], gp: &mut [f64], scratch: &mut [f64]) {
-        let k = &self.kernels.vjp;
-        let n = y.len();
-        let (input, rest) = scratch.split_at_mut(k.n_state);
-        let (out, kernel_scratch) = rest.split_at_mut(k.out_len);
-        input[..n].copy_from_slice(y);
-        input[n..].copy_from_slice(a);
-        self.call(k, t, input, out, kernel_scratch);
-        gy.copy_from_slice(&out[..n]);
-        gp.copy_from_slice(&out[n..]);
+        call_vjp(&self.kernels.vjp, self.params, t, y, a, gy, gp, scratch)
     }
+}
+
+/// Calls a compiled kernel: `out = kernel(t, input, params)`.
+///
+/// Only for kernels of a [`JitModule`] that is alive: every driver type that
+/// calls this holds the module its kernels came from.
+pub(crate) fn call_kernel(
+    kernel: &CompiledKernel,
+    params: &[f64],
+    t: f64,
+    input: &[f64],
+    out: &mut [f64],
+    scratch: &mut [f64],
+) {
+    assert!(input.len() >= kernel.n_state && out.len() >= kernel.out_len, "buffer lengths of {}", kernel.name);
+    assert!(params.len() >= kernel.n_param && scratch.len() >= kernel.scratch_len, "lengths of {}", kernel.name);
+    // SAFETY: the buffers are at least as long as the kernel's metadata says
+    // (checked above), the module is alive (see above), and kernels neither
+    // allocate nor keep pointers.
+    unsafe { (kernel.single)(t, input.as_ptr(), params.as_ptr(), out.as_mut_ptr(), scratch.as_mut_ptr()) }
+}
+
+/// Scratch for [`call_vjp`]: the packed input `[y; a]`, the kernel's output
+/// `[gy; gp]`, then the kernel's own scratch.
+pub(crate) fn vjp_scratch_len(kernel: &CompiledKernel) -> usize {
+    kernel.n_state + kernel.out_len + kernel.scratch_len
+}
+
+/// Calls a VJP kernel that reads the direction `a` appended to the state
+/// `y` (see `autodiff::vjp`): `gy` gets the first `y.len()` outputs, `gp`
+/// the rest (both overwritten). `scratch` has [`vjp_scratch_len`] elements.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn call_vjp(
+    kernel: &CompiledKernel,
+    params: &[f64],
+    t: f64,
+    y: &[f64],
+    a: &[f64],
+    gy: &mut [f64],
+    gp: &mut [f64],
+    scratch: &mut [f64],
+) {
+    let n = y.len();
+    let (input, rest) = scratch.split_at_mut(kernel.n_state);
+    let (out, kernel_scratch) = rest.split_at_mut(kernel.out_len);
+    input[..n].copy_from_slice(y);
+    input[n..].copy_from_slice(a);
+    call_kernel(kernel, params, t, input, out, kernel_scratch);
+    gy.copy_from_slice(&out[..n]);
+    gp.copy_from_slice(&out[n..]);
 }
 
 /// The initial state of `model` for parameters `params` at time `t0`

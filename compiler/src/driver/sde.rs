@@ -231,15 +231,6 @@ impl<'a> ModelSdeField<'a> {
         self.kernels.stratonovich
     }
 
-    /// Calls `kernel` on `input` (its whole state buffer), writing `out`.
-    fn call(&self, kernel: &CompiledKernel, t: f64, input: &[f64], out: &mut [f64], scratch: &mut [f64]) {
-        assert!(input.len() >= kernel.n_state && out.len() >= kernel.out_len, "buffer lengths of {}", kernel.name);
-        assert!(scratch.len() >= kernel.scratch_len, "scratch length of {}", kernel.name);
-        // SAFETY: the buffers are at least as long as the kernel's metadata
-        // says (checked above), and kernels neither allocate nor keep pointers.
-        unsafe { (kernel.single)(t, input.as_ptr(), self.params.as_ptr(), out.as_mut_ptr(), scratch.as_mut_ptr()) }
-    }
-
     /// Calls `kernel`'s batched entry point on the rows of `ys` (each its
     /// `n_state` long), all at time `t`, writing the rows of `out`; in
     /// tiles of [`BATCH_TILE`] members (the kernel's time buffer).
@@ -267,38 +258,11 @@ impl<'a> ModelSdeField<'a> {
             }
         }
     }
-
-    /// A VJP kernel: packs `[y; a]` and splits `[gy; gp]`, all in `scratch`.
-    #[allow(clippy::too_many_arguments)]
-    fn vjp(
-        &self,
-        k: &CompiledKernel,
-        t: f64,
-        y: &[f64],
-        a: &[f64],
-        gy: &mut [f64],
-        gp: &mut [f64],
-        scratch: &mut [f64],
-    ) {
-        let n = y.len();
-        let (input, rest) = scratch.split_at_mut(k.n_state);
-        let (out, kernel_scratch) = rest.split_at_mut(k.out_len);
-        input[..n].copy_from_slice(y);
-        input[n..].copy_from_slice(a);
-        self.call(k, t, input, out, kernel_scratch);
-        gy.copy_from_slice(&out[..n]);
-        gp.copy_from_slice(&out[n..]);
-    }
 }
 
 /// Members per call of a batched kernel in [`ModelSdeField`]'s batched
 /// methods.
 const BATCH_TILE: usize = 64;
-
-/// Scratch a VJP kernel needs through [`ModelSdeField::vjp`].
-fn vjp_scratch(k: &CompiledKernel) -> usize {
-    k.n_state + k.out_len + k.scratch_len
-}
 
 impl SdeField for ModelSdeField<'_> {
     fn dim(&self) -> usize {
@@ -317,24 +281,24 @@ impl SdeField for ModelSdeField<'_> {
             k.rhs.scratch_len,
             k.g.scratch_len,
             k.g_dg.as_ref().map_or(0, |g| g.scratch_len),
-            vjp_scratch(&k.rhs_vjp),
-            vjp_scratch(&k.g_vjp),
-            k.g_dg_vjp.as_ref().map_or(0, vjp_scratch),
+            super::vjp_scratch_len(&k.rhs_vjp),
+            super::vjp_scratch_len(&k.g_vjp),
+            k.g_dg_vjp.as_ref().map_or(0, super::vjp_scratch_len),
         ]
         .into_iter()
         .max()
         .unwrap_or(0)
     }
     fn drift(&self, t: f64, y: &[f64], out: &mut [f64], scratch: &mut [f64]) {
-        self.call(&self.kernels.rhs, t, y, out, scratch)
+        super::call_kernel(&self.kernels.rhs, self.params, t, y, out, scratch)
     }
     fn diffusion(&self, t: f64, y: &[f64], out: &mut [f64], scratch: &mut [f64]) {
-        self.call(&self.kernels.g, t, y, out, scratch)
+        super::call_kernel(&self.kernels.g, self.params, t, y, out, scratch)
     }
     fn diffusion_dg(&self, t: f64, y: &[f64], out: &mut [f64], scratch: &mut [f64]) -> bool {
         match &self.kernels.g_dg {
             Some(k) => {
-                self.call(k, t, y, out, scratch);
+                super::call_kernel(k, self.params, t, y, out, scratch);
                 true
             }
             None => false,
@@ -371,10 +335,10 @@ impl DiffSdeField for ModelSdeField<'_> {
         self.params.len()
     }
     fn drift_vjp(&self, t: f64, y: &[f64], a: &[f64], gy: &mut [f64], gp: &mut [f64], scratch: &mut [f64]) {
-        self.vjp(&self.kernels.rhs_vjp, t, y, a, gy, gp, scratch)
+        super::call_vjp(&self.kernels.rhs_vjp, self.params, t, y, a, gy, gp, scratch)
     }
     fn diffusion_vjp(&self, t: f64, y: &[f64], a: &[f64], gy: &mut [f64], gp: &mut [f64], scratch: &mut [f64]) {
-        self.vjp(&self.kernels.g_vjp, t, y, a, gy, gp, scratch)
+        super::call_vjp(&self.kernels.g_vjp, self.params, t, y, a, gy, gp, scratch)
     }
     fn diffusion_dg_vjp(
         &self,
@@ -387,7 +351,7 @@ impl DiffSdeField for ModelSdeField<'_> {
     ) -> bool {
         match &self.kernels.g_dg_vjp {
             Some(k) => {
-                self.vjp(k, t, y, a, gy, gp, scratch);
+                super::call_vjp(k, self.params, t, y, a, gy, gp, scratch);
                 true
             }
             None => false,

@@ -263,10 +263,7 @@ impl LossKernels {
         let k = &self.value;
         assert!(input.len() == k.n_state && params.len() == k.n_param);
         let (out, rest) = scratch.split_at_mut(1);
-        assert!(rest.len() >= k.scratch_len);
-        // SAFETY: lengths checked against the kernel's metadata above; kernels
-        // neither allocate nor keep pointers.
-        unsafe { (k.single)(0.0, input.as_ptr(), params.as_ptr(), out.as_mut_ptr(), rest.as_mut_ptr()) };
+        super::call_kernel(k, params, 0.0, input, out, rest);
         out[0]
     }
 
@@ -286,11 +283,9 @@ impl LossKernels {
         assert!(n + 1 == k.n_state && params.len() == k.n_param && d_input.len() == n);
         let (buf, rest) = scratch.split_at_mut(k.n_state);
         let (out, kscratch) = rest.split_at_mut(k.out_len);
-        assert!(kscratch.len() >= k.scratch_len);
         buf[..n].copy_from_slice(input);
         buf[n] = weight;
-        // SAFETY: as in `value`.
-        unsafe { (k.single)(0.0, buf.as_ptr(), params.as_ptr(), out.as_mut_ptr(), kscratch.as_mut_ptr()) };
+        super::call_kernel(k, params, 0.0, buf, out, kscratch);
         d_input.copy_from_slice(&out[..n]);
         for (g, d) in d_params.iter_mut().zip(&out[n..]) {
             *g += d;
