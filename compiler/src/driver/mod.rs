@@ -279,17 +279,17 @@ pub fn select_model<'p>(program: &'p ProgramIr, name: Option<&str>) -> Result<&'
 /// defaults of [`SolveOptions`].
 pub fn solve_options(spec: &ir::SolverSpec) -> Result<nde_runtime::SolveOptions, String> {
     let method = spec.method.parse::<nde_runtime::Method>().map_err(|e| e.to_string())?;
-    let mut opts = nde_runtime::SolveOptions { method, ..Default::default() };
-    for (key, value) in &spec.options {
-        match key.as_str() {
-            "rtol" => opts.rtol = *value,
-            "atol" => opts.atol = *value,
-            "dt" => opts.dt = Some(*value),
-            "max_steps" => opts.max_steps = *value as usize,
-            _ => {}
-        }
-    }
+    let option = |key| solver_option(spec, key);
+    let mut opts = nde_runtime::SolveOptions { method, dt: option("dt"), ..Default::default() };
+    opts.rtol = option("rtol").unwrap_or(opts.rtol);
+    opts.atol = option("atol").unwrap_or(opts.atol);
+    opts.max_steps = option("max_steps").map_or(opts.max_steps, |v| v as usize);
     Ok(opts)
+}
+
+/// The value a solver declaration gives option `key` (`rtol`, `atol`, `dt`, `max_steps`), if any.
+pub fn solver_option(spec: &ir::SolverSpec, key: &str) -> Option<f64> {
+    spec.options.iter().find(|(k, _)| k == key).map(|(_, v)| *v)
 }
 
 /// Times a closure.

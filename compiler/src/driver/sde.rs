@@ -25,7 +25,7 @@
 //! model's declaration; which solver may solve which is the caller's
 //! choice. This module never solves, samples noise or prints.
 
-use nde_runtime::sde::{DiffSdeField, Noise, SdeField};
+use nde_runtime::sde::{DiffSdeField, Noise, SdeField, SdeMethod};
 
 use super::prepare;
 use crate::autodiff;
@@ -357,6 +357,31 @@ impl DiffSdeField for ModelSdeField<'_> {
             None => false,
         }
     }
+}
+
+/// The SDE solver `name` for `model`, checked: it must be an SDE solver and
+/// solve the model's calculus (Itô or Stratonovich; either one for additive
+/// noise).
+pub fn sde_method(name: &str, model: &ModelIr) -> Result<SdeMethod, String> {
+    let method = name.parse::<SdeMethod>().map_err(|_| {
+        format!(
+            "model `{}` has noise terms, so it needs an SDE solver (euler_maruyama, milstein, sra1 or reversible_heun), \
+             not {name}",
+            model.name
+        )
+    })?;
+    let d = model.diffusion.as_ref().ok_or_else(|| format!("model `{}` has no noise terms", model.name))?;
+    if method.is_stratonovich() != d.stratonovich && !d.additive {
+        let (model_kind, method_kind) =
+            if d.stratonovich { ("a Stratonovich", "Itô") } else { ("an Itô", "Stratonovich") };
+        return Err(format!(
+            "`{}` is {model_kind} SDE but {method} solves the {method_kind} equation (they differ unless the noise is \
+             additive); use {}",
+            model.name,
+            if d.stratonovich { "reversible_heun" } else { "euler_maruyama or milstein" }
+        ));
+    }
+    Ok(method)
 }
 
 #[cfg(test)]

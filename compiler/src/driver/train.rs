@@ -110,34 +110,12 @@ pub fn is_sde_method(method: &str) -> bool {
 /// (Itô or Stratonovich; either for additive noise), fixed-step methods
 /// need `dt`, and `sra1` without `dt` adapts its step.
 pub fn sde_options(spec: &SolverSpec, model: &ModelIr) -> Result<SdeOptions, String> {
-    let method = spec.method.parse::<SdeMethod>().map_err(|_| {
-        format!(
-            "model `{}` has noise terms, so it needs an SDE solver (euler_maruyama, milstein, sra1 or reversible_heun), \
-             but solver `{}` is {}, an ODE solver",
-            model.name, spec.name, spec.method
-        )
-    })?;
-    let d = model.diffusion.as_ref().ok_or_else(|| format!("model `{}` has no noise terms", model.name))?;
-    if method.is_stratonovich() != d.stratonovich && !d.additive {
-        let (model_kind, method_kind) =
-            if d.stratonovich { ("a Stratonovich", "Itô") } else { ("an Itô", "Stratonovich") };
-        return Err(format!(
-            "`{}` is {model_kind} SDE but {method} solves the {method_kind} equation (they differ unless the noise is \
-             additive); use {}",
-            model.name,
-            if d.stratonovich { "reversible_heun" } else { "euler_maruyama" }
-        ));
-    }
-    let mut opts = SdeOptions { method, ..Default::default() };
-    for (key, value) in &spec.options {
-        match key.as_str() {
-            "rtol" => opts.rtol = *value,
-            "atol" => opts.atol = *value,
-            "dt" => opts.dt = Some(*value),
-            "max_steps" => opts.max_steps = *value as usize,
-            _ => {}
-        }
-    }
+    let method = super::sde::sde_method(&spec.method, model)?;
+    let option = |key| super::solver_option(spec, key);
+    let mut opts = SdeOptions { method, dt: option("dt"), ..Default::default() };
+    opts.rtol = option("rtol").unwrap_or(opts.rtol);
+    opts.atol = option("atol").unwrap_or(opts.atol);
+    opts.max_steps = option("max_steps").map_or(opts.max_steps, |v| v as usize);
     opts.adaptive = method.has_error_estimate() && opts.dt.is_none();
     if opts.dt.is_none() && !opts.adaptive {
         return Err(format!("solver `{}`: {method} takes fixed steps and needs `dt`", spec.name));

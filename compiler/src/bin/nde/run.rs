@@ -4,12 +4,12 @@ use std::path::{Path, PathBuf};
 
 use nde_compiler::codegen::JitOptions;
 use nde_compiler::driver::cde;
-use nde_compiler::driver::sde::{ModelSdeField, SdeKernels};
+use nde_compiler::driver::sde::{self, ModelSdeField, SdeKernels};
 use nde_compiler::driver::train::materialize_data;
 use nde_compiler::driver::{self, FrontendOptions, ModelField};
 use nde_compiler::ir::{ModelIr, SolverSpec};
 use nde_runtime::io::{self, Array, Table};
-use nde_runtime::sde::{sde_solve_batch, SdeMethod, SdeOptions};
+use nde_runtime::sde::{sde_solve_batch, SdeOptions};
 use nde_runtime::{solve, solve_batch, Method, SolveOptions, Stats};
 
 use crate::{exit, fail, render};
@@ -203,25 +203,9 @@ fn run_sde(args: &RunArgs, declared: &[SolverSpec], model: &ModelIr, params: &[f
     let stratonovich = model.diffusion.as_ref().is_some_and(|d| d.stratonovich);
     let default = if stratonovich { "reversible_heun" } else { "euler_maruyama" };
     let name = spec.map(|s| s.method.as_str()).or(args.solver.as_deref()).unwrap_or(default);
-    let method = name
-        .parse::<SdeMethod>()
-        .map_err(|e| fail(exit::USAGE, format!("`{}` has noise terms, so it needs an SDE solver: {e}", model.name)))?;
-    let additive = model.diffusion.as_ref().is_some_and(|d| d.additive);
-    if method.is_stratonovich() != stratonovich && !additive {
-        let (model_kind, method_kind) =
-            if stratonovich { ("a Stratonovich", "Itô") } else { ("an Itô", "Stratonovich") };
-        return Err(fail(
-            exit::USAGE,
-            format!(
-                "`{}` is {model_kind} SDE but {method} solves the {method_kind} equation (they differ unless the noise is \
-                 additive); use {}",
-                model.name,
-                if stratonovich { "reversible_heun" } else { "euler_maruyama or milstein" }
-            ),
-        ));
-    }
+    let method = sde::sde_method(name, model).map_err(|e| fail(exit::USAGE, e))?;
+    let option = |key| spec.and_then(|s| driver::solver_option(s, key));
     let mut opts = SdeOptions { method, ..Default::default() };
-    let option = |key: &str| spec.and_then(|s| s.options.iter().find(|(k, _)| k == key).map(|(_, v)| *v));
     opts.dt = args.dt.or(option("dt"));
     opts.rtol = args.rtol.or(option("rtol")).unwrap_or(opts.rtol);
     opts.atol = args.atol.or(option("atol")).unwrap_or(opts.atol);
