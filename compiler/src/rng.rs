@@ -53,3 +53,13 @@ impl SplitMix64 {
         (0..n).map(|_| self.uniform(lo, hi)).collect()
     }
 }
+
+/// The 64-bit FNV-1a hash (names to seeds, fingerprints).
+pub fn fnv1a64(bytes: &[u8]) -> u64 {
+    let mut h: u64 = 0xCBF2_9CE4_8422_2325;
+    for &b in bytes {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0000_0100_0000_01B3);
+    }
+    h
+}

@@ -894,21 +894,15 @@ impl Trainer {
     /// A fingerprint of what a checkpoint must match: the model's parameter
     /// layout and the train block.
     fn fingerprint(&self) -> u64 {
-        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-        let mut eat = |s: &str| {
-            for b in s.bytes() {
-                h ^= b as u64;
-                h = h.wrapping_mul(0x0100_0000_01b3);
-            }
-        };
+        let mut text = String::new();
         for p in &self.model.params {
-            eat(&format!("{}{:?};", p.name, p.shape.dims()));
+            text += &format!("{}{:?};", p.name, p.shape.dims());
         }
-        eat(&format!(
+        text += &format!(
             "{:?}",
             (&self.spec.loss, &self.spec.optimizer, &self.spec.schedule, self.spec.batch, self.spec.seed)
-        ));
-        h
+        );
+        crate::rng::fnv1a64(text.as_bytes())
     }
 
     /// Everything needed to continue this run exactly: parameters, optimiser

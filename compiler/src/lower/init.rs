@@ -13,18 +13,8 @@
 //! `[fan_out, fan_in]` matrix; normal draws come in Box–Muller pairs
 //! `sqrt(-2 ln(1 - u1)) * (cos, sin)(2π u2)`, scaled by `std`.
 
-pub use crate::rng::SplitMix64;
+pub use crate::rng::{fnv1a64, SplitMix64};
 use crate::sema::{ParamDecl, ParamInit};
-
-/// The 64-bit FNV-1a hash.
-pub fn fnv1a64(bytes: &[u8]) -> u64 {
-    let mut h: u64 = 0xCBF2_9CE4_8422_2325;
-    for &b in bytes {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0000_0100_0000_01B3);
-    }
-    h
-}
 
 /// The random stream of the parameter called `name`.
 pub fn param_stream(seed: u64, name: &str) -> SplitMix64 {
