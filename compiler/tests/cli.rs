@@ -316,3 +316,14 @@ fn cde_models_run_along_their_data() {
     assert_eq!(csv.lines().count() - 1, data_rows, "one row per observation time:\n{csv}");
     assert!(csv.starts_with("t,z[0],z[1]\n0.0,1.0,0.4\n"), "{csv}");
 }
+
+#[test]
+fn matrix_states_get_one_csv_column_per_entry() {
+    let file = write_model("matrix.nde", "model m {\n  state W: [2, 2] = [[1, 0], [0, 1]]\n  dW/dt = -W\n}\n");
+    let out = nde(&["run", &file, "--t1", "1", "--saves", "2"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let csv = text(&out.stdout);
+    let mut lines = csv.lines();
+    assert_eq!(lines.next(), Some("t,W[0][0],W[0][1],W[1][0],W[1][1]"));
+    assert!(lines.all(|l| l.split(',').count() == 5), "{csv}");
+}

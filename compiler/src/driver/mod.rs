@@ -287,6 +287,24 @@ pub fn solve_options(spec: &ir::SolverSpec) -> Result<nde_runtime::SolveOptions,
     Ok(opts)
 }
 
+/// Names for the components of a model's flat state, for CSV headers and
+/// generated data: `x` for a scalar state, `y[0]`, `y[1]`, … for a vector,
+/// `W[0][1]` for a matrix (no commas, so a CSV header stays one cell each).
+pub fn state_columns(model: &ModelIr) -> Vec<String> {
+    let mut names = Vec::with_capacity(model.n_state());
+    for s in &model.states {
+        match s.shape.dims() {
+            [] => names.push(s.name.clone()),
+            [n] => names.extend((0..*n).map(|i| format!("{}[{i}]", s.name))),
+            dims => {
+                let cols = dims[dims.len() - 1] as usize;
+                names.extend((0..s.shape.len()).map(|k| format!("{}[{}][{}]", s.name, k / cols, k % cols)))
+            }
+        }
+    }
+    names
+}
+
 /// The value a solver declaration gives option `key` (`rtol`, `atol`, `dt`, `max_steps`), if any.
 pub fn solver_option(spec: &ir::SolverSpec, key: &str) -> Option<f64> {
     spec.options.iter().find(|(k, _)| k == key).map(|(_, v)| *v)

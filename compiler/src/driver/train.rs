@@ -152,20 +152,6 @@ fn brownian_tree(
     BrownianTree::new(seed, t0, t_end, m, opts.resolved_brownian_tol(t0, t_end))
 }
 
-/// The column names of a model's flat state: `x` for a scalar state,
-/// `y[0]`, `y[1]`, ... for a tensor.
-pub fn state_columns(model: &ModelIr) -> Vec<String> {
-    let mut names = Vec::with_capacity(model.n_state());
-    for s in &model.states {
-        if s.shape.is_scalar() {
-            names.push(s.name.clone());
-        } else {
-            names.extend((0..s.shape.len()).map(|i| format!("{}[{i}]", s.name)));
-        }
-    }
-    names
-}
-
 /// The observations of a data set: loaded ones as they are, generated ones
 /// by solving their model from its initial state (with its initial
 /// parameter values) at the requested times. An SDE model (with an SDE
@@ -202,7 +188,7 @@ pub fn materialize_data(program: &ProgramIr, data: &DataSpec, jit: &JitOptions) 
                 let field = ModelField::new(&kernels, &model.param_values);
                 solve(&field, t0, &y0, times, &opts).map_err(|error| TrainFailure::Solve { step: 0, error })?
             };
-            let series = Series::from_values(times.clone(), state_columns(model), 1, sol.y)
+            let series = Series::from_values(times.clone(), super::state_columns(model), 1, sol.y)
                 .map_err(|e| TrainFailure::Setup(format!("data `{}`: {e}", data.name)))?;
             Ok(Arc::new(series))
         }

@@ -348,7 +348,7 @@ fn check_finite_state(model: &ModelIr, y0: &[f64]) -> Result<(), u8> {
         None => Ok(()),
         Some(i) => Err(fail(
             exit::SOLVE_FAILED,
-            format!("the initial state is not finite: {} = {}", state_column_names(model)[i], y0[i]),
+            format!("the initial state is not finite: {} = {}", driver::state_columns(model)[i], y0[i]),
         )),
     }
 }
@@ -399,24 +399,6 @@ fn read_initial_states(path: &Path, n: usize) -> Result<Vec<f64>, u8> {
     Ok(data)
 }
 
-/// Column names of the flat state: `x`, `y[0]`, `A[1,0]`.
-fn state_column_names(model: &ModelIr) -> Vec<String> {
-    let mut names = Vec::with_capacity(model.n_state());
-    for s in &model.states {
-        match s.shape.dims() {
-            [] => names.push(s.name.clone()),
-            [n] => names.extend((0..*n).map(|i| format!("{}[{i}]", s.name))),
-            [m, n] => {
-                for i in 0..*m {
-                    names.extend((0..*n).map(|j| format!("{}[{i},{j}]", s.name)));
-                }
-            }
-            _ => unreachable!("rank <= 2"),
-        }
-    }
-    names
-}
-
 fn write_output(out: Option<&Path>, model: &ModelIr, o: &Output) -> Result<(), u8> {
     let n = model.n_state();
     let nt = o.t.len();
@@ -429,7 +411,7 @@ fn write_output(out: Option<&Path>, model: &ModelIr, o: &Output) -> Result<(), u
         io::write_npz(out.unwrap(), &[Array::new("t", vec![nt], o.t.clone()), Array::new("y", shape, o.y.clone())])
     } else {
         let mut columns = vec!["t".to_string()];
-        columns.extend(state_column_names(model));
+        columns.extend(driver::state_columns(model));
         let mut data = Vec::with_capacity(o.y.len() + o.y.len() / n.max(1) * 2);
         if o.batch.is_some() {
             columns.insert(0, "traj".to_string());
