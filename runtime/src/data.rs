@@ -2,7 +2,8 @@
 //! of the nde language, read into a validated [`Series`].
 //!
 //! Owns [`Series`] (trajectories sharing one strictly increasing time grid,
-//! NaN marking a missing value), its CSV and `.npz` readers, its CSV writer,
+//! NaN marking a missing value, and per-trajectory [`Field`]s such as class
+//! labels), its CSV and `.npz` readers, its CSV writer,
 //! and [`DataError`], whose message names the file and the line (CSV) or the
 //! entry of an array (`.npz`) at fault, with a hint on how to fix it.
 //!
@@ -22,7 +23,8 @@ use std::path::Path;
 /// Invariants (checked by every constructor): `t` is non-empty, finite and
 /// strictly increasing; `columns` is non-empty with distinct, non-empty
 /// names; `n_traj >= 1`; `y` holds `n_traj * t.len() * columns.len()`
-/// values, each finite or NaN (missing); no column is missing everywhere.
+/// values, each finite or NaN (missing); no column is missing everywhere;
+/// every [`Field`] has `n_traj` rows of finite values.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Series {
     /// Observation times, strictly increasing.
@@ -33,6 +35,41 @@ pub struct Series {
     pub n_traj: usize,
     /// Values, row-major `[n_traj][t.len()][columns.len()]`; NaN = missing.
     pub y: Vec<f64>,
+    /// Per-trajectory values (`.npz` only, see [`Field`]), in archive order.
+    pub fields: Vec<Field>,
+}
+
+/// A per-trajectory value of a data set: in an `.npz` archive, an array
+/// other than `t` and `y` of shape `[B]` (one number per trajectory) or
+/// `[B, k]` (`k` numbers per trajectory), `B` the number of trajectories,
+/// e.g. one-hot class labels `label: [B, 2]`. Every value is finite: a
+/// field has no missing values.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Field {
+    /// The array's name in the archive.
+    pub name: String,
+    /// `None` for a `[B]` array (a scalar per trajectory), `Some(k)` for `[B, k]`.
+    pub width: Option<usize>,
+    /// Row-major `[B][k]` (`[B]` for a scalar field).
+    pub values: Vec<f64>,
+}
+
+impl Field {
+    /// Numbers per trajectory: `k`, or 1 for a scalar field.
+    pub fn len(&self) -> usize {
+        self.width.unwrap_or(1)
+    }
+
+    /// Whether a trajectory's value is empty (a `[B, 0]` array).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Trajectory `traj`'s value. Panics if `traj` is out of range.
+    pub fn of(&self, traj: usize) -> &[f64] {
+        let k = self.len();
+        &self.values[traj * k..(traj + 1) * k]
+    }
 }
 
 /// What kind of problem a [`DataError`] reports, for callers that react to
@@ -67,22 +104,26 @@ pub enum DataErrorKind {
     Format,
 }
 
-/// The two arrays of an observation `.npz` archive (also the names used
-/// for [`Series::from_values`]'s arguments in errors).
+/// The arrays of an observation `.npz` archive (also the names used for
+/// [`Series::from_values`]'s arguments in errors).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DataArray {
     /// `t`: the times, shape `[T]`.
     T,
     /// `y`: the values, shape `[T, m]` or `[B, T, m]`.
     Y,
+    /// A per-trajectory [`Field`]; its name is the error's `column`.
+    Field,
 }
 
 impl DataArray {
-    /// The array's name in the archive: `t` or `y`.
+    /// The array's name in the archive: `t` or `y` (`field` for a field,
+    /// whose own name is the error's `column`).
     pub fn name(self) -> &'static str {
         match self {
             DataArray::T => "t",
             DataArray::Y => "y",
+            DataArray::Field => "field",
         }
     }
 }
@@ -162,6 +203,13 @@ impl fmt::Display for DataError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}", self.file)?;
         match (&self.array, self.row) {
+            (Some(DataArray::Field), Some(i)) => {
+                write!(f, ", entry {i} of `{}`", self.column.as_deref().unwrap_or("?"))?;
+                return write!(f, ": {}", self.message).and_then(|_| match &self.hint {
+                    Some(hint) => write!(f, " (hint: {hint})"),
+                    None => Ok(()),
+                });
+            }
             (Some(array), Some(i)) => write!(f, ", entry {i} of `{array}`")?,
             (Some(array), None) => write!(f, ", array `{array}`")?,
             (None, Some(line)) => write!(f, ", line {line}")?,
@@ -252,12 +300,15 @@ impl Series {
 
     /// Parses a numpy `.npz` archive: `t` of shape `[T]` and `y` of shape
     /// `[T, m]` (one trajectory), `[B, T, m]` (`B` trajectories) or `[T]`
-    /// (one column). Columns are named `y0 … y{m-1}`; other arrays are
-    /// ignored. float64, float32 and integer arrays are accepted, in C or
-    /// Fortran order. `file` is used only in error messages.
+    /// (one column). Columns are named `y0 … y{m-1}`. Every other array of
+    /// shape `[B]` or `[B, k]` (`B` trajectories) is a [`Field`]; a field
+    /// value that is NaN or infinite is an error naming the array and the
+    /// trajectory. Arrays of other shapes are ignored. float64, float32 and
+    /// integer arrays are accepted, in C or Fortran order. `file` is used
+    /// only in error messages.
     pub fn from_npz_bytes(bytes: &[u8], file: &str) -> Result<Series, DataError> {
-        let (t_shape, t) = read_npz_array(bytes, DataArray::T, file)?;
-        let (y_shape, y) = read_npz_array(bytes, DataArray::Y, file)?;
+        let (t_shape, t) = read_npz_array(bytes, DataArray::T.name(), file)?;
+        let (y_shape, y) = read_npz_array(bytes, DataArray::Y.name(), file)?;
         let shape_err =
             |message: String| DataError::new(DataErrorKind::Shape, file, message).array(DataArray::Y).hint(NPZ_HINT);
         if t_shape.len() != 1 {
@@ -310,7 +361,14 @@ impl Series {
             .hint(NPZ_HINT));
         }
         let columns = (0..m).map(|j| format!("y{j}")).collect();
-        validate(t, columns, n_traj, y, file, Rows::Entries)
+        let mut series = validate(t, columns, n_traj, y, file, Rows::Entries)?;
+        series.fields = read_fields(bytes, n_traj, file)?;
+        Ok(series)
+    }
+
+    /// The field called `name`, if any.
+    pub fn field(&self, name: &str) -> Option<&Field> {
+        self.fields.iter().find(|f| f.name == name)
     }
 
     /// Reads a `.csv` or `.npz` file, chosen by the extension (in any case).
@@ -428,7 +486,12 @@ impl Series {
     /// `traj >= n_traj`.
     pub fn trajectory(&self, traj: usize) -> Series {
         let (y, t) = self.window(traj, 0, self.n_times());
-        Series { t, columns: self.columns.clone(), n_traj: 1, y }
+        let fields = self
+            .fields
+            .iter()
+            .map(|f| Field { name: f.name.clone(), width: f.width, values: f.of(traj).to_vec() })
+            .collect();
+        Series { t, columns: self.columns.clone(), n_traj: 1, y, fields }
     }
 
     /// CSV text of trajectory 0 (the only one of a single-trajectory
@@ -514,7 +577,7 @@ fn validate(
             .hint("remove the column, or give it at least one observation"));
         }
     }
-    Ok(Series { t, columns, n_traj, y })
+    Ok(Series { t, columns, n_traj, y, fields: Vec::new() })
 }
 
 // ---------------------------------------------------------------- csv
@@ -597,7 +660,7 @@ fn read_error(file: &str, e: &io::Error) -> DataError {
 
 /// Reads array `name` of an `.npz` archive as `(shape, row-major f64
 /// values)`; a missing array is an error listing the arrays there are.
-fn read_npz_array(bytes: &[u8], name: DataArray, file: &str) -> Result<(Vec<usize>, Vec<f64>), DataError> {
+fn read_npz_array(bytes: &[u8], name: &str, file: &str) -> Result<(Vec<usize>, Vec<f64>), DataError> {
     let format_err = |message: String| {
         DataError::new(DataErrorKind::Format, file, message)
             .hint("write the file with numpy.savez or numpy.savez_compressed")
@@ -609,7 +672,7 @@ fn read_npz_array(bytes: &[u8], name: DataArray, file: &str) -> Result<(Vec<usiz
         let mut entry = zip.by_index(i).map_err(|e| format_err(format!("corrupt archive entry: {e}")))?;
         let entry_name = entry.name().map_err(|e| format_err(format!("corrupt archive entry: {e}")))?.to_string();
         let Some(array) = entry_name.strip_suffix(".npy") else { continue };
-        if array != name.name() {
+        if array != name {
             present.push(format!("`{array}`"));
             continue;
         }
@@ -618,15 +681,78 @@ fn read_npz_array(bytes: &[u8], name: DataArray, file: &str) -> Result<(Vec<usiz
         return parse_npy(&npy, name, file);
     }
     let there = if present.is_empty() { "no arrays".to_string() } else { present.join(", ") };
-    Err(DataError::new(DataErrorKind::Shape, file, format!("no array `{name}` in the archive (it holds {there})"))
-        .array(name)
-        .hint(NPZ_HINT))
+    Err(at_array(
+        DataError::new(DataErrorKind::Shape, file, format!("no array `{name}` in the archive (it holds {there})")),
+        name,
+    )
+    .hint(NPZ_HINT))
 }
 
-fn parse_npy(bytes: &[u8], name: DataArray, file: &str) -> Result<(Vec<usize>, Vec<f64>), DataError> {
+/// `err` placed at the array `name`: `t`, `y` or a field (named in `column`).
+fn at_array(err: DataError, name: &str) -> DataError {
+    match name {
+        "t" => err.array(DataArray::T),
+        "y" => err.array(DataArray::Y),
+        field => err.array(DataArray::Field).column(field),
+    }
+}
+
+/// The names of the arrays of an `.npz` archive, in archive order.
+fn npz_array_names(bytes: &[u8], file: &str) -> Result<Vec<String>, DataError> {
+    let format_err = |message: String| {
+        DataError::new(DataErrorKind::Format, file, message)
+            .hint("write the file with numpy.savez or numpy.savez_compressed")
+    };
+    let mut zip = zip::ZipArchive::new(io::Cursor::new(bytes))
+        .map_err(|e| format_err(format!("not a .npz (zip) archive: {e}")))?;
+    let mut names = Vec::new();
+    for i in 0..zip.len() {
+        let entry = zip.by_index(i).map_err(|e| format_err(format!("corrupt archive entry: {e}")))?;
+        let entry_name = entry.name().map_err(|e| format_err(format!("corrupt archive entry: {e}")))?;
+        if let Some(array) = entry_name.strip_suffix(".npy") {
+            names.push(array.to_string());
+        }
+    }
+    Ok(names)
+}
+
+/// The [`Field`]s of an archive with `n_traj` trajectories: every array
+/// besides `t` and `y` of shape `[n_traj]` or `[n_traj, k]`, each value finite.
+fn read_fields(bytes: &[u8], n_traj: usize, file: &str) -> Result<Vec<Field>, DataError> {
+    let mut fields = Vec::new();
+    for name in npz_array_names(bytes, file)? {
+        if name == "t" || name == "y" {
+            continue;
+        }
+        let (shape, values) = read_npz_array(bytes, &name, file)?;
+        let width = match shape[..] {
+            [b] if b == n_traj => None,
+            [b, k] if b == n_traj => Some(k),
+            _ => continue,
+        };
+        let field = Field { name, width, values };
+        if let Some(i) = field.values.iter().position(|v| !v.is_finite()) {
+            let traj = i / field.len().max(1);
+            return Err(DataError::new(
+                DataErrorKind::BadValue,
+                file,
+                format!(
+                    "value {} of trajectory {traj} is not finite: a per-trajectory field has no missing values",
+                    field.values[i]
+                ),
+            )
+            .entry(DataArray::Field, i)
+            .column(&field.name)
+            .hint("give every trajectory a finite value (e.g. a one-hot label), or drop the trajectory"));
+        }
+        fields.push(field);
+    }
+    Ok(fields)
+}
+
+fn parse_npy(bytes: &[u8], name: &str, file: &str) -> Result<(Vec<usize>, Vec<f64>), DataError> {
     let bad = |e: io::Error| {
-        DataError::new(DataErrorKind::Format, file, format!("cannot decode the array: {e}"))
-            .array(name)
+        at_array(DataError::new(DataErrorKind::Format, file, format!("cannot decode the array: {e}")), name)
             .hint("write the file with numpy.savez or numpy.savez_compressed")
     };
     let npy = npyz::NpyFile::new(bytes).map_err(bad)?;
@@ -639,13 +765,9 @@ fn parse_npy(bytes: &[u8], name: DataArray, file: &str) -> Result<(Vec<usize>, V
         "i8" => npy.into_vec::<i64>().map_err(bad)?.into_iter().map(|x| x as f64).collect(),
         "i4" => npy.into_vec::<i32>().map_err(bad)?.into_iter().map(f64::from).collect(),
         other => {
-            return Err(DataError::new(
-                DataErrorKind::Format,
-                file,
-                format!("dtype {other} is not supported: expected float64, float32 or an integer type"),
-            )
-            .array(name)
-            .hint("convert the array with .astype(numpy.float64) before saving"))
+            let message = format!("dtype {other} is not supported: expected float64, float32 or an integer type");
+            return Err(at_array(DataError::new(DataErrorKind::Format, file, message), name)
+                .hint("convert the array with .astype(numpy.float64) before saving"));
         }
     };
     let data = if fortran { fortran_to_c(&data, &shape) } else { data };

@@ -7,7 +7,7 @@
 
 use std::path::{Path, PathBuf};
 
-use nde_runtime::data::{DataError, DataErrorKind, Series};
+use nde_runtime::data::{DataArray, DataError, DataErrorKind, Series};
 use nde_runtime::io::{write_npz, Array};
 
 fn fixture(name: &str) -> PathBuf {
@@ -282,6 +282,43 @@ fn npz_written_by_the_runtime_with_one_dimensional_y_and_bad_t() {
     let err = write(vec![0.0, 1.0], vec![2], vec![1.0, f64::INFINITY], vec![2, 1]).unwrap_err();
     assert_eq!((err.kind, err.array.map(|a| a.name())), (DataErrorKind::BadValue, Some("y")));
     assert!(err.to_string().contains("(trajectory 0, time index 1)"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn npz_per_trajectory_fields() {
+    let dir = std::env::temp_dir().join(format!("nde-data-fields-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("labelled.npz");
+    // 3 trajectories of 2 times: `label` [3, 2] and `weight` [3] are fields,
+    // `grid` [2] (not one per trajectory) and `cube` [3, 1, 1] are not.
+    let write = |label: Vec<f64>| {
+        let arrays = [
+            Array::new("t", vec![2], vec![0.0, 1.0]),
+            Array::new("y", vec![3, 2, 1], vec![1.0, 2.0, 3.0, NAN, 5.0, 6.0]),
+            Array::new("label", vec![3, 2], label),
+            Array::new("weight", vec![3], vec![0.5, 1.0, 2.0]),
+            Array::new("grid", vec![2], vec![0.0, 1.0]),
+            Array::new("cube", vec![3, 1, 1], vec![1.0, 2.0, 3.0]),
+        ];
+        write_npz(&path, &arrays).unwrap();
+        Series::load(&path)
+    };
+    let s = write(vec![1.0, 0.0, 0.0, 1.0, 1.0, 0.0]).unwrap();
+    let names: Vec<&str> = s.fields.iter().map(|f| f.name.as_str()).collect();
+    assert_eq!(names, ["label", "weight"]);
+    let label = s.field("label").unwrap();
+    assert_eq!((label.width, label.of(1)), (Some(2), &[0.0, 1.0][..]));
+    let weight = s.field("weight").unwrap();
+    assert_eq!((weight.width, weight.len(), weight.of(2)), (None, 1, &[2.0][..]));
+    let one = s.trajectory(1);
+    assert_eq!(one.fields[0].values, [0.0, 1.0]);
+    assert_eq!(one.fields[1].values, [1.0]);
+
+    let err = write(vec![1.0, 0.0, 0.0, NAN, 1.0, 0.0]).unwrap_err();
+    assert_eq!((err.kind, err.row, err.array), (DataErrorKind::BadValue, Some(3), Some(DataArray::Field)));
+    assert_eq!(err.column.as_deref(), Some("label"));
+    assert!(err.to_string().contains("labelled.npz, entry 3 of `label`: value NaN of trajectory 1"), "{err}");
     let _ = std::fs::remove_dir_all(&dir);
 }
 

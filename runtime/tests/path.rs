@@ -355,7 +355,13 @@ fn batch_equals_one_path_per_series() {
             assert_eq!(path.kind(), kind);
         }
     }
-    let series = Series { t: T.to_vec(), columns: vec!["a".into(), "b".into(), "c".into()], n_traj: 3, y: x.clone() };
+    let series = Series {
+        t: T.to_vec(),
+        columns: vec!["a".into(), "b".into(), "c".into()],
+        n_traj: 3,
+        y: x.clone(),
+        fields: Vec::new(),
+    };
     let from = ControlPath::from_series(Interpolation::Hermite, &series, PathOptions::default()).unwrap();
     assert_eq!(from, ControlPath::batch(Interpolation::Hermite, &T, &x, 3, PathOptions::default()).unwrap());
 }

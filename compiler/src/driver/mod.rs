@@ -305,6 +305,30 @@ pub fn state_columns(model: &ModelIr) -> Vec<String> {
     names
 }
 
+/// Names for the components of a model's `output`s, after its states in
+/// `nde run`'s CSV: `e` for a scalar output, `logits[0]`, `logits[1]`, …
+/// for a vector one.
+pub fn output_columns(model: &ModelIr) -> Vec<String> {
+    let mut names = Vec::new();
+    for o in &model.outputs {
+        match o.shape.dims() {
+            [] => names.push(o.name.clone()),
+            _ => names.extend((0..o.shape.len()).map(|i| format!("{}[{i}]", o.name))),
+        }
+    }
+    names
+}
+
+/// Every `output` of `model` at time `t` and state `y` (its `n` states),
+/// concatenated in declaration order (by the reference interpreter).
+pub fn output_values(model: &ModelIr, params: &[f64], t: f64, y: &[f64]) -> Result<Vec<f64>, ir::interp::InterpError> {
+    let mut out = Vec::new();
+    for o in &model.outputs {
+        out.extend(ir::interp::eval(&o.function, t, y, params)?);
+    }
+    Ok(out)
+}
+
 /// The value a solver declaration gives option `key` (`rtol`, `atol`, `dt`, `max_steps`), if any.
 pub fn solver_option(spec: &ir::SolverSpec, key: &str) -> Option<f64> {
     spec.options.iter().find(|(k, _)| k == key).map(|(_, v)| *v)

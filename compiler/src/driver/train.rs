@@ -14,7 +14,9 @@
 //! [`brownian_seed`]`(seed, k, b)`, differentiated by `nde_runtime::sde`'s
 //! discrete or reversible adjoint member by member in member order (so the
 //! result does not depend on the thread count); `generate` of an SDE model
-//! draws one sample path ([`GENERATE_SEED`]).
+//! draws one sample path ([`GENERATE_SEED`]), or `N` with `paths = N`. A
+//! loss with an ensemble solve (`paths = N`) fits the model's distribution
+//! instead: one loss over all paths per step (the `ensemble` submodule).
 //!
 //! A step's loss is the mean over its windows (or trajectories) of the loss
 //! block's value on each. Never prints (the binary draws the progress bar)
@@ -44,6 +46,11 @@ use crate::ir::training::{
 };
 use crate::ir::{self, ModelIr, ProgramIr, SolverSpec};
 use crate::rng::SplitMix64;
+
+mod controlled;
+mod ensemble;
+
+pub use ensemble::DataStats;
 
 /// Why training could not start or go on.
 #[derive(Debug)]
@@ -155,11 +162,12 @@ fn brownian_tree(
 /// The observations of a data set: loaded ones as they are, generated ones
 /// by solving their model from its initial state (with its initial
 /// parameter values) at the requested times. An SDE model (with an SDE
-/// solver) gives one sample path, drawn with [`GENERATE_SEED`].
+/// solver) gives one sample path, drawn with [`GENERATE_SEED`], or `paths`
+/// of them (path `b` on stream `b` of that tree; path 0 is the single one).
 pub fn materialize_data(program: &ProgramIr, data: &DataSpec, jit: &JitOptions) -> Result<Arc<Series>, TrainFailure> {
     match &data.source {
         DataSource::Loaded { series, .. } => Ok(series.clone()),
-        DataSource::Generate { model, times, solver } => {
+        DataSource::Generate { model, times, solver, paths } => {
             let model = program
                 .model(model)
                 .ok_or_else(|| TrainFailure::Setup(format!("data `{}`: no model `{model}`", data.name)))?;
@@ -174,6 +182,12 @@ pub fn materialize_data(program: &ProgramIr, data: &DataSpec, jit: &JitOptions) 
                 let field = ModelSdeField::new(&kernels, &model.param_values);
                 let t_end = times[times.len() - 1];
                 let solve_error = |error| TrainFailure::Solve { step: 0, error };
+                if *paths > 1 {
+                    let y = ensemble::generate_paths(&field, t0, &y0, times, &opts, *paths).map_err(solve_error)?;
+                    let series = Series::from_values(times.clone(), super::state_columns(model), *paths, y)
+                        .map_err(|e| TrainFailure::Setup(format!("data `{}`: {e}", data.name)))?;
+                    return Ok(Arc::new(series));
+                }
                 let tree = brownian_tree(&kernels, &opts, GENERATE_SEED, t0, t_end).map_err(solve_error)?.stream(0);
                 sde_solve(&field, t0, &y0, times, &opts, &tree).map_err(solve_error)?
             } else {
@@ -304,8 +318,23 @@ struct Member {
 /// What a step solves and differentiates: an ODE model's kernels, solver
 /// and adjoint, or an SDE model's.
 enum Dynamics {
-    Ode { kernels: ModelKernels, opts: SolveOptions, adjoint: Adjoint },
-    Sde { kernels: SdeKernels, opts: SdeOptions, adjoint: SdeAdjoint },
+    Ode {
+        kernels: ModelKernels,
+        opts: SolveOptions,
+        adjoint: Adjoint,
+    },
+    Sde {
+        kernels: SdeKernels,
+        opts: SdeOptions,
+        adjoint: SdeAdjoint,
+    },
+    /// A CDE: one control path per trajectory of the data the loss saves at.
+    Cde {
+        kernels: ModelKernels,
+        opts: SolveOptions,
+        adjoint: Adjoint,
+        paths: Vec<nde_runtime::path::ControlPath>,
+    },
 }
 
 /// One SDE member's share of a step: its loss, the loss block's own
@@ -330,6 +359,8 @@ pub struct Trainer {
     /// Data values with missing ones replaced by 0, and the mask (1 = observed).
     filled: Vec<f64>,
     mask: Vec<f64>,
+    /// `DATA.mean` and `DATA.var` of the data.
+    data_stats: DataStats,
     /// Window (or trajectory) starts a step may draw, `(traj, start)`.
     starts: Vec<Member>,
     /// `init`'s vector–Jacobian product when the model's initial state depends on parameters.
@@ -433,6 +464,29 @@ pub fn sde_adjoint_of(spec: &TrainSpec, method: SdeMethod) -> Result<SdeAdjoint,
     }
 }
 
+/// A trainer that only evaluates the loss `name` ([`Trainer::evaluate`],
+/// for `nde eval`): set up like its `train` block when the file has one
+/// (its solver, initial state and seed; whole trajectories instead of
+/// windows), else on whole trajectories from the model's initial state.
+pub fn evaluator(program: &ProgramIr, name: &str, opts: &TrainOptions) -> Result<Trainer, TrainFailure> {
+    let mut spec = program.trains.iter().find(|t| t.loss == name).cloned().unwrap_or_else(|| TrainSpec {
+        loss: name.to_string(),
+        optimizer: crate::ir::training::OptimizerSpec { rule: "sgd".into(), options: vec![("lr".into(), 1e-3)] },
+        schedule: crate::ir::training::ScheduleSpec { kind: "constant".into(), options: Vec::new() },
+        clip: None,
+        steps: 1,
+        batch: BatchSpec::Full,
+        initial: InitialState::Model,
+        gradient: "discrete".into(),
+        adjoint_checkpoints: None,
+        seed: 0,
+        checkpoint: None,
+        checkpoint_every: 1,
+    });
+    spec.batch = BatchSpec::Full;
+    Trainer::new(program, None, &spec, opts)
+}
+
 impl Trainer {
     /// Prepares the `train` block `spec` of `program`. `window_program` is the
     /// same file checked with the data's length set to the window length
@@ -467,7 +521,9 @@ impl Trainer {
                 full_loss.name, full_loss.layout.n_times, full_loss.layout.n_obs, data_spec.name
             )));
         }
-        let dynamics = if model.is_sde() {
+        let dynamics = if model.is_cde() {
+            controlled::dynamics(&model, [&full_loss, &window_loss], &data, spec, opts)?
+        } else if model.is_sde() {
             let sde_opts =
                 sde_options(&full_loss.solver, &model).map_err(|e| setup(format!("loss `{}`: {e}", full_loss.name)))?;
             let adjoint = sde_adjoint_of(spec, sde_opts.method)?;
@@ -502,6 +558,8 @@ impl Trainer {
         let full = compile_loss(&full_loss, &opts.jit)?;
         let filled: Vec<f64> = data.y.iter().map(|&v| if v.is_nan() { 0.0 } else { v }).collect();
         let mask: Vec<f64> = data.y.iter().map(|&v| if v.is_nan() { 0.0 } else { 1.0 }).collect();
+        let data_stats = DataStats::of(&data);
+        ensemble::check_setup(&full_loss, &model, spec)?;
         let n_state = model.n_state();
         if spec.initial == InitialState::Data && n_cols != n_state {
             return Err(setup(format!(
@@ -548,6 +606,7 @@ impl Trainer {
             data,
             filled,
             mask,
+            data_stats,
             starts,
             init_vjp,
             optimizer,
@@ -585,7 +644,7 @@ impl Trainer {
     /// The solve options of the loss's solver (`None` for an SDE model).
     pub fn solve_options(&self) -> Option<&SolveOptions> {
         match &self.dynamics {
-            Dynamics::Ode { opts, .. } => Some(opts),
+            Dynamics::Ode { opts, .. } | Dynamics::Cde { opts, .. } => Some(opts),
             Dynamics::Sde { .. } => None,
         }
     }
@@ -594,7 +653,7 @@ impl Trainer {
     pub fn sde_options(&self) -> Option<&SdeOptions> {
         match &self.dynamics {
             Dynamics::Sde { opts, .. } => Some(opts),
-            Dynamics::Ode { .. } => None,
+            Dynamics::Ode { .. } | Dynamics::Cde { .. } => None,
         }
     }
 
@@ -637,6 +696,14 @@ impl Trainer {
         for (s, v) in LossStat::ALL.iter().zip(stats) {
             input[layout.stat(*s)] = *v;
         }
+        if layout.data_stats {
+            self.data_stats.fill(layout, m.start, input);
+        }
+        let mut at = layout.fields();
+        for f in self.data.fields.iter().take_while(|_| layout.n_field > 0) {
+            input[at..at + f.len()].copy_from_slice(f.of(m.traj));
+            at += f.len();
+        }
     }
 
     /// One optimisation step: draws the windows, differentiates the mean loss
@@ -665,11 +732,30 @@ impl Trainer {
         Ok(record)
     }
 
+    /// The loss a step over the given trajectories would descend and its
+    /// gradient, at the current parameters (with windows, each
+    /// trajectory's first window; an SDE model on step 1's paths). For
+    /// checks against finite differences; changes nothing.
+    pub fn batch_gradient(&self, trajectories: &[usize]) -> Result<(f64, Vec<f64>), TrainFailure> {
+        if let Some(&bad) = trajectories.iter().find(|&&b| b >= self.data.n_traj) {
+            return Err(setup(format!("trajectory {bad} of {}", self.data.n_traj)));
+        }
+        let members: Vec<Member> = trajectories.iter().map(|&traj| Member { traj, start: 0 }).collect();
+        let (loss, grad, _) = self.loss_gradient(1, &members, &[])?;
+        Ok((loss, grad))
+    }
+
     /// The mean loss over `members` at the current parameters, its gradient
     /// with respect to them, and the mean NFE per forward solve: what step
     /// `step` descends along (`us`: the sampled regularisers' draws, one per
     /// member, or none). Changes nothing.
     fn loss_gradient(&self, step: u64, members: &[Member], us: &[f64]) -> Result<(f64, Vec<f64>, f64), TrainFailure> {
+        if self.full.layout.is_ensemble() {
+            return self.ensemble_loss_gradient(step);
+        }
+        if let Dynamics::Cde { .. } = self.dynamics {
+            return self.cde_step(step, members);
+        }
         let layout = self.window.layout;
         let len = layout.n_times;
         let n = self.model.n_state();
@@ -689,6 +775,7 @@ impl Trainer {
             Dynamics::Sde { kernels, opts, adjoint } => {
                 self.sde_gradient(step, kernels, opts, *adjoint, members, &t0s, &saveat, &y0s)?
             }
+            Dynamics::Cde { .. } => unreachable!("a CDE step is `cde_step`"),
         };
         if let Some(init_vjp) = &self.init_vjp {
             for (b, &t0) in t0s.iter().enumerate() {
@@ -845,6 +932,12 @@ impl Trainer {
     /// [`brownian_seed`]`(seed, 0, i)` (step 0 is never a training step), so
     /// evaluations at the same parameters agree.
     pub fn evaluate(&self) -> Result<Evaluation, TrainFailure> {
+        if self.full.layout.is_ensemble() {
+            return self.ensemble_evaluate();
+        }
+        if let Dynamics::Cde { .. } = self.dynamics {
+            return self.cde_evaluate();
+        }
         let layout = self.full.layout;
         let mut input = vec![0.0; layout.len()];
         let mut scratch = self.full.scratch();
@@ -866,6 +959,7 @@ impl Trainer {
                     let tree = brownian_tree(kernels, opts, seed, t[0], t[t.len() - 1]).map_err(solve_error)?;
                     sde_solve(&field, t[0], &y0, t, opts, &tree).map_err(solve_error)?
                 }
+                Dynamics::Cde { .. } => unreachable!("a CDE evaluation is `cde_evaluate`"),
             };
             let st = sol.stats;
             let stats = [st.local_error, st.stiffness, 0.0, 0.0, st.nfe as f64, st.steps() as f64];

@@ -534,6 +534,21 @@ pub struct ModelIr {
     /// The control path of a CDE model (`input X = hermite(data)`); `None`
     /// for ODE and SDE models.
     pub control: Option<Control>,
+    /// The model's `output`s, in declaration order.
+    pub outputs: Vec<Output>,
+}
+
+/// A model's `output NAME = expr`: a readout of the state, written by
+/// `nde run` beside the states and read as `sol.NAME` in losses (where the
+/// loss function inlines the same expression per save time).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Output {
+    pub name: String,
+    /// A scalar or a vector.
+    pub shape: Shape,
+    /// `MODEL.out.NAME(t, y, p)`: reads `t`, the model's own `n` states
+    /// (never a CDE's path) and `p`; output length `shape.len()`.
+    pub function: Function,
 }
 
 /// The control path `X` of a CDE model: which data it interpolates and how.

@@ -95,11 +95,12 @@ fn choice(name: &str, list: &[(String, f64)]) -> String {
 /// One `//` line describing a data set.
 pub fn print_data(d: &DataSpec) -> String {
     match &d.source {
-        DataSource::Generate { model, times, solver } => {
+        DataSource::Generate { model, times, solver, paths } => {
             let mut at = String::new();
             let _ = write_values(&mut at, times);
+            let drawn = if *paths > 1 { format!(", paths = {paths}") } else { String::new() };
             format!(
-                "// data {} = generate({model}, at = {at}, with = {}): {} times",
+                "// data {} = generate({model}, at = {at}, with = {}{drawn}): {} times",
                 d.name,
                 solver_call(solver),
                 times.len()
@@ -107,8 +108,18 @@ pub fn print_data(d: &DataSpec) -> String {
         }
         DataSource::Loaded { path, series } => {
             let missing = series.y.iter().filter(|v| v.is_nan()).count();
+            let fields: Vec<String> = series
+                .fields
+                .iter()
+                .map(|f| match f.width {
+                    None => f.name.clone(),
+                    Some(k) => format!("{} [{k}]", f.name),
+                })
+                .collect();
+            let fields =
+                if fields.is_empty() { String::new() } else { format!(", per trajectory {}", fields.join(", ")) };
             format!(
-                "// data {} = load({:?}): {} times from {:?} to {:?}, columns {}, {} trajector{}, {missing} missing value{}",
+                "// data {} = load({:?}): {} times from {:?} to {:?}, columns {}, {} trajector{}, {missing} missing value{}{fields}",
                 d.name,
                 path.display().to_string(),
                 series.t.len(),
@@ -142,10 +153,25 @@ pub fn print_loss(l: &LossIr) -> String {
         if stats.is_empty() { "no statistics".to_string() } else { stats.join(", ") },
     );
     let block = |at: usize, len: usize| format!("y[{at}..{}]", at + len);
-    let _ = writeln!(
+    let sol = match y.paths {
+        1 => format!("sol.y {} [{t}, {n}]", block(y.sol_y(), t * n)),
+        p => format!("sol paths {} [{p}, {}]", block(y.sol_y(), p * t * n), t * n),
+    };
+    let data_stats = if y.data_stats {
+        format!(
+            ", {}.mean {}, {}.var {}, their mask {}",
+            l.data,
+            block(y.data_mean(), t * m),
+            l.data,
+            block(y.data_var(), t * m),
+            block(y.data_stat_mask(), t * m)
+        )
+    } else {
+        String::new()
+    };
+    let _ = write!(
         out,
-        "// inputs: sol.y {} [{t}, {n}], {}.y {} [{t}, {m}], mask {}, times {}, stats {} ({})",
-        block(y.sol_y(), t * n),
+        "// inputs: {sol}, {}.y {} [{t}, {m}], mask {}, times {}, stats {} ({})",
         l.data,
         block(y.obs_y(), t * m),
         block(y.obs_mask(), t * m),
@@ -153,6 +179,11 @@ pub fn print_loss(l: &LossIr) -> String {
         block(y.stat(LossStat::ALL[0]), LossStat::ALL.len()),
         LossStat::ALL.iter().map(|s| s.name()).collect::<Vec<_>>().join(", "),
     );
+    out += &data_stats;
+    if y.n_field > 0 {
+        let _ = write!(out, ", fields {}", block(y.fields(), y.n_field));
+    }
+    out.push('\n');
     out += &l.function.to_string();
     out
 }
@@ -340,6 +371,11 @@ impl fmt::Display for ModelIr {
             writeln!(out, "diffusion: {noise} noise, {calculus}{additive}")?;
             write!(out, "{}", d.function)?;
         }
+        for o in &self.outputs {
+            writeln!(out)?;
+            writeln!(out, "output {}: {}", o.name, o.shape)?;
+            write!(out, "{}", o.function)?;
+        }
         Ok(())
     }
 }
@@ -434,6 +470,7 @@ mod tests {
             init,
             diffusion: None,
             control: None,
+            outputs: Vec::new(),
         };
         expect![[r#"
             model decay (n_state = 1, n_param = 1)

@@ -26,10 +26,11 @@ pub enum DataSource {
     /// `load("file")`: read and validated by the front end. `path` is as
     /// written in the source, resolved against the declaring file's folder.
     Loaded { path: std::path::PathBuf, series: Arc<Series> },
-    /// `generate(model, at = times, with = solver)`: the driver solves
-    /// `model` from its initial state and saves at `times` (one trajectory,
-    /// one column per state, named after the states).
-    Generate { model: String, times: Vec<f64>, solver: SolverSpec },
+    /// `generate(model, at = times, with = solver[, paths = N])`: the
+    /// driver solves `model` from its initial state and saves at `times`
+    /// (one column per state, named after the states): one trajectory, or
+    /// `paths` sample paths of an SDE model (1 unless `paths = N`).
+    Generate { model: String, times: Vec<f64>, solver: SolverSpec, paths: usize },
 }
 
 impl DataSpec {
@@ -38,6 +39,14 @@ impl DataSpec {
         match &self.source {
             DataSource::Loaded { series, .. } => series.t.len(),
             DataSource::Generate { times, .. } => times.len(),
+        }
+    }
+
+    /// Number of trajectories (sample paths of a generated SDE ensemble).
+    pub fn n_traj(&self) -> usize {
+        match &self.source {
+            DataSource::Loaded { series, .. } => series.n_traj,
+            DataSource::Generate { paths, .. } => *paths,
         }
     }
 }
@@ -103,15 +112,25 @@ pub enum Sampling {
 }
 
 /// The input buffer of a loss function (its "state" buffer `y`), for `T`
-/// save times, a model with `n` states and data with `m` value columns:
+/// save times, a model with `n` states, data with `m` value columns and
+/// `N = paths` sample paths (1 unless the solve is an ensemble,
+/// `solve(..., paths = N)`):
 ///
 /// | offset | length | contents |
 /// |---|---|---|
-/// | `sol_y()` | `T·n` | `sol.y`, row-major `[T, n]` |
+/// | `sol_y()` | `N·T·n` | `sol.y`, row-major `[T, n]`; an ensemble's `N` paths as `[N, T·n]` |
 /// | `obs_y()` | `T·m` | `DATA.y`, `[T, m]`, missing values replaced by 0 |
 /// | `obs_mask()` | `T·m` | 1 where `DATA.y` is observed, 0 where missing |
 /// | `times()` | `T` | `DATA.t` (= `sol.t`) |
 /// | `stat(s)` | 1 each | the [`LossStat`]s in [`LossStat::ALL`] order |
+/// | `data_mean()` | `T·m` | `DATA.mean`: the mean over the data's trajectories, 0 where missing |
+/// | `data_var()` | `T·m` | `DATA.var`: their unbiased variance, 0 where missing |
+/// | `data_stat_mask()` | `T·m` | 1 where at least 2 trajectories are observed (the statistics exist) |
+///
+/// | `fields()` | `F` | the member's trajectory's per-trajectory data fields (`DATA.label`), in the data's order |
+///
+/// The three data statistics blocks are there only when the loss reads
+/// `DATA.mean` or `DATA.var` (`data_stats`).
 ///
 /// The parameter buffer `p` is the solved model's (same layout).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -119,14 +138,25 @@ pub struct LossLayout {
     pub n_times: usize,
     pub n_state: usize,
     pub n_obs: usize,
+    /// Sample paths of an ensemble solve; 1 for a single solve.
+    pub paths: usize,
+    /// Whether the buffer holds the data statistics blocks.
+    pub data_stats: bool,
+    /// Values of the data's per-trajectory fields together (`F`: 1 per
+    /// scalar field, `k` per `[B, k]` field).
+    pub n_field: usize,
 }
 
 impl LossLayout {
+    /// Whether the loss solves an ensemble of sample paths (`paths = N`).
+    pub fn is_ensemble(&self) -> bool {
+        self.paths > 1
+    }
     pub fn sol_y(&self) -> usize {
         0
     }
     pub fn obs_y(&self) -> usize {
-        self.n_times * self.n_state
+        self.paths * self.n_times * self.n_state
     }
     pub fn obs_mask(&self) -> usize {
         self.obs_y() + self.n_times * self.n_obs
@@ -137,9 +167,24 @@ impl LossLayout {
     pub fn stat(&self, s: LossStat) -> usize {
         self.times() + self.n_times + s.position()
     }
+    pub fn data_mean(&self) -> usize {
+        self.times() + self.n_times + LossStat::ALL.len()
+    }
+    pub fn data_var(&self) -> usize {
+        self.data_mean() + self.n_times * self.n_obs
+    }
+    pub fn data_stat_mask(&self) -> usize {
+        self.data_var() + self.n_times * self.n_obs
+    }
+    /// The data fields (`DATA.NAME` of a per-trajectory array), after the
+    /// data statistics blocks if there are any.
+    pub fn fields(&self) -> usize {
+        let stats = if self.data_stats { 3 * self.n_times * self.n_obs } else { 0 };
+        self.data_mean() + stats
+    }
     /// Length of the whole input buffer.
     pub fn len(&self) -> usize {
-        self.times() + self.n_times + LossStat::ALL.len()
+        self.fields() + self.n_field
     }
     pub fn is_empty(&self) -> bool {
         false

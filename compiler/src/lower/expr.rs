@@ -3,8 +3,16 @@
 //! are computed once.
 
 use crate::ir::training::LossLayout;
-use crate::ir::{Builder, ValueId};
-use crate::sema::{LossInput, TExpr, TKind};
+use crate::ir::{Builder, Shape, ValueId};
+use crate::sema::{CheckedModel, LossInput, TExpr, TKind};
+
+/// What a loss function needs to compute the solved model's outputs
+/// (`sol.NAME`) from the rows of `sol.y`.
+pub(crate) struct Readout<'t> {
+    pub model: &'t CheckedModel,
+    pub state_offsets: Vec<usize>,
+    pub param_offsets: Vec<usize>,
+}
 
 /// The arguments of one inlined fn instance.
 struct Frame<'t> {
@@ -28,6 +36,11 @@ pub(crate) struct Lowerer<'t> {
     /// buffer (see [`Lowerer::with_control`]).
     control_at: Option<usize>,
     control_rate_at: Option<usize>,
+    /// Where `t` is read from the `y` buffer instead of the time input (a
+    /// model output inlined into a loss reads its save time).
+    time_at: Option<usize>,
+    /// The solved model, in a loss that reads its outputs.
+    readout: Option<Readout<'t>>,
 }
 
 impl<'t> Lowerer<'t> {
@@ -42,7 +55,46 @@ impl<'t> Lowerer<'t> {
             loss_layout: None,
             control_at: None,
             control_rate_at: None,
+            time_at: None,
+            readout: None,
         }
+    }
+
+    /// A loss lowerer that computes `sol.NAME` from `readout`'s model.
+    pub fn with_readout(self, readout: Readout<'t>) -> Self {
+        Lowerer { readout: Some(readout), ..self }
+    }
+
+    /// Row `row` of `sol.NAME` (output `k` of the solved model): the
+    /// output's expression with the states read from row `row` of `sol.y`
+    /// and `t` from the save times.
+    fn output_row(&mut self, k: usize, row: usize) -> ValueId {
+        let layout = self.loss_layout.expect("outputs only in loss functions");
+        let readout = self.readout.as_ref().expect("sema reads outputs only of a solved model");
+        let model: &'t CheckedModel = readout.model;
+        let base = layout.sol_y() + row * layout.n_state;
+        let states: Vec<usize> = readout.state_offsets.iter().map(|o| base + o).collect();
+        let params = readout.param_offsets.clone();
+        let builder = std::mem::replace(&mut self.builder, Builder::new("", 0, 0));
+        let mut inner = Lowerer::new(builder, &states, &params, &model.lets);
+        inner.time_at = Some(layout.times() + row);
+        let v = inner.lower(&model.outputs[k].value);
+        self.builder = inner.builder;
+        v
+    }
+
+    /// Rows `start .. start + len` of `sol.NAME` (`shape`: `[len]` or
+    /// `[len, width]`), one output per save time, stacked.
+    fn output_rows(&mut self, k: usize, start: usize, len: usize, shape: Shape) -> ValueId {
+        let vals: Vec<ValueId> = (start..start + len)
+            .map(|r| {
+                let v = self.output_row(k, r);
+                let len = self.builder.shape(v).len();
+                let row_shape = if shape.rank() == 1 { Shape::vector(1) } else { Shape::matrix(1, len) };
+                self.builder.reshape(v, row_shape)
+            })
+            .collect();
+        self.builder.concat(vals, 0)
     }
 
     /// Reads `X(t)` from `y[at..]` and `dX/dt` from `y[rate_at..]` (when
@@ -122,6 +174,24 @@ impl<'t> Lowerer<'t> {
                 self.builder.set_span(e.span);
                 self.builder.sum(a)
             }
+            TKind::Index { arg, axis: 0, index } if output_view(arg).is_some() => {
+                // One save time of an output (`sol.v[-1]`, `sol.v[r, j]`,
+                // `sol.v[r, a:b]`): only that row is computed.
+                let (k, inner) = output_view(arg).expect("matched");
+                let row = self.output_row(k, *index);
+                self.builder.set_span(e.span);
+                match inner {
+                    None => row,
+                    Some(TKind::Index { index: j, .. }) => self.builder.index(row, 0, *j),
+                    Some(TKind::Slice { start, len, .. }) => self.builder.slice(row, 0, *start, *len),
+                    Some(_) => unreachable!("output_view gives an index or a slice"),
+                }
+            }
+            TKind::Slice { arg, axis: 0, start, len } if matches!(arg.kind, TKind::LossInput(LossInput::Output(_))) => {
+                // Some save times of an output: only those rows.
+                let TKind::LossInput(LossInput::Output(k)) = arg.kind else { unreachable!("matched") };
+                self.output_rows(k, *start, *len, e.shape)
+            }
             TKind::Index { arg, axis, index } => {
                 let a = self.go(arg, depth);
                 self.builder.set_span(e.span);
@@ -148,7 +218,10 @@ impl<'t> Lowerer<'t> {
             }
             TKind::Time => {
                 self.builder.set_span(e.span);
-                self.builder.time()
+                match self.time_at {
+                    Some(at) => self.builder.state(at, e.shape),
+                    None => self.builder.time(),
+                }
             }
             TKind::State(i) => {
                 self.builder.set_span(e.span);
@@ -176,6 +249,12 @@ impl<'t> Lowerer<'t> {
                     LossInput::ObsMask => layout.obs_mask(),
                     LossInput::Times => layout.times(),
                     LossInput::Stat(s) => layout.stat(*s),
+                    LossInput::SolPaths => layout.sol_y(),
+                    LossInput::DataMean => layout.data_mean(),
+                    LossInput::DataVar => layout.data_var(),
+                    LossInput::DataStatMask => layout.data_stat_mask(),
+                    LossInput::Field(offset) => layout.fields() + offset,
+                    LossInput::Output(k) => return self.output_rows(*k, 0, e.shape.dim(0), e.shape),
                 };
                 self.builder.set_span(e.span);
                 self.builder.state(offset, e.shape)
@@ -184,5 +263,20 @@ impl<'t> Lowerer<'t> {
         };
         debug_assert_eq!(self.builder.shape(v), e.shape, "sema and the builder disagree on a shape");
         v
+    }
+}
+
+/// For the operand of an index along axis 0: `(k, None)` when it is output
+/// `k` itself (`sol.NAME`), `(k, Some(op))` when it is an index or a slice
+/// of output `k` along axis 1 (`sol.NAME[.., j]`, the first step of
+/// `sol.NAME[r, j]`); `None` otherwise.
+fn output_view(arg: &TExpr) -> Option<(usize, Option<&TKind>)> {
+    match &arg.kind {
+        TKind::LossInput(LossInput::Output(k)) => Some((*k, None)),
+        TKind::Index { arg: inner, axis: 1, .. } | TKind::Slice { arg: inner, axis: 1, .. } => match inner.kind {
+            TKind::LossInput(LossInput::Output(k)) => Some((k, Some(&arg.kind))),
+            _ => None,
+        },
+        _ => None,
     }
 }

@@ -206,7 +206,7 @@ fn linspace_is_numpys() {
         "model m {\n  state x = 1.0\n  dx/dt = -x\n}\ndata d = generate(m, at = linspace(0, 25, 1000), with = rk4(dt = 0.1))\n",
         &FrontendOptions::default(),
     );
-    let DataSource::Generate { times, model, solver } = &p.data[0].source else { panic!("{:?}", p.data[0]) };
+    let DataSource::Generate { times, model, solver, .. } = &p.data[0].source else { panic!("{:?}", p.data[0]) };
     assert_eq!((model.as_str(), solver.method.as_str(), times.len()), ("m", "rk4", 1000));
     let step = 25.0 / 999.0;
     for (i, &t) in times.iter().enumerate().take(999) {

@@ -18,8 +18,8 @@ mod expr;
 pub mod init;
 
 use crate::ir::training::{LossIr, LossLayout};
-use crate::ir::{Builder, Diffusion, Function, InputBuf, ModelIr, Op, ProgramIr, Slot};
-use crate::sema::{CheckedLoss, CheckedModel, CheckedProgram};
+use crate::ir::{Builder, Diffusion, Function, InputBuf, ModelIr, Op, Output, ProgramIr, Slot};
+use crate::sema::{CheckedLoss, CheckedModel, CheckedOutput, CheckedProgram};
 
 use expr::Lowerer;
 
@@ -30,17 +30,27 @@ pub fn lower(program: &CheckedProgram, seed: u64) -> ProgramIr {
         models: program.models.iter().map(|m| lower_model(m, seed)).collect(),
         solvers: program.solvers.clone(),
         data: program.data.clone(),
-        losses: program.losses.iter().map(lower_loss).collect(),
+        losses: program
+            .losses
+            .iter()
+            .map(|l| lower_loss(l, program.models.iter().find(|m| m.name == l.model)))
+            .collect(),
         trains: program.trains.clone(),
     }
 }
 
 /// Lowers one loss to `LOSS.loss(t, inputs, p)`: one scalar output, the
 /// inputs laid out by its [`LossLayout`], `p` the solved model's parameters.
-pub fn lower_loss(l: &CheckedLoss) -> LossIr {
+/// `model` is the solved model (needed when the loss reads its outputs,
+/// `sol.NAME`, which are inlined row by row).
+pub fn lower_loss(l: &CheckedLoss, model: Option<&CheckedModel>) -> LossIr {
     let layout: LossLayout = l.layout;
     let builder = Builder::new(format!("{}.loss", l.name), layout.len(), l.n_param);
     let mut lowerer = Lowerer::for_loss(builder, layout, &l.lets);
+    if let Some(m) = model {
+        let (states, params) = offsets(m);
+        lowerer = lowerer.with_readout(expr::Readout { model: m, state_offsets: states, param_offsets: params });
+    }
     let v = lowerer.lower(&l.value);
     lowerer.builder.output(v);
     LossIr {
@@ -122,7 +132,42 @@ pub fn lower_model(m: &CheckedModel, seed: u64) -> ModelIr {
         init: init.builder.finish(),
         diffusion,
         control: m.control.clone(),
+        outputs: m
+            .outputs
+            .iter()
+            .map(|o| lower_output(m, o, &state_offsets, &param_offsets, n_state, n_param))
+            .collect(),
     }
+}
+
+/// One `output` as its own function `MODEL.out.NAME(t, y, p)`.
+fn lower_output(
+    m: &CheckedModel,
+    o: &CheckedOutput,
+    state_offsets: &[usize],
+    param_offsets: &[usize],
+    n_state: usize,
+    n_param: usize,
+) -> Output {
+    let builder = Builder::new(format!("{}.out.{}", m.name, o.name), n_state, n_param);
+    let mut lowerer = Lowerer::new(builder, state_offsets, param_offsets, &m.lets);
+    let v = lowerer.lower(&o.value);
+    lowerer.builder.output(v);
+    Output { name: o.name.clone(), shape: o.shape, function: lowerer.builder.finish() }
+}
+
+/// Where each state and parameter of `m` starts in its flat buffer.
+fn offsets(m: &CheckedModel) -> (Vec<usize>, Vec<usize>) {
+    let starts = |lens: &mut dyn Iterator<Item = usize>| {
+        let mut at = 0;
+        lens.map(|len| {
+            let start = at;
+            at += len;
+            start
+        })
+        .collect()
+    };
+    (starts(&mut m.states.iter().map(|s| s.shape.len())), starts(&mut m.params.iter().map(|p| p.shape.len())))
 }
 
 /// Whether an output of `f` depends on the state buffer.
@@ -149,5 +194,7 @@ fn reads_state(f: &Function) -> bool {
 
 #[cfg(test)]
 mod loss_tests;
+#[cfg(test)]
+mod readout_tests;
 #[cfg(test)]
 mod tests;

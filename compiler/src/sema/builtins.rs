@@ -45,6 +45,8 @@ pub enum Builtin {
     Huber,
     /// `cross_entropy(logits, target)`: mean over rows of `-Σ target · log_softmax(logits)`.
     CrossEntropy,
+    /// `accuracy(logits, target)`: the fraction of rows whose argmaxes agree (zero gradient).
+    Accuracy,
     /// `solve(model, at = DATA.t, with = solver)`: only in losses.
     Solve,
     /// `load("file")`: only as the source of a `data` declaration.
@@ -84,6 +86,7 @@ const OTHER: &[(&str, Builtin)] = &[
     ("mae", Builtin::Mae),
     ("huber", Builtin::Huber),
     ("cross_entropy", Builtin::CrossEntropy),
+    ("accuracy", Builtin::Accuracy),
     ("solve", Builtin::Solve),
     ("load", Builtin::Load),
     ("generate", Builtin::Generate),

@@ -306,7 +306,13 @@ impl<'a> Checker<'a> {
         let named_ok = self.no_named_args(name, args);
         let vals: Vec<Option<TExpr>> = args.iter().map(|a| self.expr(env, &a.value)).collect();
         let want = match b {
-            Builtin::Pow | Builtin::Min | Builtin::Max | Builtin::Mse | Builtin::Mae | Builtin::CrossEntropy => Some(2),
+            Builtin::Pow
+            | Builtin::Min
+            | Builtin::Max
+            | Builtin::Mse
+            | Builtin::Mae
+            | Builtin::CrossEntropy
+            | Builtin::Accuracy => Some(2),
             Builtin::Linspace => Some(3),
             Builtin::Concat => None,
             _ => Some(1),
@@ -363,6 +369,11 @@ impl<'a> Checker<'a> {
                 let target = vals.pop().expect("two arguments");
                 let logits = vals.pop().expect("two arguments");
                 return self.cross_entropy(logits, target, args, span);
+            }
+            Builtin::Accuracy => {
+                let target = vals.pop().expect("two arguments");
+                let logits = vals.pop().expect("two arguments");
+                return self.accuracy(logits, target, args, span);
             }
             Builtin::Linspace => return self.linspace(vals, args, span),
             Builtin::Reshape | Builtin::Solve | Builtin::Huber | Builtin::Load | Builtin::Generate => {

@@ -75,6 +75,8 @@ pub(crate) enum Phase {
     StateInit,
     /// `let`s and equations: everything declared so far.
     Body,
+    /// An `output`: like [`Phase::Body`], but not the path `X(t)` (E0415).
+    Output,
 }
 
 /// The names a model's expressions see, beyond the file's.
@@ -122,10 +124,16 @@ pub(crate) struct ModelInfo {
     pub n_state: usize,
     /// Flat parameter length.
     pub n_param: usize,
-    /// The model has an `input` (a CDE): `solve` and `generate` refuse it (v1).
+    /// The model has an `input` (a CDE): `generate` refuses it, a `solve`
+    /// follows the paths of the data set it saves at.
     pub controlled: bool,
     /// The model has noise terms (an SDE): it needs an SDE solver.
     pub sde: bool,
+    /// The model's `output`s (name and shape), in declaration order.
+    pub outputs: Vec<(String, Shape)>,
+    /// The value columns of the data a CDE's input was checked with
+    /// (`None` for ODE and SDE models).
+    pub control_columns: Option<usize>,
 }
 
 /// A `let` of a loss, as later expressions of the loss see it.

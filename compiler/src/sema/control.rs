@@ -1,9 +1,12 @@
 //! Checking the controlled part of a model (a neural CDE): the `input`
 //! declaration `input X = hermite(data, time = true, counts = false)`
 //! (E0412, E0413), reading the path in expressions, `X(t)` and `X.dim`
-//! (E0415), and the controlled terms `F @ dX` of an equation (E0414); plus
-//! the v1 limits: no noise in a controlled model (E0416), and no `solve` or
-//! `generate` of one (E0714, in [`Checker::controlled_model_refused`]).
+//! (E0415, also for `X(t)` in an `output`), and the controlled terms
+//! `F @ dX` of an equation (E0414); plus the v1 limits: no noise in a
+//! controlled model (E0416), no `generate` of one (E0714, in
+//! [`Checker::controlled_model_refused`]); and a `solve` of one in a loss,
+//! which follows the paths of the data set it saves at (E0716 when that
+//! data has other columns than the model's input, [`Checker::cde_solve_data`]).
 //!
 //! The number of channels `c` of the path is known here: `1` (time, unless
 //! `time = false`) plus the data set's value columns, plus as many again
@@ -242,6 +245,16 @@ impl<'a> Checker<'a> {
             );
             return None;
         }
+        if m.phase == Phase::Output {
+            self.report(
+                Diagnostic::error("E0415", format!("an output cannot read the path `{name}`"), span)
+                    .label("an output is a function of the state")
+                    .hint(format!(
+                        "this version computes outputs from the saved states alone; keep what the readout needs                          from `{name}` in a state (e.g. `state x0: [{name}.dim] = {name}(t)` with `dx0/dt = 0 * x0`)"
+                    )),
+            );
+            return None;
+        }
         if !at_t {
             let label = match args {
                 [Arg { name: None, .. }] => "not the current time `t`".to_string(),
@@ -359,15 +372,94 @@ impl<'a> Checker<'a> {
         );
     }
 
-    /// E0714: `solve` or `generate` of a controlled model.
+    /// E0714: `generate` of a controlled model.
     pub(super) fn controlled_model_refused(&mut self, model: &str, what: &str, span: Span) {
         self.report(
-            Diagnostic::error("E0714", format!("`{what}` cannot solve the controlled model `{model}` yet"), span)
-                .label("a model with an `input` (a CDE)")
-                .hint(
-                    "controlled models are solved along their path by `driver::cde`; losses and generated data \
-                     need an ODE model for now",
-                ),
+            Diagnostic::error("E0714", format!("`{what}` cannot solve the controlled model `{model}`"), span)
+                .label("a model with an `input` (a CDE) follows the paths of a data set")
+                .hint("generate data with an ODE or SDE model; a loss solves a CDE along its data: `solve(m, at = obs.t, with = s)`"),
         );
+    }
+
+    /// A `solve` of the controlled `model` saved at the data set `data`:
+    /// its trajectories are the control paths, so it needs the value
+    /// columns the model's `input` was checked with (E0716).
+    pub(super) fn cde_solve_data(&mut self, model: &str, columns: Option<usize>, data: ItemRef, at: Span) -> bool {
+        let (Some(want), Some(info)) = (columns, self.data_info.get(&data)) else { return true };
+        if info.n_obs == want {
+            return true;
+        }
+        let (name, found) = (info.name.clone(), info.n_obs);
+        self.report(
+            Diagnostic::error("E0716", format!("`{name}` cannot drive the controlled model `{model}`"), at)
+                .label(format!("`{name}` has {found} value columns, the input of `{model}` was checked with {want}"))
+                .hint(format!(
+                    "a CDE solve follows the paths of the data set it saves at, one per trajectory: save at a data \
+                     set with the {want} columns of the model's input (e.g. a test set of the same series)"
+                )),
+        );
+        false
+    }
+
+    /// Whether `model` is a checked controlled model (a CDE).
+    pub(super) fn is_controlled(&self, model: &str) -> bool {
+        self.models.values().any(|m| m.name == model && m.controlled)
+    }
+
+    /// The `train` options of a loss that solves a CDE (E0706): whole
+    /// trajectories (`full` or `trajectories(count)`, each solved along its
+    /// own path), from the model's initial state (which may read `X(t0)`),
+    /// a gradient method of `driver::cde::gradient_cde` (`discrete`,
+    /// `backsolve`, `interpolated`), and of the statistics only `sol.nfe`
+    /// and `sol.steps`.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn cde_against_loss(
+        &mut self,
+        t: &crate::syntax::ast::TrainItem,
+        loss: &super::tree::CheckedLoss,
+        batch_span: Span,
+        batch: crate::ir::training::BatchSpec,
+        initial: Option<(crate::ir::training::InitialState, Span)>,
+        gradient: &str,
+        gradient_span: Option<Span>,
+    ) {
+        use crate::ir::training::{BatchSpec, InitialState, LossStat};
+        let error = |span, message: String, label: String| Diagnostic::error("E0706", message, span).label(label);
+        let model = &loss.model;
+        if let BatchSpec::Windows { .. } = batch {
+            let d = error(batch_span, "windows of a controlled model".into(), format!("`{model}` is a CDE"));
+            self.report(d.hint(
+                "a CDE is solved along the whole path of each trajectory: use `batch = full` or \
+                 `batch = trajectories(count = ...)`",
+            ));
+        }
+        if let Some((InitialState::Data, at)) = initial {
+            let d = error(at, "`initial = data` with a controlled model".into(), format!("`{model}` is a CDE"));
+            self.report(d.hint(
+                "a CDE starts from its own initial state, which may read the path at the first time: \
+                 `state z = f(X(t))`; drop `initial` (it is `model` for a CDE)",
+            ));
+        }
+        if gradient == "reversible" {
+            let d = error(
+                gradient_span.unwrap_or(t.loss.span),
+                "`gradient = reversible` with a controlled model".into(),
+                format!("`{model}` has no noise terms"),
+            );
+            self.report(d.hint("a CDE trains with `gradient = discrete`, `backsolve` or `interpolated`"));
+        }
+        for stat in &loss.stats_used {
+            if !matches!(stat, LossStat::Nfe | LossStat::Steps) {
+                let d = error(
+                    t.loss.span,
+                    format!("`sol.{}` of a CDE solve", stat.name()),
+                    format!("loss `{}` solves the controlled model `{model}`", loss.name),
+                );
+                self.report(d.hint(
+                    "a CDE is solved knot to knot and has no solver heuristics in this version; \
+                     `sol.nfe` and `sol.steps` are available",
+                ));
+            }
+        }
     }
 }

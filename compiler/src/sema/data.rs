@@ -1,7 +1,8 @@
 //! Checking `data NAME = load("file")` and `data NAME = generate(model, at =
 //! times, with = solver)` (E0710, E0602 for a file the front end could not
 //! hand over) into an [`ir::training::DataSpec`], and reading a data set
-//! inside a loss (`DATA.t`, `DATA.y`; E0709 anywhere else).
+//! inside a loss (`DATA.t`, `DATA.y`, a per-trajectory field `DATA.NAME`
+//! of an `.npz` file; E0709 anywhere else).
 //!
 //! Files are never read here: the front end loads every `load("...")` of the
 //! root file and passes the result in [`super::CheckOptions`].
@@ -31,6 +32,11 @@ pub(crate) struct DataInfo {
     pub n_obs: usize,
     /// Trajectories sharing the time grid.
     pub n_traj: usize,
+    /// Per-trajectory fields (`DATA.NAME`): name, shape (scalar or `[k]`)
+    /// and offset in the fields block of a loss's input.
+    pub fields: Vec<(String, Shape, usize)>,
+    /// Values of all fields together.
+    pub n_field: usize,
 }
 
 const SOURCE_HINT: &str = "a data set is `load(\"file.csv\")` or `generate(model, at = times, with = solver)`";
@@ -78,13 +84,14 @@ impl<'a> Checker<'a> {
         let spec = DataSpec { name: name.clone(), source };
         let (n_times, n_obs, n_traj) = match &spec.source {
             DataSource::Loaded { series, .. } => (series.t.len(), series.columns.len(), series.n_traj),
-            DataSource::Generate { model, times, .. } => {
+            DataSource::Generate { model, times, paths, .. } => {
                 let n_state = self.models.values().find(|m| &m.name == model).map_or(0, |m| m.n_state);
-                (times.len(), n_state, 1)
+                (times.len(), n_state, *paths)
             }
         };
         let rows = self.options.data_times.iter().find(|(n, _)| *n == name).map_or(n_times, |&(_, rows)| rows.max(1));
-        self.data_info.insert(r, DataInfo { name, n_times, rows, n_obs, n_traj });
+        let (fields, n_field) = data_fields(&spec.source);
+        self.data_info.insert(r, DataInfo { name, n_times, rows, n_obs, n_traj, fields, n_field });
         Some(spec)
     }
 
@@ -116,16 +123,24 @@ impl<'a> Checker<'a> {
         }
     }
 
-    /// `generate(model, at = times, with = solver)`.
+    /// `generate(model, at = times, with = solver[, paths = N])`.
     fn generate_source(&mut self, module: usize, args: &'a [Arg], span: Span) -> Option<DataSource> {
         let usage = "generate(model, at = linspace(0, 10, 100), with = dopri5(rtol = 1e-7))";
-        let bound = self.bind_model_call("generate", "E0710", usage, args, &["at", "with"], 2, span)?;
+        let bound = self.bind_model_call("generate", "E0710", usage, args, &["at", "with", "paths"], 2, span)?;
         let (model, at, with, ok) = (bound.model, bound.named[0]?, bound.named[1]?, bound.ok);
         let model = self.model_arg(module, model, "generate");
         let times = self.save_times(module, at);
         let solver = self.solver_arg(module, with, "generate");
         let (model, times, solver) = (model?, times?, solver?);
-        ok.then_some(DataSource::Generate { model, times, solver })
+        let paths = match bound.named[2] {
+            None => 1,
+            Some(e) => {
+                let sde = self.models.values().find(|m| m.name == model).is_some_and(|m| m.sde);
+                let env = Env { module, kind: EnvKind::File };
+                self.paths_arg(&env, e, "generate", "E0710", &model, sde, 0)?
+            }
+        };
+        ok.then_some(DataSource::Generate { model, times, solver, paths })
     }
 
     /// A model of this file named as a call's first argument: its name, or
@@ -141,7 +156,7 @@ impl<'a> Checker<'a> {
         };
         match self.lookup(&Env { module, kind: EnvKind::File }, n) {
             Resolved::Def(Def::Model(r)) => match self.models.get(&r) {
-                Some(m) if m.controlled => {
+                Some(m) if m.controlled && what == "generate" => {
                     let name = m.name.clone();
                     self.controlled_model_refused(&name, what, e.span);
                     None
@@ -192,8 +207,8 @@ impl<'a> Checker<'a> {
         Some(values.to_vec())
     }
 
-    /// `DATA.name` for the data set `r`: `t` or `y` in a loss (recording the
-    /// read), E0709 anywhere else.
+    /// `DATA.name` for the data set `r`: `t`, `y`, `mean` or `var` in a
+    /// loss (recording the read), E0709 anywhere else.
     pub fn data_field(
         &mut self,
         env: &Env,
@@ -214,16 +229,33 @@ impl<'a> Checker<'a> {
         let input = |input, shape| TExpr { kind: TKind::LossInput(input), shape, span };
         match name {
             "t" => Some(input(LossInput::Times, Shape::vector(info.rows))),
+            "mean" | "var" => self.data_stat(&info, name, base, span),
             "y" => {
+                if let Some(state) = self.loss.as_mut() {
+                    state.obs_y_reads.push(span);
+                }
                 let shape = Shape::matrix(info.rows, info.n_obs);
                 let mask = TExpr { span: Span::detached(), ..input(LossInput::ObsMask, shape) };
                 Some(consts::masked(input(LossInput::ObsY, shape), Some(mask)))
             }
+            _ if info.fields.iter().any(|(n, _, _)| n == name) => {
+                let (_, shape, offset) = info.fields.iter().find(|(n, _, _)| n == name).cloned()?;
+                Some(input(LossInput::Field(offset), shape))
+            }
             _ => {
+                let fields: Vec<String> = info.fields.iter().map(|(n, _, _)| format!("`{base}.{n}`")).collect();
+                let hint = if fields.is_empty() {
+                    String::new()
+                } else {
+                    format!("; its per-trajectory fields are {}", fields.join(", "))
+                };
                 self.report(
                     Diagnostic::error("E0315", format!("data set `{base}` has no field `{name}`"), name_span)
                         .label("unknown field")
-                        .hint(format!("`{base}.t` are the times and `{base}.y` the observed values")),
+                        .hint(format!(
+                            "`{base}.t` are the times, `{base}.y` the observed values, `{base}.mean` and \
+                             `{base}.var` their mean and variance over the trajectories{hint}"
+                        )),
                 );
                 None
             }
@@ -249,6 +281,21 @@ impl<'a> Checker<'a> {
                 .hint("data is read in `loss` blocks only, not in models, `fn`s, `const`s or `generate`"),
         );
     }
+}
+
+/// The per-trajectory fields of a data set (see [`DataInfo::fields`]) and
+/// their total length: the arrays of a loaded `.npz` besides `t` and `y`
+/// whose leading dimension is the number of trajectories.
+fn data_fields(source: &DataSource) -> (Vec<(String, Shape, usize)>, usize) {
+    let DataSource::Loaded { series, .. } = source else { return (Vec::new(), 0) };
+    let mut offset = 0;
+    let mut out = Vec::new();
+    for f in &series.fields {
+        let shape = f.width.map_or(Shape::scalar(), Shape::vector);
+        out.push((f.name.clone(), shape, offset));
+        offset += f.len();
+    }
+    (out, offset)
 }
 
 /// The arguments of a call `NAME(model, key = value, ...)` (`generate`,

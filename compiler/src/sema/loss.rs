@@ -1,7 +1,9 @@
 //! Checking a `loss`: its `let`s, its one `solve(MODEL, at = DATA.t, with =
 //! SOLVER)` (E0701, E0702, E0703, E0713), the solution's members (`sol.y`,
-//! `sol.t`, the statistics; E0707 for a solution used as a tensor), the
-//! data it reads (E0711 for a second data set), and its value: a scalar
+//! `sol.t`, the statistics, the model's outputs `sol.NAME` (in
+//! [`super::outputs`]); E0707 for a solution used as a tensor), the data it
+//! reads (E0711 for a second data set), a solve of a controlled model (the
+//! data's columns, E0716, in [`super::control`]), and its value: a scalar
 //! (E0704) with every missing observation reduced away (E0705).
 //!
 //! A loss is checked like a model body, with [`LossEnv`] for its `let`s and
@@ -33,6 +35,10 @@ pub(crate) struct SolveInfo {
     pub data: ItemRef,
     pub solver: SolverSpec,
     pub sampling: Sampling,
+    /// Sample paths of an ensemble (`paths = N`); 1 for a single solve.
+    pub paths: usize,
+    /// The model's outputs (`sol.NAME`), name and shape.
+    pub outputs: Vec<(String, Shape)>,
 }
 
 /// What checking a loss's expressions has met so far.
@@ -45,10 +51,15 @@ pub(crate) struct LossState {
     pub stats: Vec<LossStat>,
     /// Calls of `solve` met, with errors or not.
     pub attempted: usize,
+    /// The places of the `DATA.y` reads (E0715 beside an ensemble).
+    pub obs_y_reads: Vec<Span>,
+    /// Whether `DATA.mean` or `DATA.var` was read.
+    pub data_stats: bool,
 }
 
-const SOLUTION_MEMBERS: &str =
-    "`.y`, `.t`, `.local_error`, `.stiffness`, `.sampled_local_error`, `.sampled_stiffness`, `.nfe`, `.steps`";
+const SOLUTION_MEMBERS: &str = "`.y`, `.t`, `.local_error`, `.stiffness`, `.sampled_local_error`, \
+                                `.sampled_stiffness`, `.nfe`, `.steps` (and `.mean`, `.var` of an ensemble), and the \
+                                model's `output`s by name";
 
 impl<'a> Checker<'a> {
     /// Checks a loss of module `module`; `None` if it has errors.
@@ -117,6 +128,11 @@ impl<'a> Checker<'a> {
                     );
                 }
             }
+            let n_traj = self.data_info.get(&s.data).map_or(1, |d| d.n_traj);
+            if s.paths > 1 && n_traj > 1 && !state.obs_y_reads.is_empty() {
+                let name = self.data_name(s.data);
+                self.ensemble_reads_y(&name, n_traj, &state.obs_y_reads, s.span);
+            }
         }
         let value = value.and_then(|v| self.loss_value(l, v));
         if let Some(v) = &value {
@@ -146,7 +162,14 @@ impl<'a> Checker<'a> {
             solver: solve.solver,
             sampling: solve.sampling,
             stats_used,
-            layout: LossLayout { n_times: data.rows, n_state: solve.n_state, n_obs: data.n_obs },
+            layout: LossLayout {
+                n_times: data.rows,
+                n_state: solve.n_state,
+                n_obs: data.n_obs,
+                paths: solve.paths,
+                data_stats: state.data_stats,
+                n_field: data.n_field,
+            },
             lets,
             value,
         })
@@ -214,8 +237,8 @@ impl<'a> Checker<'a> {
         matches!(resolved, Resolved::Builtin(Builtin::Solve)).then_some(args.as_slice())
     }
 
-    /// Checks `solve(MODEL, at = DATA.t, with = SOLVER[, sampling = ...])`;
-    /// E0701 outside a loss body.
+    /// Checks `solve(MODEL, at = DATA.t, with = SOLVER[, sampling = ...][,
+    /// paths = N])`; E0701 outside a loss body.
     pub fn check_solve(&mut self, env: &Env, args: &'a [Arg], span: Span) -> Option<SolveInfo> {
         if !matches!(env.kind, EnvKind::Loss(_)) || self.loss.is_none() {
             self.solve_outside_loss(env, span);
@@ -226,9 +249,10 @@ impl<'a> Checker<'a> {
         }
         let module = env.module;
         let usage = "solve(model, at = obs.t, with = solver)";
-        let names = ["at", "with", "sampling"];
+        let names = ["at", "with", "sampling", "paths"];
         let bound = self.bind_model_call("solve", "E0713", usage, args, &names, 2, span)?;
         let (model, at, with, sampling, ok) = (bound.model, bound.named[0]?, bound.named[1]?, bound.named[2], bound.ok);
+        let paths = bound.named[3];
         let model = self.model_arg(module, model, "solve");
         let data = self.solve_at(env, at);
         let solver = self.solver_arg(module, with, "solve");
@@ -270,10 +294,31 @@ impl<'a> Checker<'a> {
             );
             return None;
         }
+        let paths = match paths {
+            None => 1,
+            Some(e) => {
+                let values = self.data_info.get(&data).map_or(0, |d| d.rows * info.n_state);
+                self.paths_arg(env, e, "solve", "E0713", &model, info.sde, values)?
+            }
+        };
+        if info.controlled && !self.cde_solve_data(&model, info.control_columns, data, at.span) {
+            return None;
+        }
         if let Some(state) = self.loss.as_mut() {
             state.data_reads.push((data, at.span));
         }
-        Some(SolveInfo { span, model, n_state: info.n_state, n_param: info.n_param, data, solver, sampling })
+        let outputs = info.outputs.clone();
+        Some(SolveInfo {
+            span,
+            model,
+            n_state: info.n_state,
+            n_param: info.n_param,
+            data,
+            solver,
+            sampling,
+            paths,
+            outputs,
+        })
     }
 
     /// E0701 for a `solve` at `span` in `env`, which is not a loss.
@@ -357,11 +402,17 @@ impl<'a> Checker<'a> {
         let state = self.loss.as_ref()?;
         let s = state.solves.get(i)?;
         let rows = self.data_info.get(&s.data)?.rows;
-        let n_state = s.n_state;
+        let (n_state, paths) = (s.n_state, s.paths);
         let input = |input, shape| Some(TExpr { kind: TKind::LossInput(input), shape, span });
         match name {
+            "y" if paths > 1 => {
+                self.ensemble_y(base, paths, name_span);
+                None
+            }
             "y" => input(LossInput::SolY, Shape::matrix(rows, n_state)),
+            "mean" | "var" => self.ensemble_stat(name, base, paths, Shape::matrix(rows, n_state), name_span, span),
             "t" => input(LossInput::Times, Shape::vector(rows)),
+            _ if s.outputs.iter().any(|(n, _)| n == name) => self.solution_output(i, base, name, name_span, span),
             _ => match LossStat::from_name(name) {
                 Some(stat) => {
                     let state = self.loss.as_mut()?;

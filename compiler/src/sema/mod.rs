@@ -8,7 +8,8 @@
 //! of every expression, compile-time evaluation of constants and indices,
 //! inlining of user fns, net expansion, the structure of models (ODE, SDE
 //! and CDE) and solvers, and the training declarations: data sets, losses
-//! (one solve, missing observations masked and reduced away) and `train`
+//! (one solve, missing observations masked and reduced away; ensembles of
+//! sample paths compared through their mean and variance) and `train`
 //! blocks. It reports every error it finds (E02xx names and imports, E03xx
 //! shapes, E04xx model structure, E05xx solvers, E07xx data, losses and
 //! training), keeps going after one, and gives a failed expression no shape
@@ -27,11 +28,13 @@ mod checker;
 mod consts;
 mod control;
 mod data;
+mod ensemble;
 mod expr;
 mod layers;
 mod loss;
 mod model;
 mod objectives;
+mod outputs;
 mod scope;
 mod shapes;
 mod solver;
@@ -41,8 +44,8 @@ pub mod tree;
 pub use builtins::{closest, edit_distance, SOLVER_METHODS, SOLVER_OPTIONS, TRAIN_OPTIONS};
 pub use data::load_path;
 pub use tree::{
-    CheckedDiffusion, CheckedLoss, CheckedModel, CheckedProgram, LossInput, ParamDecl, ParamInit, StateDecl, TExpr,
-    TKind,
+    CheckedDiffusion, CheckedLoss, CheckedModel, CheckedOutput, CheckedProgram, LossInput, ParamDecl, ParamInit,
+    StateDecl, TExpr, TKind,
 };
 
 use std::collections::HashMap;
@@ -139,7 +142,17 @@ pub fn check_with(
                         let n_state = m.states.iter().map(|s| s.shape.len()).sum();
                         let n_param = m.params.iter().map(|p| p.shape.len()).sum();
                         let sde = m.diffusion.is_some();
-                        let info = ModelInfo { name: m.name.clone(), n_state, n_param, controlled, sde };
+                        let outputs = m.outputs.iter().map(|o| (o.name.clone(), o.shape)).collect();
+                        let control_columns = m.control.as_ref().map(|c| c.columns);
+                        let info = ModelInfo {
+                            name: m.name.clone(),
+                            n_state,
+                            n_param,
+                            controlled,
+                            sde,
+                            outputs,
+                            control_columns,
+                        };
                         ck.models.insert(r, info);
                         models.push((r.item, m));
                     }

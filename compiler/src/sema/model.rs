@@ -3,13 +3,14 @@
 //! (E0406), `let`s, equations (E0401–E0405), the stochastic part:
 //! `noise` declarations, `dx = f dt + g dW` equations and `stratonovich`
 //! (E0408–E0411), and the controlled part: `input` and `dz = F @ dX`
-//! terms (E0412–E0416, mostly in [`super::control`]).
+//! terms (E0412–E0416, mostly in [`super::control`]), and `output`s
+//! (E0417, in [`super::outputs`]).
 //!
 //! Order of work, so every expression sees what it may: the `input` (its
 //! channel count is a constant, `X.dim`), params and nets in declaration
 //! order (constants only), then states (`t`, params, nets, `X(t)`), then
-//! `let`s and equations in declaration order (a `let` is visible after its
-//! definition).
+//! `let`s, equations and outputs in declaration order (a `let` is visible
+//! after its definition).
 
 use std::collections::{HashMap, HashSet};
 
@@ -147,8 +148,9 @@ impl<'a> Checker<'a> {
             }
         }
 
-        // Lets and equations, in declaration order.
+        // Lets, equations and outputs, in declaration order.
         env.phase = Phase::Body;
+        let mut outputs = Vec::new();
         for m in members() {
             match m {
                 Member::Let { name, value, .. } => {
@@ -162,6 +164,11 @@ impl<'a> Checker<'a> {
                 }
                 Member::Sde { state, terms, span } => {
                     self.sde_equation(module, &env, state, terms, *span, &states, &mut eqs);
+                }
+                Member::Output { name, value, span } => {
+                    env.phase = Phase::Output;
+                    outputs.push(self.output(module, &env, name, value, *span));
+                    env.phase = Phase::Body;
                 }
                 _ => {}
             }
@@ -205,6 +212,7 @@ impl<'a> Checker<'a> {
             rhs: eqs.rhs.into_iter().map(|r| r.and_then(|(_, v)| v)).collect::<Option<_>>()?,
             diffusion: diffusion?,
             control,
+            outputs: outputs.into_iter().collect::<Option<_>>()?,
         })
     }
 
@@ -223,7 +231,8 @@ impl<'a> Checker<'a> {
                 | Member::Net { name, .. }
                 | Member::Let { name, .. }
                 | Member::Noise { name, .. }
-                | Member::Input { name, .. } => name,
+                | Member::Input { name, .. }
+                | Member::Output { name, .. } => name,
                 Member::Ode { .. } | Member::Sde { .. } => continue,
             };
             if let Member::Input { span, .. } = m {
@@ -260,8 +269,9 @@ impl<'a> Checker<'a> {
                     n_nets += 1;
                     Local::Net(n_nets - 1)
                 }
-                // Not a value: `W` is only ever read as `dW`.
-                Member::Noise { .. } => continue,
+                // Not values: `W` is only ever read as `dW`, an output
+                // only as `sol.NAME` in a loss.
+                Member::Noise { .. } | Member::Output { .. } => continue,
                 Member::Input { .. } => Local::Input,
                 _ => {
                     env.all_lets.insert(name.name.clone(), name.span);

@@ -1,5 +1,5 @@
-//! The builtins made for losses, `mse`, `mae`, `huber` and `cross_entropy`
-//! (E0302 for mismatched operands, E0317 for a bad `delta`), and
+//! The builtins made for losses, `mse`, `mae`, `huber`, `cross_entropy`
+//! and `accuracy` (E0302 for mismatched operands, E0317 for a bad `delta`), and
 //! `linspace` (E0317), which makes the save times of `generate`. Each is
 //! built from the ordinary operations, so it lowers, differentiates and
 //! simplifies like anything the user writes; the reductions leave missing
@@ -171,6 +171,70 @@ impl<'a> Checker<'a> {
             _ => unreachable!("rank checked"),
         };
         Some(value)
+    }
+
+    /// `accuracy(logits, target)`: along the last axis, the fraction of
+    /// rows where the first maximum of `logits` sits where the first maximum
+    /// of `target` does (a vector is one row). Built from the Heaviside
+    /// step, whose derivative is zero: `row_k(v) = Π_{j<k} step(v_k − v_j) ·
+    /// Π_{j>k} (1 − step(v_j − v_k))` is 1 exactly for the first argmax `k`,
+    /// and a row is right when `Σ_k row_k(logits) · row_k(target) = 1`.
+    /// Its size grows with the square of the number of classes.
+    pub fn accuracy(&mut self, logits: TExpr, target: TExpr, args: &'a [Arg], span: Span) -> Option<TExpr> {
+        for (v, a) in [&logits, &target].into_iter().zip(args) {
+            if consts::is_masked(v) {
+                self.masked_operand("`accuracy`", a.value.span);
+                return None;
+            }
+        }
+        if logits.shape.is_scalar() || logits.shape != target.shape {
+            let label = if logits.shape.is_scalar() {
+                "the logits are a scalar; expected a vector or a matrix (one row per sample)".to_string()
+            } else {
+                format!("the logits are {} but the target is {}", logits.shape, target.shape)
+            };
+            self.report(
+                Diagnostic::error("E0302", "shape mismatch in `accuracy`", span)
+                    .label(label)
+                    .hint("the target holds one score (or a one-hot 1) per logit"),
+            );
+            return None;
+        }
+        let s = Span::detached();
+        let axis = logits.shape.rank() - 1;
+        let k = logits.shape.dim(axis);
+        let rows = if axis == 0 { 1 } else { logits.shape.dim(0) };
+        // One column (a scalar for a vector) per class.
+        let columns = |v: &TExpr| (0..k).map(|j| consts::index(v.clone(), axis, j, s)).collect::<Vec<_>>();
+        let step = |x: TExpr| consts::unary(UnaryOp::Step, x, s);
+        let first_max = |cols: &[TExpr], c: usize| {
+            let mut acc: Option<TExpr> = None;
+            for j in (0..k).filter(|&j| j != c) {
+                let f = if j < c {
+                    step(consts::binary(BinaryOp::Sub, cols[c].clone(), cols[j].clone(), s))
+                } else {
+                    let beaten = step(consts::binary(BinaryOp::Sub, cols[j].clone(), cols[c].clone(), s));
+                    consts::binary(BinaryOp::Sub, TExpr::scalar(1.0, s), beaten, s)
+                };
+                acc = Some(match acc {
+                    None => f,
+                    Some(a) => consts::binary(BinaryOp::Mul, a, f, s),
+                });
+            }
+            acc.unwrap_or_else(|| TExpr::constant(Arc::from(vec![1.0; cols[c].shape.len()]), cols[c].shape, s))
+        };
+        let (lc, tc) = (columns(&logits), columns(&target));
+        let mut hits: Option<TExpr> = None;
+        for c in 0..k {
+            let both = consts::binary(BinaryOp::Mul, first_max(&lc, c), first_max(&tc, c), s);
+            hits = Some(match hits {
+                None => both,
+                Some(h) => consts::binary(BinaryOp::Add, h, both, s),
+            });
+        }
+        let hits = hits.expect("at least one class");
+        let total = consts::sum(hits, s);
+        Some(consts::binary(BinaryOp::Div, total, TExpr::scalar(rows as f64, s), span))
     }
 
     /// `linspace(start, stop, n)`: `n` constants from `start` to `stop`,

@@ -229,6 +229,7 @@ impl<'a> Checker<'a> {
         }
         let (loss, optimizer, batch) = (loss?, optimizer?, batch?);
         let default_initial = match batch {
+            _ if self.is_controlled(&loss.model) => InitialState::Model,
             BatchSpec::Full => InitialState::Model,
             _ => InitialState::Data,
         };
@@ -459,6 +460,15 @@ impl<'a> Checker<'a> {
                 self.report(d.hint(format!("use at most `count = {}`", data.n_traj)));
             }
             _ => {}
+        }
+        if loss.layout.is_ensemble() {
+            self.ensemble_train(loss, batch, batch_span, initial);
+            self.sde_against_loss(t, loss, gradient, gradient_span);
+            return;
+        }
+        if self.is_controlled(&loss.model) {
+            self.cde_against_loss(t, loss, batch_span, batch, initial, gradient, gradient_span);
+            return;
         }
         let windows = matches!(batch, BatchSpec::Windows { .. });
         let from_data = match initial {

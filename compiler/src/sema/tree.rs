@@ -108,6 +108,24 @@ pub enum LossInput {
     Times,
     /// A solver statistic, a scalar.
     Stat(LossStat),
+    /// An ensemble solve's `N` sample paths, `[N, T·n]` (path `b`'s
+    /// `[T, n]` solution flattened in row `b`); `sol.mean` and `sol.var`
+    /// are built from it.
+    SolPaths,
+    /// `DATA.mean`, `[T, m]`, 0 where missing.
+    DataMean,
+    /// `DATA.var`, `[T, m]`, 0 where missing.
+    DataVar,
+    /// 1 where `DATA.mean` and `DATA.var` exist (at least 2 observations), `[T, m]`.
+    DataStatMask,
+    /// `sol.NAME` for the solved model's output `NAME` (index into
+    /// [`CheckedModel::outputs`]): `[T]` for a scalar output, `[T, len]`
+    /// for a vector one. Lowered by inlining the output's expression per
+    /// save time, reading that row of `sol.y`, that time and `p`.
+    Output(usize),
+    /// `DATA.NAME` for a per-trajectory field: the member's trajectory's
+    /// value, at this offset in the fields block of the [`LossLayout`].
+    Field(usize),
 }
 
 impl TExpr {
@@ -187,6 +205,19 @@ pub struct CheckedModel {
     /// [`TKind::Control`] and [`TKind::ControlRate`], and `dz = F @ dX + g dt`
     /// is in `rhs` as `F @ dX/dt + g`; `None` for ODE and SDE models.
     pub control: Option<Control>,
+    /// The `output`s, in declaration order.
+    pub outputs: Vec<CheckedOutput>,
+}
+
+/// A checked `output NAME = expr` of a model.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CheckedOutput {
+    pub name: String,
+    /// A scalar or a vector.
+    pub shape: Shape,
+    /// Reads `t`, states, params and the model's `let`s (never the path).
+    pub value: TExpr,
+    pub span: Span,
 }
 
 /// The checked noise term `g dW` of an SDE model.

@@ -120,6 +120,9 @@ pub enum Member {
     /// controlled equations and `NAME(t)` in expressions; `source` is an
     /// expression such as `hermite(series, time = true)` (sema checks its form).
     Input { name: Ident, source: Expr, span: Span },
+    /// `output NAME = expr` — a named readout of the state (scalar or
+    /// vector), `sol.NAME` in a loss and extra columns in `nde run`.
+    Output { name: Ident, value: Expr, span: Span },
     /// `dNAME = f dt + g dW` or `dNAME = F @ dX + f dt` — a stochastic or
     /// controlled equation as a sum of terms; `state` is the `NAME` part.
     Sde { state: Ident, terms: Vec<SdeTerm>, span: Span },
@@ -155,6 +158,7 @@ impl Member {
             | Member::Ode { span, .. }
             | Member::Noise { span, .. }
             | Member::Input { span, .. }
+            | Member::Output { span, .. }
             | Member::Sde { span, .. } => *span,
         }
     }
@@ -167,7 +171,8 @@ impl Member {
             | Member::Net { name, .. }
             | Member::Let { name, .. }
             | Member::Noise { name, .. }
-            | Member::Input { name, .. } => name,
+            | Member::Input { name, .. }
+            | Member::Output { name, .. } => name,
             Member::Ode { state, .. } | Member::Sde { state, .. } => state,
         }
     }

@@ -49,6 +49,7 @@ fn parts(pair: Pair<'_>) -> impl Iterator<Item = Pair<'_>> {
                 | Rule::kw_train
                 | Rule::kw_noise
                 | Rule::kw_input
+                | Rule::kw_output
                 | Rule::EOI
         )
     })
@@ -280,6 +281,11 @@ impl Builder {
                 let name = self.ident(next(&mut it, "input name"));
                 let source = self.expr(next(&mut it, "input source"))?.expr;
                 out.push(Member::Input { span: name.span.to(source.span), name, source });
+            }
+            Rule::output_decl => {
+                let name = self.ident(next(&mut it, "output name"));
+                let value = self.expr(next(&mut it, "output value"))?.expr;
+                out.push(Member::Output { span: name.span.to(value.span), name, value });
             }
             Rule::sde_decl => {
                 let lhs = next(&mut it, "equation left-hand side");

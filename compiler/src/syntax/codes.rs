@@ -19,8 +19,8 @@ pub const UNTERMINATED_COMMENT: &str = "E0107";
 pub const UNCLOSED_DELIMITER: &str = "E0108";
 /// A `)`, `]` or `}` with nothing open.
 pub const STRAY_CLOSER: &str = "E0109";
-/// A construct that is reserved but not supported yet (`output`).
-pub const NOT_SUPPORTED_YET: &str = "E0110";
+// E0110 (a reserved construct not supported yet) is retired: `output`,
+// its only use, is parsed now.
 /// A model member (declaration or equation) outside a model.
 pub const MEMBER_OUTSIDE_MODEL: &str = "E0111";
 /// An unknown word where an item or a model member must start (`modle`).

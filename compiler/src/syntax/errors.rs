@@ -89,6 +89,8 @@ impl Expected {
                 | Rule::noise_decl
                 | Rule::kw_input
                 | Rule::input_decl
+                | Rule::kw_output
+                | Rule::output_decl
                 | Rule::sde_decl
                 | Rule::sde_lhs => e.member = true,
                 Rule::differential | Rule::noise_matmul => e.differential = true,

@@ -12,12 +12,10 @@ use super::lex::{self, TokenKind};
 use crate::diag::Diagnostic;
 
 const ITEM_KEYWORDS: [&str; 8] = ["use", "const", "fn", "model", "solver", "data", "loss", "train"];
-const MEMBER_KEYWORDS: [&str; 6] = ["param", "state", "net", "let", "noise", "input"];
-/// Reserved for features a later version adds.
-const FUTURE_KEYWORDS: [&str; 1] = ["output"];
+const MEMBER_KEYWORDS: [&str; 7] = ["param", "state", "net", "let", "noise", "input", "output"];
 
 fn is_keyword(word: &str) -> bool {
-    ITEM_KEYWORDS.contains(&word) || MEMBER_KEYWORDS.contains(&word) || FUTURE_KEYWORDS.contains(&word)
+    ITEM_KEYWORDS.contains(&word) || MEMBER_KEYWORDS.contains(&word)
 }
 
 /// A mistake with its own code, if the error position shows one.
@@ -58,8 +56,8 @@ fn unclosed(ctx: &Ctx<'_>, open: lex::Opener, hint: String) -> Diagnostic {
         .hint(hint)
 }
 
-/// Errors at a keyword: E0110 (reserved for later), E0102 (used as a name),
-/// E0111 (a member outside a model), E0114 (an item inside a model).
+/// Errors at a keyword: E0102 (used as a name), E0111 (a member outside a
+/// model), E0114 (an item inside a model).
 fn keyword(ctx: &Ctx<'_>) -> Option<Diagnostic> {
     let word = ctx.found_text();
     if ctx.found != TokenKind::Word || !is_keyword(word) {
@@ -67,15 +65,6 @@ fn keyword(ctx: &Ctx<'_>) -> Option<Diagnostic> {
     }
     let e = &ctx.expected;
     let span = ctx.found_span();
-    if FUTURE_KEYWORDS.contains(&word) && (e.item || e.member) {
-        let (what, hint) = (
-            "`output` declarations are not supported yet".to_string(),
-            "a model's outputs are planned; for now use a `let` and read the states",
-        );
-        return Some(
-            Diagnostic::error(codes::NOT_SUPPORTED_YET, what, span).label("reserved for a later version").hint(hint),
-        );
-    }
     if e.name || e.expr {
         if e.expr && lex::starts_line(ctx.text, ctx.at) {
             // `let a =` with the value forgotten: the keyword is the next line.

@@ -115,6 +115,7 @@ fn print_member(member: &Member) -> String {
         Member::Ode { state, rhs, span } => (format!("d{}/dt = {}", state.name, print_expr(rhs)), *span),
         Member::Noise { name, shape: s, span } => (format!("noise {}{}", name.name, shape(&Some(s.clone()))), *span),
         Member::Input { name, source, span } => (format!("input {} = {}", name.name, print_expr(source)), *span),
+        Member::Output { name, value, span } => (format!("output {} = {}", name.name, print_expr(value)), *span),
         Member::Sde { state, terms, span } => {
             let mut line = format!("d{} =", state.name);
             for (i, t) in terms.iter().enumerate() {

@@ -221,7 +221,7 @@ fn keywords_are_whole_words() {
 
 #[test]
 fn error_codes_and_positions() {
-    let cases: [(&str, &str, usize, usize); 38] = [
+    let cases: [(&str, &str, usize, usize); 39] = [
         ("model a {\n  dx/dt := 1\n}", codes::SYNTAX, 2, 9),
         ("model a {\n  dx/dt = x ** 2\n}", codes::SYNTAX, 2, 14),
         ("model a { param a 1.0 }", codes::SYNTAX, 1, 19),
@@ -239,7 +239,8 @@ fn error_codes_and_positions() {
         ("model a {\n  state x = 1\n", codes::UNCLOSED_DELIMITER, 1, 9),
         ("model a {\n  state x = 1\nmodel b {}", codes::UNCLOSED_DELIMITER, 1, 9),
         ("model a {}\n}", codes::STRAY_CLOSER, 2, 1),
-        ("model a {\n  output y = 1\n}", codes::NOT_SUPPORTED_YET, 2, 3),
+        ("output y = 1", codes::MEMBER_OUTSIDE_MODEL, 1, 1),
+        ("model a {\n  output = 1\n}", codes::SYNTAX, 2, 10),
         ("train fit { steps 10 }", codes::SYNTAX, 1, 19),
         ("loss fit { }", codes::SYNTAX, 1, 12),
         ("loss fit { let a = 1 }", codes::SYNTAX, 1, 22),
@@ -278,7 +279,7 @@ fn error_messages_name_what_was_expected() {
         "expected `,` or `)` to close the call opened at 2:12, found `dy`"
     );
     assert_eq!(message("model a { param model = 1 }"), "`model` is a keyword");
-    assert_eq!(message("model a { output y = 1 }"), "`output` declarations are not supported yet");
+    assert_eq!(message("output y = 1"), "`output` declarations belong inside a model");
     assert_eq!(message("loss fit { let a = 1 }"), "expected an expression, found `}`");
     assert_eq!(message("loss fit x"), "expected `=` or `{`, found `x`");
     assert_eq!(message("train fit { steps 10 }"), "expected `=`, found the number `10`");

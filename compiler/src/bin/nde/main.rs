@@ -6,6 +6,7 @@
 //! read or written.
 
 mod emit;
+mod eval;
 mod render;
 mod run;
 mod simplify;
@@ -34,7 +35,7 @@ networks) to fused native kernels and solves them.\n\n\
 Start with `nde check model.nde`, then `nde run model.nde --t1 10`. \
 `nde emit ir model.nde` shows what the compiler made of it.",
     after_help = "Examples:\n  nde check examples/lorenz.nde\n  nde run examples/lorenz.nde --t1 100 --solver tsit5 --rtol 1e-8 --atol 1e-10 --stats\n  \
-nde run examples/bench_mlp.nde --params ../shared/bench/mlp_weights.npz --at 0:10:11 -o out.npz\n  nde emit clif examples/pendulum.nde\n  nde train examples/spiral.nde --plot loss.svg\n\n\
+nde run examples/bench_mlp.nde --params ../shared/bench/mlp_weights.npz --at 0:10:11 -o out.npz\n  nde emit clif examples/pendulum.nde\n  nde train examples/spiral.nde --plot loss.svg\n  nde eval examples/ncde_spirals.nde --params ncde_spirals.params.npz\n\n\
 Exit codes: 0 ok, 1 model errors, 2 bad command line, 3 solve failed, 4 file error."
 )]
 struct Cli {
@@ -67,6 +68,16 @@ enum Command {
     },
     /// Train a model: run a file's `train` block (progress bar, checkpoints, --resume) and write the parameters as .npz.
     Train(Box<train::TrainArgs>),
+    /// Evaluate losses once (default: every loss of the file) at given or initial parameters; prints `NAME VALUE` lines.
+    ///
+    /// Each named loss is computed on its whole data set, without training: every trajectory solved from its
+    /// start, the loss block averaged over them (as the summary of `nde train` does), at the parameters of
+    /// --params (e.g. written by `nde train`) or at the initial values. One `NAME VALUE` line per loss, in the
+    /// order asked for.
+    ///
+    /// A loss whose value is `accuracy(...)` gives the fraction of trajectories classified right. A loss
+    /// declared only to be evaluated (on a test set) needs no `train` block.
+    Eval(eval::EvalArgs),
     /// Simplify an expression given on the command line and print it as maths (`--explain` lists the rewrites).
     Simplify(simplify::SimplifyArgs),
 }
@@ -80,6 +91,7 @@ fn main() -> ExitCode {
         Command::Emit { stage, file, model, wrt } => emit::emit(stage, &file, model.as_deref(), wrt.as_deref()),
         Command::Simplify(args) => simplify::simplify(&args),
         Command::Train(args) => train::train(&args),
+        Command::Eval(args) => eval::eval(&args),
     };
     ExitCode::from(code)
 }

@@ -132,7 +132,7 @@ fn run_inner(args: &RunArgs) -> Result<(), u8> {
     });
     let output = result?;
 
-    write_output(args.out.as_deref(), model, &output)?;
+    write_output(args.out.as_deref(), model, &params, &output)?;
     if args.stats {
         print_stats(&output.stats);
     }
@@ -189,7 +189,7 @@ fn run_cde(
     }
     let batch = (paths.len() > 1).then_some(paths.len());
     let output = Output { t: saveat, y, batch, stats };
-    write_output(args.out.as_deref(), model, &output)?;
+    write_output(args.out.as_deref(), model, params, &output)?;
     if args.stats {
         print_stats(&output.stats);
     }
@@ -235,7 +235,7 @@ fn run_sde(args: &RunArgs, declared: &[SolverSpec], model: &ModelIr, params: &[f
     let sol = sde_solve_batch(&field, args.t0, &y0s, saveat, &opts, args.noise_seed, args.threads)
         .map_err(|e| fail(exit::SOLVE_FAILED, e))?;
     let output = Output { t: sol.t, y: sol.y, batch, stats: sol.stats };
-    write_output(args.out.as_deref(), model, &output)?;
+    write_output(args.out.as_deref(), model, params, &output)?;
     if args.stats {
         print_stats(&output.stats);
     }
@@ -399,20 +399,43 @@ fn read_initial_states(path: &Path, n: usize) -> Result<Vec<f64>, u8> {
     Ok(data)
 }
 
-fn write_output(out: Option<&Path>, model: &ModelIr, o: &Output) -> Result<(), u8> {
+/// Writes the trajectory: the states and, after them, the model's
+/// `output`s computed at every saved state (CSV columns `logits[0]`, ...;
+/// in `.npz` one array per output, `[T, len]` or `[batch, T, len]`).
+fn write_output(out: Option<&Path>, model: &ModelIr, params: &[f64], o: &Output) -> Result<(), u8> {
     let n = model.n_state();
     let nt = o.t.len();
+    let rows = o.y.len() / n.max(1);
+    let width: usize = model.outputs.iter().map(|x| x.shape.len()).sum();
+    let mut outputs = Vec::with_capacity(rows * width);
+    for (row, y) in o.y.chunks(n.max(1)).enumerate() {
+        let values = driver::output_values(model, params, o.t[row % nt], y)
+            .map_err(|e| fail(exit::SOLVE_FAILED, format!("computing the outputs at t = {}: {e}", o.t[row % nt])))?;
+        outputs.extend(values);
+    }
     let is_npz = out.is_some_and(|p| p.extension().is_some_and(|e| e == "npz"));
     let result = if is_npz {
-        let mut shape = vec![nt, n];
-        if let Some(b) = o.batch {
-            shape.insert(0, b);
+        let lead = |len: usize| {
+            let mut shape = vec![nt, len];
+            if let Some(b) = o.batch {
+                shape.insert(0, b);
+            }
+            shape
+        };
+        let mut arrays = vec![Array::new("t", vec![nt], o.t.clone()), Array::new("y", lead(n), o.y.clone())];
+        let mut at = 0;
+        for x in &model.outputs {
+            let len = x.shape.len();
+            let values = outputs.chunks(width.max(1)).flat_map(|r| r[at..at + len].iter().copied()).collect();
+            arrays.push(Array::new(x.name.clone(), lead(len), values));
+            at += len;
         }
-        io::write_npz(out.unwrap(), &[Array::new("t", vec![nt], o.t.clone()), Array::new("y", shape, o.y.clone())])
+        io::write_npz(out.unwrap(), &arrays)
     } else {
         let mut columns = vec!["t".to_string()];
         columns.extend(driver::state_columns(model));
-        let mut data = Vec::with_capacity(o.y.len() + o.y.len() / n.max(1) * 2);
+        columns.extend(driver::output_columns(model));
+        let mut data = Vec::with_capacity(o.y.len() + rows * (width + 2));
         if o.batch.is_some() {
             columns.insert(0, "traj".to_string());
         }
@@ -422,6 +445,7 @@ fn write_output(out: Option<&Path>, model: &ModelIr, o: &Output) -> Result<(), u
             }
             data.push(o.t[row % nt]);
             data.extend_from_slice(y);
+            data.extend_from_slice(&outputs[row * width..(row + 1) * width]);
         }
         let table = Table { columns, data };
         match out {

@@ -71,7 +71,7 @@ fn failure_code(e: &TrainFailure) -> u8 {
     }
 }
 
-fn report(e: TrainFailure) -> u8 {
+pub(crate) fn report(e: TrainFailure) -> u8 {
     fail(failure_code(&e), e)
 }
 
