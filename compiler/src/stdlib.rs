@@ -21,12 +21,20 @@ pub struct StdModule {
 }
 
 /// Every stdlib module.
-pub const MODULES: &[StdModule] = &[StdModule {
-    path: "std.nn",
-    file_name: "<stdlib>/std/nn.nde",
-    source: include_str!("../../stdlib/std/nn.nde"),
-    intrinsics: &["mlp", "linear"],
-}];
+pub const MODULES: &[StdModule] = &[
+    StdModule {
+        path: "std.nn",
+        file_name: "<stdlib>/std/nn.nde",
+        source: include_str!("../../stdlib/std/nn.nde"),
+        intrinsics: &["mlp", "linear"],
+    },
+    StdModule {
+        path: "std.sde",
+        file_name: "<stdlib>/std/sde.nde",
+        source: include_str!("../../stdlib/std/sde.nde"),
+        intrinsics: &[],
+    },
+];
 
 /// The stdlib module with this dotted path.
 pub fn module(path: &str) -> Option<&'static StdModule> {

@@ -239,3 +239,41 @@ fn an_sde_model_with_a_continuous_adjoint_is_refused() {
     let err = text(&o.stderr);
     assert!(err.contains("E0706") && err.contains("`gradient = backsolve` with an SDE model"), "{err}");
 }
+
+/// examples/latent_sde.nde: the negative ELBO of a latent SDE (data misfit
+/// plus the path KL carried as a state) falls by two orders of magnitude.
+#[test]
+fn a_latent_sde_learns_its_evidence_lower_bound() {
+    let out = scratch("latent", "p.npz").display().to_string();
+    let history = scratch("latent", "h.csv").display().to_string();
+    let o = nde(&["train", "examples/latent_sde.nde", "-q", "--out", &out, "--history", &history]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let losses: Vec<f64> = std::fs::read_to_string(&history)
+        .unwrap()
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').nth(1).unwrap().parse().unwrap())
+        .collect();
+    assert_eq!(losses.len(), 400);
+    let first = losses[0];
+    let last = losses[380..].iter().sum::<f64>() / 20.0;
+    assert!(first > 50.0 && last < 1.5, "loss {first} -> {last}");
+    // The KL state grew from 0 but stays moderate: the posterior departs
+    // from the prior only as far as the data need.
+    let o = nde(&[
+        "run",
+        "examples/latent_sde.nde",
+        "--model",
+        "latent",
+        "--params",
+        &out,
+        "--dt",
+        "0.02",
+        "--at",
+        "0:6:2",
+    ]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let csv = text(&o.stdout);
+    let kl: f64 = csv.lines().next_back().unwrap().split(',').next_back().unwrap().parse().unwrap();
+    assert!(kl > 0.1 && kl < 50.0, "KL {kl}\n{csv}");
+}

@@ -147,6 +147,7 @@ impl<'a> Checker<'a> {
                     Resolved::Def(Def::Loss(_)) => not_fn(self, "a loss"),
                     Resolved::Def(Def::Const(_)) => not_fn(self, "a `const`"),
                     Resolved::Def(Def::Model(_)) => not_fn(self, "a model"),
+                    Resolved::Def(Def::Template(_)) => not_fn(self, "a model template"),
                     Resolved::Def(Def::Solver(_)) => not_fn(self, "a solver"),
                     _ => unreachable!("handled above"),
                 }

@@ -32,6 +32,9 @@ pub(crate) enum Def {
     Const(ItemRef),
     Fn(ItemRef),
     Model(ItemRef),
+    /// A model template (`model lsde(n, ...) { ... }`), instantiated by
+    /// `model NAME = lsde(n = 4)`.
+    Template(ItemRef),
     Solver(ItemRef),
     Data(ItemRef),
     Loss(ItemRef),
@@ -97,6 +100,8 @@ pub(crate) struct ModelEnv {
     pub phase: Phase,
     /// The model's `input` declaration, once checked.
     pub input: Option<InputInfo>,
+    /// A template instance's parameters, as compile-time constants.
+    pub template_args: Vec<ArgVal>,
 }
 
 /// A model's `input NAME = kind(data, ...)` as expressions see it.
@@ -293,6 +298,9 @@ impl<'a> Checker<'a> {
             EnvKind::Model(m) => {
                 if let Some(&l) = m.names.get(name) {
                     return Resolved::Local(l);
+                }
+                if let Some(a) = m.template_args.iter().find(|a| a.name == name) {
+                    return Resolved::Arg(a);
                 }
             }
             EnvKind::Loss(l) => {

@@ -150,6 +150,10 @@ impl<'a> Checker<'a> {
                 self.report(err("E0211", format!("`{name}` is a loss, not a value"), "used as a value"));
                 None
             }
+            Resolved::Def(Def::Template(_)) => {
+                self.report(err("E0211", format!("`{name}` is a model template, not a value"), "used as a value"));
+                None
+            }
             Resolved::Def(Def::Const(r)) => self.const_value(r, Some(span)),
             Resolved::Def(Def::Fn(_) | Def::Layer(_)) | Resolved::Builtin(_) => {
                 self.report(

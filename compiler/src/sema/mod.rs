@@ -6,10 +6,11 @@
 //! `solver`, `data` and `loss`; inside a model `t`, params, states, nets,
 //! `let`s and the `input` path; inside a loss its `let`s), the static shape
 //! of every expression, compile-time evaluation of constants and indices,
-//! inlining of user fns, net expansion, the structure of models (ODE, SDE
-//! and CDE) and solvers, and the training declarations: data sets, losses
-//! (one solve, missing observations masked and reduced away; ensembles of
-//! sample paths compared through their mean and variance) and `train`
+//! inlining of user fns, net expansion, model templates and their
+//! instances, the structure of models (ODE, SDE and CDE) and solvers, and
+//! the training declarations: data sets, losses (one solve, missing
+//! observations masked and reduced away; ensembles of sample paths compared
+//! through their mean and variance) and `train`
 //! blocks. It reports every error it finds (E02xx names and imports, E03xx
 //! shapes, E04xx model structure, E05xx solvers, E07xx data, losses and
 //! training), keeps going after one, and gives a failed expression no shape
@@ -38,6 +39,7 @@ mod outputs;
 mod scope;
 mod shapes;
 mod solver;
+mod template;
 mod train;
 pub mod tree;
 
@@ -133,11 +135,15 @@ pub fn check_with(
         let mut models = Vec::new();
         for controlled in [false, true] {
             for (r, item) in refs().zip(items) {
-                let ast::Item::Model(m) = item else { continue };
                 if ck.is_controlled_item(r) != controlled {
                     continue;
                 }
-                if let Some(m) = ck.check_model(0, m) {
+                let checked = match item {
+                    ast::Item::Model(m) if m.template.is_none() => ck.check_model(0, m),
+                    ast::Item::Instance(i) => ck.check_instance(0, i),
+                    _ => continue,
+                };
+                if let Some(m) = checked {
                     if ck.check_budget(&m) {
                         let n_state = m.states.iter().map(|s| s.shape.len()).sum();
                         let n_param = m.params.iter().map(|p| p.shape.len()).sum();

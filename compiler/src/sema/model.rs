@@ -21,7 +21,7 @@ use crate::span::Span;
 use crate::syntax::ast::{Expr, ExprKind, Ident, Member, ModelItem, SdeTerm, ShapeAnn};
 
 use super::builtins::{closest, Initialiser};
-use super::checker::{Checker, Env, EnvKind, Local, ModelEnv, Phase, Resolved};
+use super::checker::{ArgVal, Checker, Env, EnvKind, Local, ModelEnv, Phase, Resolved};
 use super::consts;
 use super::tree::{CheckedDiffusion, CheckedModel, ParamDecl, ParamInit, StateDecl, TExpr};
 
@@ -73,6 +73,18 @@ const PENDING: usize = usize::MAX;
 impl<'a> Checker<'a> {
     /// Checks a model of module `module`; `None` if it has errors.
     pub fn check_model(&mut self, module: usize, model: &'a ModelItem) -> Option<CheckedModel> {
+        self.check_model_as(module, model, &model.name, Vec::new())
+    }
+
+    /// Checks `model` (of `module`) under the name `name`, its template
+    /// parameters bound to `template_args` (empty for a plain model).
+    pub fn check_model_as(
+        &mut self,
+        module: usize,
+        model: &'a ModelItem,
+        name: &Ident,
+        template_args: Vec<ArgVal>,
+    ) -> Option<CheckedModel> {
         let errors_before = self.diags.len();
         let mut env = ModelEnv {
             names: HashMap::from([("t".to_string(), Local::Time)]),
@@ -83,6 +95,7 @@ impl<'a> Checker<'a> {
             all_lets: HashMap::new(),
             phase: Phase::ParamInit,
             input: None,
+            template_args,
         };
         let rejected = self.declare_members(module, model, &mut env);
         let members = || model.members.iter().enumerate().filter(|(i, _)| !rejected.contains(i)).map(|(_, m)| m);
@@ -144,7 +157,8 @@ impl<'a> Checker<'a> {
         };
         for m in members() {
             if let Member::Noise { name, shape, span } = m {
-                self.noise_decl(name, shape, *span, &mut eqs.noise);
+                let file = Env { module, kind: EnvKind::Model(&env) };
+                self.noise_decl(&file, name, shape, *span, &mut eqs.noise);
             }
         }
 
@@ -204,8 +218,8 @@ impl<'a> Checker<'a> {
             out_states.push(StateDecl { name: name.name.clone(), shape: shape?, init: init?, span });
         }
         Some(CheckedModel {
-            name: model.name.name.clone(),
-            span: model.name.span,
+            name: name.name.clone(),
+            span: name.span,
             states: out_states,
             params,
             lets: env.lets.into_iter().collect::<Option<_>>()?,
@@ -293,11 +307,11 @@ impl<'a> Checker<'a> {
         init: &'a Expr,
         span: Span,
     ) -> Option<ParamDecl> {
+        let env = Env { module, kind: EnvKind::Model(env) };
         let shape = match ann {
-            Some(a) => Some(self.annotation(a)?),
+            Some(a) => Some(self.annotation(&env, a)?),
             None => None,
         };
-        let env = Env { module, kind: EnvKind::Model(env) };
         let decl = |shape, init| Some(ParamDecl { name: name.name.clone(), shape, init, span });
         if let Some((k, args)) = self.initialiser_call(&env, init) {
             let shape = shape.unwrap_or(Shape::scalar());
@@ -468,7 +482,7 @@ impl<'a> Checker<'a> {
 
     /// `noise NAME: [m]`: E0411 for a second declaration or a shape that is
     /// not a vector.
-    fn noise_decl(&mut self, name: &Ident, shape: &ShapeAnn, span: Span, noise: &mut Option<NoiseDecl>) {
+    fn noise_decl(&mut self, env: &Env, name: &Ident, shape: &ShapeAnn, span: Span, noise: &mut Option<NoiseDecl>) {
         if let Some(first) = noise {
             self.report(
                 Diagnostic::error("E0411", "a model has at most one `noise` declaration", span)
@@ -478,7 +492,7 @@ impl<'a> Checker<'a> {
             );
             return;
         }
-        let m = match self.annotation(shape) {
+        let m = match self.annotation(env, shape) {
             Some(s) if s.rank() == 1 => Some(s.len()),
             Some(s) => {
                 self.report(
@@ -799,8 +813,9 @@ impl<'a> Checker<'a> {
         ann: Option<&ShapeAnn>,
         init: &'a Expr,
     ) -> (Option<Shape>, Option<TExpr>) {
-        let want = ann.map(|a| self.annotation(a));
-        let v = self.expr(&Env { module, kind: EnvKind::Model(env) }, init);
+        let env = Env { module, kind: EnvKind::Model(env) };
+        let want = ann.map(|a| self.annotation(&env, a));
+        let v = self.expr(&env, init);
         match (want, v) {
             (Some(None), _) => (None, None),
             (Some(Some(w)), None) => (Some(w), None),

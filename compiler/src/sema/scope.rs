@@ -13,6 +13,7 @@ use crate::syntax::ast::{self, Expr, ExprKind, IndexArg, Item};
 
 use super::builtins::{self, closest, MAX_ELEMENTS};
 use super::checker::{ArgVal, Checker, ConstSlot, Def, Entry, Env, EnvKind, ItemRef, Resolved};
+use super::consts;
 use super::tree::TExpr;
 use super::ModuleOrigin;
 
@@ -46,7 +47,9 @@ fn item_name(item: &Item) -> Option<(&ast::Ident, MakeDef)> {
     match item {
         Item::Const(c) => Some((&c.name, Def::Const)),
         Item::Fn(f) => Some((&f.name, Def::Fn)),
+        Item::Model(m) if m.template.is_some() => Some((&m.name, Def::Template)),
         Item::Model(m) => Some((&m.name, Def::Model)),
+        Item::Instance(i) => Some((&i.name, Def::Model)),
         Item::Solver(s) => Some((&s.name, Def::Solver)),
         Item::Data(d) => Some((&d.name, Def::Data)),
         Item::Loss(l) => Some((&l.name, Def::Loss)),
@@ -132,13 +135,15 @@ impl<'a> Checker<'a> {
     fn import(&mut self, m: usize, target: usize, name: &ast::Ident) {
         let own = |e: &&Entry| !e.imported;
         match self.scopes[target].names.get(&name.name).filter(own).map(|e| e.def) {
-            Some(def @ (Def::Const(_) | Def::Fn(_) | Def::Layer(_))) => self.define(m, name, def, true),
+            Some(def @ (Def::Const(_) | Def::Fn(_) | Def::Layer(_) | Def::Template(_))) => {
+                self.define(m, name, def, true)
+            }
             Some(Def::Model(_) | Def::Solver(_) | Def::Data(_) | Def::Loss(_)) => {
                 let module = self.module_name(target);
                 self.report(
                     Diagnostic::error("E0209", format!("`{}` in {module} cannot be imported", name.name), name.span)
                         .label("a model, solver, data set or loss")
-                        .hint("only `fn`s, `const`s and layers can be imported"),
+                        .hint("only `fn`s, `const`s, layers and model templates can be imported"),
                 );
             }
             None => {
@@ -376,7 +381,7 @@ impl<'a> Checker<'a> {
 
     fn eval_const(&mut self, module: usize, c: &'a ast::ConstItem) -> Option<TExpr> {
         let env = Env { module, kind: EnvKind::File };
-        let ann = c.shape.as_ref().map(|s| (self.annotation(s), s.span));
+        let ann = c.shape.as_ref().map(|s| (self.annotation(&env, s), s.span));
         let v = self.expr(&env, &c.value)?;
         let v = self.require_const(v, "a `const`")?;
         if let Some((Some(shape), span)) = ann {
@@ -392,13 +397,42 @@ impl<'a> Checker<'a> {
         Some(v)
     }
 
-    /// Checks a shape annotation (E0312 for rank > 2 or a zero dimension).
-    pub fn annotation(&mut self, ann: &ast::ShapeAnn) -> Option<Shape> {
-        let too_big =
-            !matches!(ann.dims.iter().try_fold(1usize, |n, &d| n.checked_mul(d)), Some(n) if n <= MAX_ELEMENTS);
-        let bad = if ann.dims.len() > 2 {
+    /// Checks a shape annotation (E0312 for rank > 2 or a zero dimension);
+    /// a named dimension must be a whole-number constant visible in `env`
+    /// (E0309 otherwise).
+    pub fn annotation(&mut self, env: &Env, ann: &ast::ShapeAnn) -> Option<Shape> {
+        let mut dims = Vec::with_capacity(ann.dims.len());
+        for d in &ann.dims {
+            match d {
+                ast::Dim::Size(n) => dims.push(*n),
+                ast::Dim::Name(id) => {
+                    let v = match self.lookup(env, &id.name) {
+                        Resolved::Arg(a) => a.value.clone().map(|v| TExpr::constant(v, a.shape, id.span)),
+                        Resolved::Def(Def::Const(r)) => self.const_value(r, Some(id.span)),
+                        _ => None,
+                    };
+                    match v.as_ref().and_then(consts::const_int) {
+                        Some(n) if n >= 0 => dims.push(n as usize),
+                        _ => {
+                            self.report(
+                                Diagnostic::error(
+                                    "E0309",
+                                    format!("`{}` is not a whole-number constant", id.name),
+                                    id.span,
+                                )
+                                .label("a shape dimension")
+                                .hint("a named dimension is a `const` or a template parameter holding a whole number"),
+                            );
+                            return None;
+                        }
+                    }
+                }
+            }
+        }
+        let too_big = !matches!(dims.iter().try_fold(1usize, |n, &d| n.checked_mul(d)), Some(n) if n <= MAX_ELEMENTS);
+        let bad = if dims.len() > 2 {
             Some("tensors have at most 2 axes")
-        } else if ann.dims.contains(&0) {
+        } else if dims.contains(&0) {
             Some("every dimension must be at least 1")
         } else if too_big {
             Some("more elements than a tensor may have (16 Mi)")
@@ -409,7 +443,7 @@ impl<'a> Checker<'a> {
             self.report(Diagnostic::error("E0312", "invalid shape", ann.span).label(why));
             return None;
         }
-        Shape::from_dims(&ann.dims)
+        Shape::from_dims(&dims)
     }
 
     /// E0309 unless `v` is a compile-time value.

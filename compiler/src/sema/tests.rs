@@ -237,7 +237,9 @@ fn every_stdlib_fn_checks_and_applies() {
                 _ => None,
             })
             .collect();
-        assert!(!fns.is_empty(), "{} defines fns", module.path);
+        if fns.is_empty() {
+            continue;
+        }
         let calls: Vec<String> = fns.iter().map(|f| format!("{f}(y)")).collect();
         let src = format!(
             "use {}.{{{}}}\nmodel m {{\n  state y: [2] = [1, -1]\n  dy/dt = {}\n}}\n",
@@ -247,6 +249,26 @@ fn every_stdlib_fn_checks_and_applies() {
         );
         ok(&src);
     }
+}
+
+#[test]
+fn every_stdlib_template_instantiates() {
+    let mut seen = 0;
+    for module in crate::stdlib::MODULES {
+        let ast = crate::syntax::parse(module.source, crate::span::FileId(0)).expect("stdlib parses");
+        for item in &ast.items {
+            let crate::syntax::ast::Item::Model(m) = item else { continue };
+            let Some(params) = &m.template else { continue };
+            // Every parameter without a default is a size here.
+            let args: Vec<String> =
+                params.iter().filter(|p| p.default.is_none()).map(|p| format!("{} = 3", p.name.name)).collect();
+            let name = &m.name.name;
+            let p = ok(&format!("use {}.{{{name}}}\nmodel x = {name}({})\n", module.path, args.join(", ")));
+            assert_eq!(p.models[0].name, "x");
+            seen += 1;
+        }
+    }
+    assert!(seen >= 3, "the stdlib has the three stable SDE templates");
 }
 
 #[test]

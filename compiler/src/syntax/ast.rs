@@ -24,6 +24,7 @@ pub enum Item {
     Const(ConstItem),
     Fn(FnItem),
     Model(ModelItem),
+    Instance(InstanceItem),
     Solver(SolverItem),
     Data(DataItem),
     Loss(LossItem),
@@ -38,6 +39,7 @@ impl Item {
             Item::Const(i) => i.span,
             Item::Fn(i) => i.span,
             Item::Model(i) => i.span,
+            Item::Instance(i) => i.span,
             Item::Solver(i) => i.span,
             Item::Data(i) => i.span,
             Item::Loss(i) => i.span,
@@ -63,11 +65,28 @@ pub struct UseItem {
     pub span: Span,
 }
 
-/// A shape annotation `[2, 3]` (`[]` is a scalar).
+/// A shape annotation `[2, 3]` (`[]` is a scalar); a dimension may be the
+/// name of a whole-number constant (`[n, 2]`), resolved by sema.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ShapeAnn {
-    pub dims: Vec<usize>,
+    pub dims: Vec<Dim>,
     pub span: Span,
+}
+
+/// One dimension of a [`ShapeAnn`].
+#[derive(Clone, Debug, PartialEq)]
+pub enum Dim {
+    /// A literal size.
+    Size(usize),
+    /// A `const` or template parameter holding a whole number.
+    Name(Ident),
+}
+
+impl ShapeAnn {
+    /// The sizes, when every dimension is a literal.
+    pub fn literal_dims(&self) -> Option<Vec<usize>> {
+        self.dims.iter().map(|d| if let Dim::Size(n) = d { Some(*n) } else { None }).collect()
+    }
 }
 
 /// `const NAME[: shape] = expr`
@@ -88,14 +107,35 @@ pub struct FnItem {
     pub span: Span,
 }
 
-/// `model NAME [stratonovich] { members }`
+/// `model NAME [(template params)] [stratonovich] { members }`
 #[derive(Clone, Debug, PartialEq)]
 pub struct ModelItem {
     pub name: Ident,
+    /// `Some` for a model template, `model lsde(n, hidden = 32) { ... }`:
+    /// not a model itself, but instantiated by [`InstanceItem`]s with
+    /// compile-time values for its parameters.
+    pub template: Option<Vec<TemplateParam>>,
     /// The span of the `stratonovich` word, if the model has it (its SDE
     /// equations are then Stratonovich equations; Itô otherwise).
     pub stratonovich: Option<Span>,
     pub members: Vec<Member>,
+    pub span: Span,
+}
+
+/// A parameter of a model template: a compile-time constant, with an
+/// optional default value.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TemplateParam {
+    pub name: Ident,
+    pub default: Option<Expr>,
+}
+
+/// `model NAME = TEMPLATE(name = value, ...)`: a model made from a template.
+#[derive(Clone, Debug, PartialEq)]
+pub struct InstanceItem {
+    pub name: Ident,
+    pub template: Ident,
+    pub args: Vec<Arg>,
     pub span: Span,
 }
 

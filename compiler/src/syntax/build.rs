@@ -126,14 +126,21 @@ impl Builder {
                 let name = self.ident(next(&mut it, "model name"));
                 let mut members = Vec::new();
                 let mut stratonovich = None;
+                let mut template = None;
                 for m in it {
-                    if m.as_rule() == Rule::model_calculus {
-                        stratonovich = Some(self.span(&m));
-                        continue;
+                    match m.as_rule() {
+                        Rule::model_calculus => stratonovich = Some(self.span(&m)),
+                        Rule::template_params => template = Some(self.template_params(m)?),
+                        _ => self.members(m, &mut members)?,
                     }
-                    self.members(m, &mut members)?;
                 }
-                Item::Model(ModelItem { name, stratonovich, members, span })
+                Item::Model(ModelItem { name, template, stratonovich, members, span })
+            }
+            Rule::instance_item => {
+                let name = self.ident(next(&mut it, "model name"));
+                let template = self.ident(next(&mut it, "template name"));
+                let (args, _) = self.call_args(next(&mut it, "template args"))?;
+                Item::Instance(InstanceItem { name, template, args, span })
             }
             Rule::solver_item => {
                 let name = self.ident(next(&mut it, "solver name"));
@@ -221,9 +228,24 @@ impl Builder {
     fn shape(&self, pair: Pair<'_>) -> Result<ShapeAnn, Diagnostic> {
         let span = self.span(&pair);
         let dims = parts(pair)
-            .map(|d| literal::shape_dim(d.as_str(), d.as_rule() == Rule::ident, self.span(&d)))
+            .map(|d| match d.as_rule() {
+                Rule::ident => Ok(Dim::Name(self.ident(d))),
+                _ => literal::shape_dim(d.as_str(), self.span(&d)).map(Dim::Size),
+            })
             .collect::<Result<_, _>>()?;
         Ok(ShapeAnn { dims, span })
+    }
+
+    /// `(n, hidden = 32)` of a model template.
+    fn template_params(&self, pair: Pair<'_>) -> Result<Vec<TemplateParam>, Diagnostic> {
+        parts(pair)
+            .map(|p| {
+                let mut it = parts(p);
+                let name = self.ident(next(&mut it, "template parameter"));
+                let default = it.next().map(|e| self.expr(e)).transpose()?.map(|e| e.expr);
+                Ok(TemplateParam { name, default })
+            })
+            .collect()
     }
 
     /// Appends the members of one declaration (`param a = 1, b = 2` gives two).

@@ -79,16 +79,7 @@ pub(super) fn number(text: &str, span: Span) -> Result<f64, Diagnostic> {
 
 /// A shape dimension: a whole-number literal. `is_name` when the user wrote
 /// a name instead.
-pub(super) fn shape_dim(text: &str, is_name: bool, span: Span) -> Result<usize, Diagnostic> {
-    if is_name {
-        return Err(Diagnostic::error(
-            codes::BAD_SHAPE_DIM,
-            format!("shape dimensions must be whole-number literals, found the name `{text}`"),
-            span,
-        )
-        .label("a name is not allowed here")
-        .hint("write the size itself, e.g. `[2, 3]`"));
-    }
+pub(super) fn shape_dim(text: &str, span: Span) -> Result<usize, Diagnostic> {
     if !text.bytes().all(|b| b.is_ascii_digit()) {
         let d = Diagnostic::error(
             codes::BAD_SHAPE_DIM,

@@ -50,7 +50,17 @@ fn names(list: &[Ident]) -> String {
 
 fn shape(s: &Option<ShapeAnn>) -> String {
     match s {
-        Some(s) => format!(": [{}]", s.dims.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(", ")),
+        Some(s) => {
+            let dims: Vec<String> = s
+                .dims
+                .iter()
+                .map(|d| match d {
+                    Dim::Size(n) => n.to_string(),
+                    Dim::Name(id) => id.name.clone(),
+                })
+                .collect();
+            format!(": [{}]", dims.join(", "))
+        }
         None => String::new(),
     }
 }
@@ -68,7 +78,20 @@ fn print_item(out: &mut String, item: &Item) {
         Item::Fn(f) => (format!("fn {}({}) = {}", f.name.name, names(&f.params), print_expr(&f.body)), f.span),
         Item::Model(m) => {
             let calculus = if m.stratonovich.is_some() { " stratonovich" } else { "" };
-            let _ = writeln!(out, "model {}{calculus}{}", m.name.name, span_suffix(m.span));
+            let template = match &m.template {
+                None => String::new(),
+                Some(params) => {
+                    let ps: Vec<String> = params
+                        .iter()
+                        .map(|p| match &p.default {
+                            None => p.name.name.clone(),
+                            Some(d) => format!("{} = {}", p.name.name, print_expr(d)),
+                        })
+                        .collect();
+                    format!("({})", ps.join(", "))
+                }
+            };
+            let _ = writeln!(out, "model {}{template}{calculus}{}", m.name.name, span_suffix(m.span));
             for member in &m.members {
                 let _ = writeln!(out, "  {}", print_member(member));
             }
@@ -89,6 +112,14 @@ fn print_item(out: &mut String, item: &Item) {
                 let _ = writeln!(out, "  {} = {}{}", o.name.name, print_expr(&o.value), span_suffix(o.span));
             }
             return;
+        }
+        Item::Instance(i) => {
+            let mut line = format!("model {} = {}", i.name.name, i.template.name);
+            for a in &i.args {
+                line.push(' ');
+                arg(&mut line, a);
+            }
+            (line, i.span)
         }
         Item::Solver(s) => {
             let mut line = format!("solver {} = {}", s.name.name, s.method.name);
