@@ -31,6 +31,16 @@ pub enum SolveError {
     /// parameter gradient) became NaN or infinite at `t` during the backward
     /// pass of [`crate::adjoint::gradient`].
     NonFiniteAdjoint { t: f64 },
+    /// The iteration matrix of a stiff solver (`I/(hγ) − J` for Rosenbrock
+    /// methods, `I − hγJ` for implicit ones) could not be factorised at `t`
+    /// with step `h`: the Jacobian `J` has NaN or infinite entries there
+    /// (`not_finite`), or the matrix stayed exactly singular although the
+    /// step was reduced several times.
+    SingularMatrix { t: f64, h: f64, not_finite: bool },
+    /// The Newton iteration of an implicit solver did not converge at `t`
+    /// even with a fresh Jacobian and the step reduced to `h`, the smallest
+    /// meaningful step there (see [`crate::stepsize::min_step`]).
+    NewtonFailure { t: f64, h: f64 },
     /// Trajectory `index` of a batch failed.
     InBatch { index: usize, error: Box<SolveError> },
 }
@@ -42,7 +52,9 @@ impl SolveError {
             SolveError::StepSizeTooSmall { t, .. }
             | SolveError::NonFinite { t }
             | SolveError::NonFiniteAdjoint { t }
-            | SolveError::MaxStepsReached { t, .. } => Some(*t),
+            | SolveError::MaxStepsReached { t, .. }
+            | SolveError::SingularMatrix { t, .. }
+            | SolveError::NewtonFailure { t, .. } => Some(*t),
             SolveError::InBatch { error, .. } => error.time(),
             SolveError::InvalidOptions { .. } | SolveError::InvalidTimes { .. } => None,
         }
@@ -73,6 +85,23 @@ impl fmt::Display for SolveError {
                 "the gradient became NaN or infinite at t = {t} in the backward pass: the loss gradient or the \
                  model's derivatives may be non-finite there, or (backsolve) the backward integration may be \
                  unstable; try the discrete or interpolated adjoint or tighter tolerances"
+            ),
+            SolveError::SingularMatrix { t, h, not_finite: true } => write!(
+                f,
+                "the Jacobian has NaN or infinite entries at t = {t} (step {h:.3e}), so the stiff solver's \
+                 iteration matrix cannot be factorised: the model's derivative may divide by zero or take the \
+                 log or sqrt of a non-positive number there"
+            ),
+            SolveError::SingularMatrix { t, h, not_finite: false } => write!(
+                f,
+                "the stiff solver's iteration matrix is singular at t = {t} (last step {h:.3e}) and stayed \
+                 singular for smaller steps: check the model's Jacobian there, or try another stiff method"
+            ),
+            SolveError::NewtonFailure { t, h } => write!(
+                f,
+                "the implicit solver's Newton iteration did not converge at t = {t}, even with a fresh Jacobian \
+                 and the step reduced to {h:.3e}: the solution may blow up or leave the model's domain there, or \
+                 the Jacobian may be wrong; try rodas5 or tighter tolerances"
             ),
             SolveError::InvalidOptions { what } => write!(f, "invalid solver options: {what}"),
             SolveError::InvalidTimes { what } => write!(f, "invalid output times: {what}"),

@@ -13,6 +13,7 @@ pub mod io;
 pub mod linalg;
 pub mod path;
 pub mod sde;
+pub mod stiff;
 pub mod term;
 pub mod train;
 
@@ -31,3 +32,4 @@ pub use error::SolveError;
 pub use sde::{sde_gradient, sde_gradient_batch, sde_solve, sde_solve_batch, SdeAdjoint, SdeMethod, SdeOptions};
 pub use solution::{BatchSolution, Solution, Stats};
 pub use solve::{solve, solve_batch, Controller, Method, SolveOptions};
+pub use stiff::{solve_stiff, FnJacField, JacField, StiffMethod, StiffOptions};

@@ -14,8 +14,20 @@ pub struct Stats {
     pub nfe: u64,
     /// Accepted steps (for fixed-step methods: all steps).
     pub accepted: u64,
-    /// Rejected steps (always 0 for fixed-step methods).
+    /// Rejected steps (always 0 for fixed-step methods). For the stiff
+    /// solvers this includes steps retried after a Newton failure or a
+    /// singular iteration matrix.
     pub rejected: u64,
+    /// Jacobian evaluations `∂f/∂y` (stiff solvers; 0 for explicit ones).
+    /// Rosenbrock methods evaluate `∂f/∂t` alongside each, not counted
+    /// separately.
+    pub njev: u64,
+    /// LU factorisations of an iteration matrix (stiff solvers).
+    pub nlu: u64,
+    /// Newton iterations, each one linear solve with the current factors
+    /// and one evaluation of `f` (implicit stiff solvers; 0 for Rosenbrock
+    /// methods, which solve linear systems without iterating).
+    pub nnewton: u64,
     /// `R_E = Σ_j EEst_j · |h_j|` over the accepted steps: `EEst` is the
     /// scaled RMS error norm the step-size controller uses (ALGORITHMS.md
     /// §1.1). At a constant step it is measured with `rtol`/`atol` although
