@@ -142,7 +142,8 @@ impl<'a, 'f> Lowerer<'a, 'f> {
 
     /// Builds the batched kernel body `(n, t, y, p, out, scratch)`:
     /// parameter-only nodes once, then tiles of `plan.tile` trajectories,
-    /// then the remaining trajectories one by one.
+    /// the last one ending at `n` (overlapping its predecessor), or, when
+    /// `n` is smaller than a tile, the trajectories one by one.
     pub fn build_batch(
         b: FunctionBuilder<'f>,
         f: &'a Function,
@@ -161,21 +162,37 @@ impl<'a, 'f> Lowerer<'a, 'f> {
         let rem_hdr = l.b.create_block();
         l.b.append_block_param(rem_hdr, types::I64);
         let start_rem = if tile > 1 {
+            // hdr(i): a whole tile at `i` while one fits; then, if members
+            // are left and `n ≥ tile`, one last tile ending at `n` (it
+            // overlaps the previous one: those members are computed again,
+            // to the same bits, and their rows written again); a batch
+            // smaller than a tile goes one by one.
             let hdr = l.b.create_block();
             l.b.append_block_param(hdr, types::I64);
             let body = l.b.create_block();
+            l.b.append_block_param(body, types::I64);
+            let last = l.b.create_block();
             l.b.ins().jump(hdr, &[BlockArg::Value(zero)]);
             l.b.switch_to_block(hdr);
             let bi = l.b.block_params(hdr)[0];
             let end = l.b.ins().iadd_imm_s(bi, tile);
             let fits = l.b.ins().icmp(IntCC::UnsignedLessThanOrEqual, end, n);
-            l.b.ins().brif(fits, body, &[], rem_hdr, &[BlockArg::Value(bi)]);
+            l.b.ins().brif(fits, body, &[BlockArg::Value(bi)], last, &[]);
+            l.b.switch_to_block(last);
+            l.b.seal_block(last);
+            let left = l.b.ins().icmp(IntCC::UnsignedLessThan, bi, n);
+            let enough = l.b.ins().icmp_imm_s(IntCC::UnsignedGreaterThanOrEqual, n, tile);
+            let overlap = l.b.ins().band(left, enough);
+            let from = l.b.ins().iadd_imm_s(n, -tile);
+            l.b.ins().brif(overlap, body, &[BlockArg::Value(from)], rem_hdr, &[BlockArg::Value(bi)]);
             l.b.switch_to_block(body);
             l.b.seal_block(body);
-            l.insts = (0..tile).map(|k| l.trajectory(bi, k, tp, y, out, ns, no)).collect();
+            let s = l.b.block_params(body)[0];
+            l.insts = (0..tile).map(|k| l.trajectory(s, k, tp, y, out, ns, no)).collect();
             l.emit_nodes(Some(true))?;
             l.write_outputs()?;
-            l.b.ins().jump(hdr, &[BlockArg::Value(end)]);
+            let next = l.b.ins().iadd_imm_s(s, tile);
+            l.b.ins().jump(hdr, &[BlockArg::Value(next)]);
             l.b.seal_block(hdr);
             None
         } else {
@@ -223,9 +240,19 @@ impl<'a, 'f> Lowerer<'a, 'f> {
 
     fn setup(&mut self, p: Value, scratch: Value, imp: &Imports) {
         self.p = p;
-        self.frame = match imp.stack {
+        let frame = match imp.stack {
             Some(slot) => self.b.ins().stack_addr(types::I64, slot, 0),
             None => scratch,
+        };
+        // Aligned to 32 bytes (room reserved by `module.rs`), and every
+        // frame tensor at a multiple of four elements (`plan.rs`), so the
+        // runtime's 256-bit routines load their operands from the frame
+        // without splitting cache lines.
+        self.frame = if self.plan.frame_len == 0 {
+            frame
+        } else {
+            let up = self.b.ins().iadd_imm_s(frame, 31);
+            self.b.ins().band_imm_s(up, -32)
         };
         for &(id, gv) in &imp.data {
             let v = self.b.ins().symbol_value(types::I64, gv);

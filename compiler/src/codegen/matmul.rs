@@ -24,7 +24,12 @@
 //!   (`dot_row_pair`).
 //!
 //! Large products with memory operands go to the runtime's routines instead
-//! (`routines.rs`), which compute the same orders 4 lanes wide; outer
+//! (`routines.rs`), which compute the same orders 4 lanes wide. In a batched
+//! kernel, a row-dot product of a shared matrix (a parameter) with every
+//! member's vector is one call of the group routine for the whole tile
+//! (`nde_rt_matvec_group`: register tiles of rows × members, each load of
+//! the matrix serving several members), vectors in registers spilled and
+//! results in registers read back from the stack; outer
 //! products (`[m, 1] @ [1, n]` into memory) have their own lowering
 //! (`outer.rs`). Loops run over row blocks for long outputs and over chunks
 //! of `k` for long rows; short ones are unrolled. The order of every output's arithmetic is the
@@ -163,9 +168,18 @@ impl Lowerer<'_, '_> {
         xs: &[Tv],
         dests: Option<&[Tv]>,
     ) -> Result<Vec<Vec<Value>>, CodegenError> {
-        // A tile shares each load of a shared matrix, except row-dot products
-        // into memory: those run per trajectory, in the blocks (or routine
-        // calls) of the single kernel, which measured faster.
+        // Row-dot products with a shared matrix: one call of the group
+        // routine for the whole tile where the host has it (each load of the
+        // matrix serves several members).
+        if xs.len() > 1 && shared && !is_column(&mats[0], rows) {
+            if let Some(regs) = self.call_matvec_group(rows, k, &mats[0], xs, dests) {
+                return Ok(regs);
+            }
+        }
+        // Inline (no routines), a tile shares each load of a shared matrix,
+        // except row-dot products into memory: those run per trajectory, in
+        // the blocks (or routine calls) of the single kernel, which measured
+        // faster.
         if xs.len() == 1 || shared && (is_column(&mats[0], rows) || dests.is_none()) {
             return self.matvec(rows, k, &mats[0], xs, dests);
         }

@@ -125,11 +125,13 @@ pub(super) fn define_kernels<M: Module>(
             ctx.func.signature = sig.clone();
             ctx.func.name = UserFuncName::user(0, id.as_u32());
             let on_stack = plan.frame_len * 8 <= opts.max_stack_bytes;
+            // The kernel aligns its frame to 32 bytes (see `Lowerer::setup`):
+            // up to 16 bytes past a stack slot, 24 past a scratch buffer.
             let stack = (on_stack && plan.frame_len > 0).then(|| {
-                let size = (plan.frame_len * 8) as u32;
+                let size = (plan.frame_len * 8 + 16) as u32;
                 ctx.func.create_sized_stack_slot(StackSlotData::new(StackSlotKind::ExplicitSlot, size, 4))
             });
-            lens[mode] = if on_stack { 0 } else { plan.frame_len };
+            lens[mode] = if on_stack || plan.frame_len == 0 { 0 } else { plan.frame_len + 3 };
             let mut libm = Libm::default();
             let refs: Vec<_> =
                 libm_ids.iter().map(|id| id.map(|id| module.declare_func_in_func(id, &mut ctx.func))).collect();

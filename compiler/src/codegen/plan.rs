@@ -24,8 +24,8 @@ pub(super) enum Base {
     Param,
     /// The read-only data object holding this constant node.
     Data(ValueId),
-    /// The kernel frame; instance `i` of the value starts `i * inst_stride`
-    /// elements later.
+    /// The kernel frame (32-byte aligned); instance `i` of the value starts
+    /// `i * inst_stride` elements later (a multiple of 4, as every offset).
     Frame { inst_stride: usize },
     /// The trajectory's output row.
     Out,
@@ -156,10 +156,17 @@ impl Plan {
                         return Repr::Mem(Layout { base: Base::Out, off: off as i64, strides: row_major(shape) });
                     }
                 }
+                // Every instance at a multiple of four elements (32 bytes in
+                // the aligned frame): whole 256-bit vectors for the routines.
                 let inst = if varying[i] { tile } else { 1 };
+                let stride = len.next_multiple_of(4);
                 let off = frame_len;
-                frame_len += len * inst;
-                Repr::Mem(Layout { base: Base::Frame { inst_stride: len }, off: off as i64, strides: row_major(shape) })
+                frame_len += stride * inst;
+                Repr::Mem(Layout {
+                    base: Base::Frame { inst_stride: stride },
+                    off: off as i64,
+                    strides: row_major(shape),
+                })
             };
             let repr = if !live[i] {
                 Repr::Dead

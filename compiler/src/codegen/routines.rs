@@ -2,7 +2,9 @@
 //!
 //! Cranelift emits at most 128-bit vectors; on hosts with AVX2 and FMA the
 //! runtime's 256-bit routines compute large matrix–vector products, outer
-//! products and `tanh` over long vectors about twice as fast. They perform
+//! products and `tanh` over long vectors about twice as fast, and a batch
+//! tile's products with a shared matrix in one call (the group routine,
+//! about 1.3× faster again per member on a 64 × 64 matrix). They perform
 //! the same IEEE operations in the same order as the inline lowering
 //! (`matmul.rs`, `outer.rs`, `math.rs`), so whether a kernel calls them
 //! changes its speed, never its results. This module owns that choice
@@ -23,7 +25,7 @@ use cranelift_codegen::ir::{
     types, AbiParam, FuncRef, Function as ClifFunction, InstBuilder, StackSlotData, StackSlotKind, Value,
 };
 use cranelift_module::{FuncId, Linkage, Module};
-use nde_runtime::linalg::{Routines, MATVEC_SYMBOL, MATVEC_T_SYMBOL, OUTER_SYMBOL, TANH_SYMBOL};
+use nde_runtime::linalg::{Routines, MATVEC_GROUP_SYMBOL, MATVEC_SYMBOL, MATVEC_T_SYMBOL, OUTER_SYMBOL, TANH_SYMBOL};
 
 /// Products with fewer multiply–adds than this stay inline.
 const MATVEC_MIN_WORK: usize = 128;
@@ -60,6 +62,7 @@ fn may_call(f: &Function) -> bool {
 pub(super) struct RoutineDecls {
     matvec: FuncId,
     matvec_t: FuncId,
+    matvec_group: FuncId,
     outer: FuncId,
     tanh: FuncId,
 }
@@ -69,6 +72,7 @@ pub(super) struct RoutineDecls {
 pub(super) struct RoutineRefs {
     matvec: FuncRef,
     matvec_t: FuncRef,
+    matvec_group: FuncRef,
     outer: FuncRef,
     tanh: FuncRef,
 }
@@ -89,6 +93,7 @@ impl RoutineDecls {
         Ok(RoutineDecls {
             matvec: declare(MATVEC_SYMBOL, &mv)?,
             matvec_t: declare(MATVEC_T_SYMBOL, &mvt)?,
+            matvec_group: declare(MATVEC_GROUP_SYMBOL, &mvt)?,
             outer: declare(OUTER_SYMBOL, &mvt)?,
             tanh: declare(TANH_SYMBOL, &map)?,
         })
@@ -99,6 +104,7 @@ impl RoutineDecls {
         may_call(f).then(|| RoutineRefs {
             matvec: module.declare_func_in_func(self.matvec, func),
             matvec_t: module.declare_func_in_func(self.matvec_t, func),
+            matvec_group: module.declare_func_in_func(self.matvec_group, func),
             outer: module.declare_func_in_func(self.outer, func),
             tanh: module.declare_func_in_func(self.tanh, func),
         })
@@ -179,6 +185,81 @@ impl Lowerer<'_, '_> {
             self.b.ins().call(func, &args);
         }
         true
+    }
+
+    /// `out_t[r] = Σ_c m[r, c] xs[t][c]` for every member `t` of a tile by
+    /// one call of the group routine, if the operands suit it (a matrix in
+    /// memory with contiguous rows, at least two members); `None` (nothing
+    /// emitted) otherwise. Members' vectors in registers are spilled;
+    /// results go to `dests`, or, when `dests` is `None`, through a stack
+    /// slot into registers (returned per member).
+    pub(super) fn call_matvec_group(
+        &mut self,
+        rows: usize,
+        k: usize,
+        m: &Tv,
+        xs: &[Tv],
+        dests: Option<&[Tv]>,
+    ) -> Option<Vec<Vec<Value>>> {
+        let rt = self.routines?;
+        let n = xs.len();
+        let [rs, ks] = m.strides;
+        let flat = |t: &Tv| matches!(t.src, Src::Ptr(_)) && (rows <= 1 || t.strides[0] == 1);
+        let x_ok = |x: &Tv| x.is_regs() || k <= 1 || x.strides[0] == 1;
+        if n < 2
+            || k == 0
+            || rows * k < MATVEC_MIN_WORK
+            || (k > 1 && ks != 1)
+            || !dests.is_none_or(|ds| ds.iter().all(flat))
+            || !xs.iter().all(x_ok)
+        {
+            return None;
+        }
+        let ld = if rows <= 1 { 0 } else { nonneg(rs)? };
+        let a = addr(m)?;
+        let a = at(self, a);
+        // Pointer arrays: the members' vectors, then their outputs.
+        let ptrs = self.b.create_sized_stack_slot(StackSlotData::new(StackSlotKind::ExplicitSlot, (16 * n) as u32, 3));
+        let out_slot = dests.is_none().then(|| {
+            self.b.create_sized_stack_slot(StackSlotData::new(StackSlotKind::ExplicitSlot, (8 * n * rows) as u32, 4))
+        });
+        for (t, x) in xs.iter().enumerate() {
+            let xp = match addr(x) {
+                Some(p) => at(self, p),
+                None => self.spill(x, k),
+            };
+            self.b.ins().stack_store(types::I64, xp, ptrs, (8 * t) as i32);
+            let yp = match (dests, out_slot) {
+                (Some(ds), _) => {
+                    let d = addr(&ds[t])?;
+                    at(self, d)
+                }
+                (None, Some(slot)) => self.b.ins().stack_addr(types::I64, slot, (8 * t * rows) as i32),
+                (None, None) => return None,
+            };
+            self.b.ins().stack_store(types::I64, yp, ptrs, (8 * (n + t)) as i32);
+        }
+        let xs_p = self.b.ins().stack_addr(types::I64, ptrs, 0);
+        let ys_p = self.b.ins().stack_addr(types::I64, ptrs, (8 * n) as i32);
+        let args = [
+            self.b.ins().iconst(types::I64, rows as i64),
+            self.b.ins().iconst(types::I64, k as i64),
+            a,
+            self.b.ins().iconst(types::I64, ld),
+            self.b.ins().iconst(types::I64, n as i64),
+            xs_p,
+            ys_p,
+        ];
+        self.b.ins().call(rt.matvec_group, &args);
+        let mut regs = vec![Vec::new(); n];
+        if let Some(slot) = out_slot {
+            for (t, r) in regs.iter_mut().enumerate() {
+                *r = (0..rows)
+                    .map(|i| self.b.ins().stack_load(types::I64, types::F64, slot, (8 * (t * rows + i)) as i32))
+                    .collect();
+            }
+        }
+        Some(regs)
     }
 
     /// `d[i, j] = y[j] · x[i]` (`i < m`, `j < n`; `x`, `y` vectors) by one

@@ -29,7 +29,7 @@ pub unsafe fn portable(m: usize, k: usize, a: *const f64, lda: usize, x: *const 
 /// The body of [`portable`], inlined into the SIMD versions too (where
 /// `mul_add` is one instruction rather than a libm call).
 #[inline(always)]
-unsafe fn rows(m: usize, k: usize, a: *const f64, lda: usize, x: *const f64, y: *mut f64) {
+pub(super) unsafe fn rows(m: usize, k: usize, a: *const f64, lda: usize, x: *const f64, y: *mut f64) {
     for r in 0..m {
         // SAFETY: the caller's extents.
         unsafe { *y.add(r) = dot(k, a.add(r * lda), x) };
@@ -110,7 +110,7 @@ pub(super) mod avx2 {
     /// the loads are unaligned ([`lanes_unaligned`]).
     #[inline]
     #[target_feature(enable = "avx2,fma")]
-    unsafe fn lanes<const N: usize, const ALIGNED: bool>(
+    pub(in crate::linalg) unsafe fn lanes<const N: usize, const ALIGNED: bool>(
         q: usize,
         d: usize,
         a: *const f64,
@@ -185,7 +185,7 @@ pub(super) mod avx2 {
     /// `[(l0+l2)+(l1+l3)]` of four rows' partial sums, as one vector.
     #[inline]
     #[target_feature(enable = "avx2,fma")]
-    fn reduce4(a: [__m256d; 4]) -> __m256d {
+    pub(in crate::linalg) fn reduce4(a: [__m256d; 4]) -> __m256d {
         let s01 = _mm256_add_pd(_mm256_permute2f128_pd(a[0], a[1], 0x20), _mm256_permute2f128_pd(a[0], a[1], 0x31));
         let s23 = _mm256_add_pd(_mm256_permute2f128_pd(a[2], a[3], 0x20), _mm256_permute2f128_pd(a[2], a[3], 0x31));
         // [r0, r2, r1, r3] -> [r0, r1, r2, r3]
@@ -211,7 +211,7 @@ pub(super) mod avx2 {
     /// columns, stored to `y[0..N]`.
     #[inline]
     #[target_feature(enable = "avx2,fma")]
-    unsafe fn finish_rows<const N: usize>(
+    pub(in crate::linalg) unsafe fn finish_rows<const N: usize>(
         acc: [__m256d; N],
         k: usize,
         a: *const f64,

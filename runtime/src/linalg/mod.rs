@@ -1,9 +1,9 @@
-//! Dense routines that compiled kernels call: matrix–vector products,
-//! outer products and elementwise `tanh` over whole vectors, with 256-bit
+//! Dense routines that compiled kernels call: matrix–vector products (of
+//! one vector, or of a group of vectors sharing the matrix), outer products and elementwise `tanh` over whole vectors, with 256-bit
 //! SIMD where the host has it (cranelift emits at most 128-bit vectors).
 //!
 //! Owns the exact arithmetic of each routine (documented in [`mod@matvec`],
-//! [`mod@outer`] and [`vmath`]): every routine has an AVX2+FMA
+//! [`mod@group`], [`mod@outer`] and [`vmath`]): every routine has an AVX2+FMA
 //! implementation and a portable one that perform the same IEEE operations
 //! in the same order, so results are the same bits on every machine, and
 //! the code generator's inline lowering of the same operations agrees with
@@ -14,6 +14,7 @@
 //! Never: allocate, keep state between calls, depend on the number of
 //! threads, or access memory outside the extents documented per routine.
 
+pub mod group;
 pub mod matvec;
 pub mod outer;
 pub mod vmath;
@@ -23,6 +24,16 @@ mod tests;
 
 /// `y[r] = Σ_c a[r·lda + c] x[c]` (`r < m`, `c < k`): see [`mod@matvec`].
 pub type MatvecFn = unsafe extern "C" fn(m: usize, k: usize, a: *const f64, lda: usize, x: *const f64, y: *mut f64);
+/// `ys[t][r] = Σ_c a[r·lda + c] xs[t][c]` (`t < n`, `r < m`, `c < k`): see [`mod@group`].
+pub type MatvecGroupFn = unsafe extern "C" fn(
+    m: usize,
+    k: usize,
+    a: *const f64,
+    lda: usize,
+    n: usize,
+    xs: *const *const f64,
+    ys: *const *mut f64,
+);
 /// `y[r] = Σ_c a[c·lda + r] x[c·incx]` (`r < m`, `c < k`): see [`mod@matvec`].
 pub type MatvecTFn =
     unsafe extern "C" fn(m: usize, k: usize, a: *const f64, lda: usize, x: *const f64, incx: usize, y: *mut f64);
@@ -36,6 +47,7 @@ pub type MapFn = unsafe extern "C" fn(n: usize, x: *const f64, b: *const f64, y:
 /// Symbol names of the routines, as compiled code imports them.
 pub const MATVEC_SYMBOL: &str = "nde_rt_matvec";
 pub const MATVEC_T_SYMBOL: &str = "nde_rt_matvec_t";
+pub const MATVEC_GROUP_SYMBOL: &str = "nde_rt_matvec_group";
 pub const OUTER_SYMBOL: &str = "nde_rt_outer";
 pub const TANH_SYMBOL: &str = "nde_rt_tanh";
 
@@ -47,6 +59,7 @@ pub struct Routines {
     pub simd: bool,
     pub matvec: MatvecFn,
     pub matvec_t: MatvecTFn,
+    pub matvec_group: MatvecGroupFn,
     pub outer: OuterFn,
     pub tanh: MapFn,
 }
@@ -66,6 +79,18 @@ unsafe extern "C" fn matvec_t_portable(
 ) {
     // SAFETY: forwarded contract.
     unsafe { matvec::portable_t(m, k, a, lda, x, incx, y) }
+}
+unsafe extern "C" fn matvec_group_portable(
+    m: usize,
+    k: usize,
+    a: *const f64,
+    lda: usize,
+    n: usize,
+    xs: *const *const f64,
+    ys: *const *mut f64,
+) {
+    // SAFETY: forwarded contract.
+    unsafe { group::portable(m, k, a, lda, n, xs, ys) }
 }
 unsafe extern "C" fn outer_portable(
     m: usize,
@@ -105,6 +130,18 @@ mod x86 {
         // SAFETY: as above.
         unsafe { super::matvec::avx2::matvec_t(m, k, a, lda, x, incx, y) }
     }
+    pub(super) unsafe extern "C" fn matvec_group(
+        m: usize,
+        k: usize,
+        a: *const f64,
+        lda: usize,
+        n: usize,
+        xs: *const *const f64,
+        ys: *const *mut f64,
+    ) {
+        // SAFETY: as above.
+        unsafe { super::group::avx2::matvec_group(m, k, a, lda, n, xs, ys) }
+    }
     pub(super) unsafe extern "C" fn outer(
         m: usize,
         n: usize,
@@ -130,6 +167,7 @@ impl Routines {
             simd: false,
             matvec: matvec_portable,
             matvec_t: matvec_t_portable,
+            matvec_group: matvec_group_portable,
             outer: outer_portable,
             tanh: tanh_portable,
         }
@@ -143,6 +181,7 @@ impl Routines {
                 simd: true,
                 matvec: x86::matvec,
                 matvec_t: x86::matvec_t,
+                matvec_group: x86::matvec_group,
                 outer: x86::outer,
                 tanh: x86::tanh,
             };
@@ -151,10 +190,11 @@ impl Routines {
     }
 
     /// `(symbol, address)` of every routine, for a JIT's symbol table.
-    pub fn symbols(&self) -> [(&'static str, *const u8); 4] {
+    pub fn symbols(&self) -> [(&'static str, *const u8); 5] {
         [
             (MATVEC_SYMBOL, self.matvec as *const u8),
             (MATVEC_T_SYMBOL, self.matvec_t as *const u8),
+            (MATVEC_GROUP_SYMBOL, self.matvec_group as *const u8),
             (OUTER_SYMBOL, self.outer as *const u8),
             (TANH_SYMBOL, self.tanh as *const u8),
         ]
@@ -189,6 +229,26 @@ pub unsafe extern "C" fn nde_rt_matvec_t(
 ) {
     // SAFETY: forwarded contract.
     unsafe { (Routines::host().matvec_t)(m, k, a, lda, x, incx, y) }
+}
+
+/// [`MatvecGroupFn`] under its exported name, choosing the implementation per call.
+///
+/// # Safety
+/// `xs` and `ys` are readable at `0..n`; `a` is readable at `r·lda + c`,
+/// every `xs[t]` at `0..k`, every `ys[t]` writable at `0..m` (`r < m`,
+/// `c < k`); no `ys[t]` overlaps `a`, any `xs[u]` or another `ys[u]`.
+#[no_mangle]
+pub unsafe extern "C" fn nde_rt_matvec_group(
+    m: usize,
+    k: usize,
+    a: *const f64,
+    lda: usize,
+    n: usize,
+    xs: *const *const f64,
+    ys: *const *mut f64,
+) {
+    // SAFETY: forwarded contract.
+    unsafe { (Routines::host().matvec_group)(m, k, a, lda, n, xs, ys) }
 }
 
 /// [`OuterFn`] under its exported name, choosing the implementation per call.
@@ -252,6 +312,46 @@ pub fn matvec_t(routines: &Routines, m: usize, k: usize, a: &[f64], lda: usize, 
     );
     // SAFETY: as in `matvec`.
     unsafe { (routines.matvec_t)(m, k, a.as_ptr(), lda, x.as_ptr(), incx, y.as_mut_ptr()) }
+}
+
+/// Safe [`MatvecGroupFn`] with `routines`' implementation: `ys[t] = A xs[t]`
+/// for every member `t`, with `A` the `[m, k]` matrix of row stride `lda`
+/// in `a`.
+///
+/// # Panics
+/// If `xs` and `ys` differ in length, or a buffer is shorter than the
+/// product needs.
+pub fn matvec_group(
+    routines: &Routines,
+    m: usize,
+    k: usize,
+    a: &[f64],
+    lda: usize,
+    xs: &[&[f64]],
+    ys: &mut [&mut [f64]],
+) {
+    assert!(
+        xs.len() == ys.len()
+            && a.len() >= extent(m, k, lda)
+            && xs.iter().all(|x| x.len() >= k)
+            && ys.iter().all(|y| y.len() >= m),
+        "matvec_group: buffers too short"
+    );
+    // Sixteen members per call, from arrays on the stack (members are
+    // independent, so how they are grouped does not change a bit).
+    for (xs, ys) in xs.chunks(16).zip(ys.chunks_mut(16)) {
+        let mut xp = [std::ptr::null::<f64>(); 16];
+        let mut yp = [std::ptr::null_mut::<f64>(); 16];
+        for (p, x) in xp.iter_mut().zip(xs) {
+            *p = x.as_ptr();
+        }
+        for (p, y) in yp.iter_mut().zip(ys.iter_mut()) {
+            *p = y.as_mut_ptr();
+        }
+        // SAFETY: extents checked; the `ys` are distinct unique borrows, so
+        // they overlap neither each other nor the inputs.
+        unsafe { (routines.matvec_group)(m, k, a.as_ptr(), lda, xs.len(), xp.as_ptr(), yp.as_ptr()) }
+    }
 }
 
 /// Safe [`OuterFn`] with `routines`' implementation: `a[i·lda + j] = y[j] · x[i·incx]`.

@@ -116,6 +116,66 @@ fn matvec_keeps_the_sign_of_zero_sums_at_every_alignment() {
 }
 
 #[test]
+fn matvec_group_gives_each_member_the_bits_of_matvec() {
+    // Every member in the quad-lane order whatever the group size (full
+    // micro-tiles and remainders), row count (blocks of four and the first
+    // one to three rows), `k` (short, quads, tails) and alignment; members'
+    // vectors at unrelated addresses.
+    let mut rng = Rng(11);
+    for m in [0usize, 1, 2, 3, 4, 5, 7, 8, 12, 13, 64] {
+        for k in [0usize, 1, 2, 3, 4, 5, 7, 8, 9, 16, 63, 64, 67] {
+            let k4 = k.next_multiple_of(4);
+            for (lda, d) in [(k + m % 3, 0), (k4, 1), (k4 + 4, 2), (k4, 3), (k + 1, 1)] {
+                let buf = rng.vec(3 + m.max(1) * lda.max(1));
+                let start = (d + 4 - buf.as_ptr() as usize / 8 % 4) % 4;
+                let a = &buf[start..];
+                for n in [1usize, 2, 3, 4, 5, 7, 8] {
+                    let store: Vec<Vec<f64>> = (0..n).map(|t| rng.vec(k + t % 4)).collect();
+                    let xs: Vec<&[f64]> = store.iter().enumerate().map(|(t, x)| &x[t % 4..]).collect();
+                    let want: Vec<Vec<f64>> = xs
+                        .iter()
+                        .map(|x| (0..m).map(|r| quad_lane_spec(&a[r * lda..r * lda + k], x)).collect())
+                        .collect();
+                    for imp in impls() {
+                        let mut out = vec![vec![f64::NAN; m + 1]; n];
+                        let mut ys: Vec<&mut [f64]> = out.iter_mut().map(|y| &mut y[..]).collect();
+                        matvec_group(&imp, m, k, a, lda, &xs, &mut ys);
+                        for (t, (y, w)) in out.iter().zip(&want).enumerate() {
+                            let what = format!("m {m} k {k} lda {lda} d {d} n {n} member {t} simd {}", imp.simd);
+                            assert_eq!(bits(&y[..m]), bits(w), "{what}");
+                            assert!(y[m].is_nan(), "wrote past the end ({what})");
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn matvec_group_of_many_members_equals_matvec_per_member() {
+    // A whole batch in one call (the safe wrapper's chunks of sixteen, the
+    // routine's micro-tiles of three): the bench MLP's hidden layer shape.
+    let mut rng = Rng(12);
+    let (m, k) = (64, 64);
+    let a = rng.vec(m * k);
+    for n in [1usize, 3, 8, 61, 1024] {
+        let xs_store: Vec<Vec<f64>> = (0..n).map(|_| rng.vec(k)).collect();
+        let xs: Vec<&[f64]> = xs_store.iter().map(|x| &x[..]).collect();
+        for imp in impls() {
+            let mut out = vec![vec![0.0; m]; n];
+            let mut ys: Vec<&mut [f64]> = out.iter_mut().map(|y| &mut y[..]).collect();
+            matvec_group(&imp, m, k, &a, k, &xs, &mut ys);
+            for (t, x) in xs.iter().enumerate() {
+                let mut want = vec![0.0; m];
+                matvec(&Routines::portable(), m, k, &a, k, x, &mut want);
+                assert_eq!(bits(&out[t]), bits(&want), "n {n} member {t} simd {}", imp.simd);
+            }
+        }
+    }
+}
+
+#[test]
 fn matvec_t_follows_the_column_order_on_every_implementation() {
     let mut rng = Rng(2);
     for m in [0usize, 1, 2, 3, 4, 5, 7, 8, 12, 16, 20, 24, 31, 32, 33, 36, 58, 64, 70, 99, 291] {
@@ -317,7 +377,7 @@ fn host_routines_use_simd_where_available() {
     #[cfg(target_arch = "x86_64")]
     assert_eq!(Routines::host().simd, std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma"));
     let names: Vec<&str> = Routines::host().symbols().iter().map(|s| s.0).collect();
-    assert_eq!(names, [MATVEC_SYMBOL, MATVEC_T_SYMBOL, OUTER_SYMBOL, TANH_SYMBOL]);
+    assert_eq!(names, [MATVEC_SYMBOL, MATVEC_T_SYMBOL, MATVEC_GROUP_SYMBOL, OUTER_SYMBOL, TANH_SYMBOL]);
 }
 
 #[test]
@@ -340,6 +400,15 @@ fn exported_symbols_dispatch_to_the_same_bits() {
     // SAFETY: extents as above.
     unsafe { nde_rt_outer(m, k, x.as_ptr(), 1, a.as_ptr(), o2.as_mut_ptr(), k) };
     assert_eq!(bits(&o1), bits(&o2));
+    let x2 = rng.vec(k);
+    let mut g1 = vec![vec![0.0; m]; 2];
+    let mut gy: Vec<&mut [f64]> = g1.iter_mut().map(|y| &mut y[..]).collect();
+    matvec_group(&Routines::portable(), m, k, &a, k, &[&x, &x2], &mut gy);
+    let mut g2 = vec![vec![0.0; m]; 2];
+    let (xp, yp) = ([x.as_ptr(), x2.as_ptr()], [g2[0].as_mut_ptr(), g2[1].as_mut_ptr()]);
+    // SAFETY: extents as above; two distinct outputs.
+    unsafe { nde_rt_matvec_group(m, k, a.as_ptr(), k, 2, xp.as_ptr(), yp.as_ptr()) };
+    assert_eq!(g1, g2);
     let mut t = x.clone();
     tanh_in_place(&Routines::portable(), &mut t);
     let mut u = vec![0.0; k];

@@ -3,6 +3,7 @@
 //! transcendental functions, routine calls against inline code.
 
 mod batch;
+mod group;
 mod math_accuracy;
 mod matmul;
 mod ops;

@@ -61,8 +61,8 @@ fn outer_products_call_the_routine_where_it_pays() {
         b.finish()
     };
     if Routines::host().simd {
-        // Once in the single kernel, four times in the batch's tile and once in its remainder loop.
-        assert_eq!(calls(&big, true), 1 + 4 + 1);
+        // Once in the single kernel, once per member of the batch's tile and once in its remainder loop.
+        assert_eq!(calls(&big, true), 1 + super::opts().batch_tile + 1);
     } else {
         assert_eq!(calls(&big, true), 0);
     }
