@@ -112,13 +112,21 @@ impl<'a> Checker<'a> {
         Some(consts::mean(consts::binary(BinaryOp::Add, quad, lin, span), span))
     }
 
-    /// `cross_entropy(logits, target)`: along the last axis, the mean over
-    /// rows of `-Σ target · log_softmax(logits)`, with the row maximum
-    /// subtracted before `exp` so that large logits do not overflow.
-    pub fn cross_entropy(&mut self, logits: TExpr, target: TExpr, args: &'a [Arg], span: Span) -> Option<TExpr> {
-        for (v, a) in [&logits, &target].into_iter().zip(args) {
+    /// The operands of a classification objective (`cross_entropy`,
+    /// `accuracy`): no missing observations (E0705) and logits and target
+    /// of one vector or matrix shape (E0302). `None` once reported.
+    fn class_operands(
+        &mut self,
+        name: &str,
+        logits: &TExpr,
+        target: &TExpr,
+        args: &'a [Arg],
+        span: Span,
+        per_logit: &str,
+    ) -> Option<()> {
+        for (v, a) in [logits, target].into_iter().zip(args) {
             if consts::is_masked(v) {
-                self.masked_operand("`cross_entropy`", a.value.span);
+                self.masked_operand(&format!("`{name}`"), a.value.span);
                 return None;
             }
         }
@@ -129,12 +137,20 @@ impl<'a> Checker<'a> {
                 format!("the logits are {} but the target is {}", logits.shape, target.shape)
             };
             self.report(
-                Diagnostic::error("E0302", "shape mismatch in `cross_entropy`", span)
+                Diagnostic::error("E0302", format!("shape mismatch in `{name}`"), span)
                     .label(label)
-                    .hint("the target holds one probability (or a one-hot 1) per logit"),
+                    .hint(format!("the target holds {per_logit} per logit")),
             );
             return None;
         }
+        Some(())
+    }
+
+    /// `cross_entropy(logits, target)`: along the last axis, the mean over
+    /// rows of `-Σ target · log_softmax(logits)`, with the row maximum
+    /// subtracted before `exp` so that large logits do not overflow.
+    pub fn cross_entropy(&mut self, logits: TExpr, target: TExpr, args: &'a [Arg], span: Span) -> Option<TExpr> {
+        self.class_operands("cross_entropy", &logits, &target, args, span, "one probability (or a one-hot 1)")?;
         let s = Span::detached();
         let value = match *logits.shape.dims() {
             [k] => {
@@ -181,25 +197,7 @@ impl<'a> Checker<'a> {
     /// and a row is right when `Σ_k row_k(logits) · row_k(target) = 1`.
     /// Its size grows with the square of the number of classes.
     pub fn accuracy(&mut self, logits: TExpr, target: TExpr, args: &'a [Arg], span: Span) -> Option<TExpr> {
-        for (v, a) in [&logits, &target].into_iter().zip(args) {
-            if consts::is_masked(v) {
-                self.masked_operand("`accuracy`", a.value.span);
-                return None;
-            }
-        }
-        if logits.shape.is_scalar() || logits.shape != target.shape {
-            let label = if logits.shape.is_scalar() {
-                "the logits are a scalar; expected a vector or a matrix (one row per sample)".to_string()
-            } else {
-                format!("the logits are {} but the target is {}", logits.shape, target.shape)
-            };
-            self.report(
-                Diagnostic::error("E0302", "shape mismatch in `accuracy`", span)
-                    .label(label)
-                    .hint("the target holds one score (or a one-hot 1) per logit"),
-            );
-            return None;
-        }
+        self.class_operands("accuracy", &logits, &target, args, span, "one score (or a one-hot 1)")?;
         let s = Span::detached();
         let axis = logits.shape.rank() - 1;
         let k = logits.shape.dim(axis);
