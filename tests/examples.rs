@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use nde_compiler::codegen::JitOptions;
-use nde_compiler::driver::{self, cde, FrontendOptions, ModelField};
+use nde_compiler::driver::{self, cde, FrontendOptions, ModelField, OdeSolver};
 use nde_compiler::ir::{ModelIr, ProgramIr};
 use nde_runtime::io::read_npz;
 use nde_runtime::{solve, Method, Solution, SolveOptions};
@@ -70,6 +70,18 @@ fn cde_linear_example_follows_its_path() {
     }
 }
 
+/// Solves an ODE model with the file's first ODE solver declaration
+/// (the stiff examples declare a stiff one); `None` if it declares none.
+fn run_declared(program: &ProgramIr, model: &ModelIr, saveat: &[f64]) -> Option<Solution> {
+    let spec = program.solvers.iter().find(|s| OdeSolver::from_spec(s).is_ok())?;
+    let solver = OdeSolver::from_spec(spec).unwrap();
+    let kernels = driver::compile_model(model, &JitOptions::default()).unwrap();
+    let field = ModelField::new(&kernels, &model.param_values);
+    let y0 = driver::initial_state(model, &model.param_values, 0.0).unwrap();
+    let solved = driver::solve_ode(&field, &solver, 0.0, &y0, saveat);
+    Some(solved.unwrap_or_else(|e| panic!("{} with {}: {e}", model.name, spec.name)).solution)
+}
+
 #[test]
 fn every_example_compiles_and_solves() {
     let mut seen = 0;
@@ -77,16 +89,21 @@ fn every_example_compiles_and_solves() {
         let checked = driver::check_file(&file, &FrontendOptions::default())
             .unwrap_or_else(|f| panic!("{}: {}", file.display(), f.diagnostics.0[0].render_plain(&f.sources)));
         for model in &checked.program.models {
+            let saveat = [0.0, 0.5, 1.0];
             let sol = if model.is_cde() {
-                run_cde(&checked.program, model, &[0.0, 0.5, 1.0], &SolveOptions::default())
+                run_cde(&checked.program, model, &saveat, &SolveOptions::default())
+            } else if let Some(sol) =
+                (!model.is_sde()).then(|| run_declared(&checked.program, model, &saveat)).flatten()
+            {
+                sol
             } else {
-                run(&file, Some(&model.name), None, &[0.0, 0.5, 1.0], &SolveOptions::default())
+                run(&file, Some(&model.name), None, &saveat, &SolveOptions::default())
             };
             assert!(sol.y.iter().all(|v| v.is_finite()), "{}: {}", file.display(), model.name);
             seen += 1;
         }
     }
-    assert!(seen >= 7, "only {seen} example models");
+    assert!(seen >= 12, "only {seen} example models");
 }
 
 #[test]

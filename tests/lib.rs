@@ -23,6 +23,8 @@ mod examples;
 mod grad;
 #[cfg(test)]
 mod gradients;
+#[cfg(test)]
+mod stiff;
 
 use std::path::{Path, PathBuf};
 

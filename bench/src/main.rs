@@ -1,4 +1,4 @@
-//! `nde-bench --problem P1|P2|P3|P5|P6 --threads 1|default`: nde's side of the shared
+//! `nde-bench --problem P1|P2|P3|P5|P6|P7 --threads 1|default`: nde's side of the shared
 //! benchmark problems (`../shared/bench/README.md`), printed as JSON lines in
 //! the peers' schema so `run_all.sh` (EXTRA_BENCH) tabulates both together.
 //!
@@ -6,6 +6,8 @@
 //! untimed warm-up, then at least 5 timed calls, continuing up to 1 s or 100
 //! calls; the median is reported. `first_call_s` is nde's time to first
 //! result: parse, check, lower, JIT and solve, from the file's text.
+
+mod p7;
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -30,6 +32,7 @@ fn main() {
         "P3" => p3(&root, &threads),
         "P5" => p5(&root, &threads, n_threads),
         "P6" => p6(&root, &threads, n_threads),
+        "P7" => p7::run(&root, &threads, arg("--states")),
         _ => {} // problems nde does not run yet print nothing
     }
 }

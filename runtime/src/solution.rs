@@ -28,6 +28,9 @@ pub struct Stats {
     /// and one evaluation of `f` (implicit stiff solvers; 0 for Rosenbrock
     /// methods, which solve linear systems without iterating).
     pub nnewton: u64,
+    /// Switches between the explicit and the stiff method of an `auto`
+    /// solve ([`crate::stiff::auto`]); 0 for every other solver.
+    pub switches: u64,
     /// `R_E = Σ_j EEst_j · |h_j|` over the accepted steps: `EEst` is the
     /// scaled RMS error norm the step-size controller uses (ALGORITHMS.md
     /// §1.1). At a constant step it is measured with `rtol`/`atol` although

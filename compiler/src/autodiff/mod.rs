@@ -41,6 +41,7 @@ mod cotangent;
 mod graph;
 pub mod print;
 mod rules;
+pub mod sparsity;
 #[cfg(test)]
 mod tests;
 

@@ -3,7 +3,8 @@
 //! Used by the `nde` binary and by Rust callers. Owns the glue between the
 //! compiler's stages and the runtime: compiling a model's right-hand side
 //! with its derivative kernels ([`compile_model`]), binding parameters to a
-//! compiled kernel ([`ModelField`]), computing initial states, matching
+//! compiled kernel ([`ModelField`]), choosing an ODE solver and solving with
+//! it ([`OdeSolver`], [`solve_ode`], in [`stiff`]), computing initial states, matching
 //! parameter files to parameter slots, and per-stage timings. It renders nothing and
 //! prints nothing: errors are returned as data.
 
@@ -11,6 +12,8 @@ pub mod cde;
 pub mod frontend;
 pub mod params;
 pub mod sde;
+pub mod sparse;
+pub mod stiff;
 pub mod train;
 
 use std::path::Path;
@@ -26,6 +29,7 @@ use crate::span::{FileId, SourceMap, Span};
 
 pub use frontend::{compile_to_ir, FileLoader, FrontendOptions, FsLoader};
 pub use params::{apply_param_arrays, ParamError, ParamReport};
+pub use stiff::{solve_ode, solve_ode_batch, OdeSolver, Solved, SolverChoiceError};
 
 /// Wall-clock time spent in each stage, for `--timings`.
 #[derive(Clone, Debug, Default)]
@@ -141,7 +145,8 @@ pub fn compile_model(model: &ModelIr, opts: &JitOptions) -> Result<ModelKernels,
 
 /// A model's compiled kernels with its parameters bound: what the solvers
 /// and the adjoints drive ([`VectorField`] through `rhs`, [`DiffField`]
-/// through `vjp`).
+/// through `vjp`, and [`nde_runtime::stiff::JacField`] through `jac` and
+/// `dfdt`, in [`stiff`]).
 pub struct ModelField<'a> {
     kernels: &'a ModelKernels,
     params: &'a [f64],
@@ -274,17 +279,19 @@ pub fn select_model<'p>(program: &'p ProgramIr, name: Option<&str>) -> Result<&'
     }
 }
 
-/// The solve options a `solver` declaration (or an inline `with = method(...)`)
-/// stands for: its method and its `rtol`, `atol`, `dt`, `max_steps` over the
-/// defaults of [`SolveOptions`].
+/// The explicit solve options a `solver` declaration (or an inline `with =
+/// method(...)`) stands for, for the solves gradients go through: its method
+/// and its `rtol`, `atol`, `dt`, `max_steps` over the defaults of
+/// [`nde_runtime::SolveOptions`]. A stiff or `auto` solver is an error here (see
+/// [`OdeSolver::from_spec`] for solves without gradients).
 pub fn solve_options(spec: &ir::SolverSpec) -> Result<nde_runtime::SolveOptions, String> {
-    let method = spec.method.parse::<nde_runtime::Method>().map_err(|e| e.to_string())?;
     let option = |key| solver_option(spec, key);
-    let mut opts = nde_runtime::SolveOptions { method, dt: option("dt"), ..Default::default() };
-    opts.rtol = option("rtol").unwrap_or(opts.rtol);
-    opts.atol = option("atol").unwrap_or(opts.atol);
-    opts.max_steps = option("max_steps").map_or(opts.max_steps, |v| v as usize);
-    Ok(opts)
+    // A fixed-step method without `dt` is the caller's to report.
+    let solver = OdeSolver::named(&spec.method)
+        .map(|s| s.with(option("rtol"), option("atol"), option("dt"), option("max_steps").map(|v| v as usize)))
+        .and_then(|s| s.explicit())
+        .map_err(|e| format!("solver `{}`: {e}", spec.name))?;
+    Ok(solver)
 }
 
 /// Names for the components of a model's flat state, for CSV headers and

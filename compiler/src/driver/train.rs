@@ -197,10 +197,12 @@ pub fn materialize_data(program: &ProgramIr, data: &DataSpec, jit: &JitOptions) 
                         data.name, model.name, solver.name, solver.method
                     )));
                 }
-                let opts = solve_options(solver).map_err(TrainFailure::Setup)?;
+                let ode = super::OdeSolver::from_spec(solver)
+                    .map_err(|e| setup(format!("data `{}`: solver `{}`: {e}", data.name, solver.name)))?;
                 let kernels = super::compile_model(model, jit)?;
                 let field = ModelField::new(&kernels, &model.param_values);
-                solve(&field, t0, &y0, times, &opts).map_err(|error| TrainFailure::Solve { step: 0, error })?
+                let solved = super::solve_ode(&field, &ode, t0, &y0, times);
+                solved.map_err(|error| TrainFailure::Solve { step: 0, error })?.solution
             };
             let series = Series::from_values(times.clone(), super::state_columns(model), 1, sol.y)
                 .map_err(|e| TrainFailure::Setup(format!("data `{}`: {e}", data.name)))?;

@@ -169,6 +169,10 @@ pub const SOLVER_METHODS: &[&str] = &[
     "dopri5",
     "tsit5",
     "dopri8",
+    "rodas5",
+    "kvaerno5",
+    "bdf",
+    "auto",
     "euler_maruyama",
     "milstein",
     "sra1",
@@ -177,6 +181,10 @@ pub const SOLVER_METHODS: &[&str] = &[
 
 /// The methods of [`SOLVER_METHODS`] that solve SDEs (the rest solve ODEs).
 pub const SDE_SOLVER_METHODS: &[&str] = &["euler_maruyama", "milstein", "sra1", "reversible_heun"];
+
+/// The ODE methods of [`SOLVER_METHODS`] that use the model's Jacobian
+/// (`auto` switches to one): no gradients go through them yet.
+pub const STIFF_SOLVER_METHODS: &[&str] = &["rodas5", "kvaerno5", "bdf", "auto"];
 
 /// The options a `solver` declaration may set.
 pub const SOLVER_OPTIONS: &[&str] = &["rtol", "atol", "dt", "max_steps"];

@@ -43,7 +43,7 @@ mod template;
 mod train;
 pub mod tree;
 
-pub use builtins::{closest, edit_distance, SOLVER_METHODS, SOLVER_OPTIONS, TRAIN_OPTIONS};
+pub use builtins::{closest, edit_distance, reserved_names, SOLVER_METHODS, SOLVER_OPTIONS, TRAIN_OPTIONS};
 pub use data::load_path;
 pub use tree::{
     CheckedDiffusion, CheckedLoss, CheckedModel, CheckedOutput, CheckedProgram, LossInput, ParamDecl, ParamInit,

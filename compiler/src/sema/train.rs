@@ -10,7 +10,7 @@ use crate::ir::training::{BatchSpec, InitialState, LossStat, OptimizerSpec, Sche
 use crate::span::Span;
 use crate::syntax::ast::{Arg, Expr, ExprKind, TrainItem};
 
-use super::builtins::{closest, BATCHES, GRADIENTS, OPTIMIZERS, SCHEDULES, TRAIN_OPTIONS};
+use super::builtins::{closest, BATCHES, GRADIENTS, OPTIMIZERS, SCHEDULES, STIFF_SOLVER_METHODS, TRAIN_OPTIONS};
 use super::checker::{Checker, Def, Env, EnvKind, Resolved};
 use super::tree::CheckedLoss;
 
@@ -460,6 +460,13 @@ impl<'a> Checker<'a> {
                 self.report(d.hint(format!("use at most `count = {}`", data.n_traj)));
             }
             _ => {}
+        }
+        if STIFF_SOLVER_METHODS.contains(&loss.solver.method.as_str()) {
+            let d = Diagnostic::error("E0717", "gradients through stiff solvers are not available yet", t.loss.span)
+                .label(format!("loss `{}` solves with {}", loss.name, loss.solver.method));
+            self.report(d.hint(
+                "use an explicit solver (tsit5, dopri5, ...) in the loss; stiff solvers can still generate data",
+            ));
         }
         if loss.layout.is_ensemble() {
             self.ensemble_train(loss, batch, batch_span, initial);

@@ -31,7 +31,7 @@ pub use method::Method;
 
 pub(crate) use adaptive::integrate as integrate_adaptive;
 pub(crate) use adaptive::integrate_observed as integrate_adaptive_observed;
-pub(crate) use explicit_rk::{lincomb, stiffness_ratio, stiffness_stage, Workspace};
+pub(crate) use explicit_rk::{error_norm, lincomb, step, stiffness, stiffness_ratio, stiffness_stage, Workspace};
 pub(crate) use fixed::integrate as integrate_fixed;
 pub(crate) use fixed::integrate_observed as integrate_fixed_observed;
 pub(crate) use scheme::{Bosh3, Dopri5, Euler, Heun, Midpoint, Rk4, Scheme, Tsit5};

@@ -1,9 +1,18 @@
 //! The vector-field trait the stiff solvers drive: a [`VectorField`] that
 //! also gives its Jacobian `∂f/∂y` and its time derivative `∂f/∂t`.
 //!
-//! Owns [`JacField`], [`JacobianPattern`] and [`FnJacField`] (closures, for
-//! tests and hand-written systems). Nothing here steps, factorises or
-//! allocates in an evaluation.
+//! Owns [`JacField`] and [`FnJacField`] (closures, for tests and
+//! hand-written systems; the pattern type is in `pattern`). Nothing here
+//! steps, factorises or allocates in an evaluation.
+//!
+//! # Dense or sparse
+//!
+//! A field whose [`JacField::jacobian_pattern`] is `Some` is solved with
+//! sparse linear algebra: the solvers then ask for
+//! [`JacField::jacobian_values`] (the pattern's entries only) and never for
+//! the dense [`JacField::jacobian`]. Whether a pattern pays is the field's
+//! decision (the compiler's adapter gives one only for large, sparse
+//! systems).
 //!
 //! # Mapping onto compiled kernels
 //!
@@ -15,17 +24,8 @@
 //! buffer of [`JacField::time_derivative`]. Their `scratch_len`s give
 //! [`JacField::jac_scratch_len`].
 
+use super::pattern::JacobianPattern;
 use crate::term::VectorField;
-
-/// Which entries of the Jacobian can be non-zero (for sparse linear algebra
-/// later; the dense solvers ignore it): `rows` has `n + 1` offsets into
-/// `cols`, and row `i`'s structurally non-zero columns are
-/// `cols[rows[i]..rows[i + 1]]`, sorted (compressed sparse row).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct JacobianPattern {
-    pub rows: Vec<usize>,
-    pub cols: Vec<usize>,
-}
 
 /// `dy/dt = f(t, y)` with its derivatives, for implicit and Rosenbrock
 /// methods ([`crate::stiff`]).
@@ -50,20 +50,53 @@ pub trait JacField: VectorField {
     fn time_derivative(&self, t: f64, y: &[f64], out: &mut [f64], scratch: &mut [f64]);
 
     /// The structure of the Jacobian, when known (from the symbolic IR).
-    /// `None` (the default) means dense.
+    /// `None` (the default) means dense. Asked once per solve; `Some` makes
+    /// the solvers keep the Jacobian in this pattern and factorise it with a
+    /// sparse LU.
     fn jacobian_pattern(&self) -> Option<JacobianPattern> {
         None
+    }
+
+    /// Length of the scratch buffer [`JacField::jacobian_values`] needs.
+    /// The default implementation goes through the dense Jacobian: `n × n`
+    /// values plus [`JacField::jac_scratch_len`]. Fields that override
+    /// `jacobian_values` override this too.
+    fn jac_values_scratch_len(&self) -> usize {
+        self.dim() * self.dim() + self.jac_scratch_len()
+    }
+
+    /// Writes the entries of `∂f/∂y` at `(t, y)` that `pattern` (this
+    /// field's [`JacField::jacobian_pattern`]) names into `values`
+    /// (`pattern.nnz()` values, in the pattern's order: row by row, by
+    /// increasing column). `scratch` has at least
+    /// [`JacField::jac_values_scratch_len`] elements.
+    ///
+    /// The default evaluates the dense Jacobian into `scratch` and gathers
+    /// the pattern's entries: correct for any field, economical only for
+    /// small ones.
+    fn jacobian_values(&self, t: f64, y: &[f64], pattern: &JacobianPattern, values: &mut [f64], scratch: &mut [f64]) {
+        let n = self.dim();
+        let (dense, rest) = scratch.split_at_mut(n * n);
+        self.jacobian(t, y, dense, rest);
+        for i in 0..n {
+            for k in pattern.rows[i]..pattern.rows[i + 1] {
+                values[k] = dense[i * n + pattern.cols[k]];
+            }
+        }
     }
 }
 
 /// A [`JacField`] from closures: `f(t, y, dy)`, `jac(t, y, jac)` (row-major
 /// `n × n`, must overwrite every entry) and optionally `dfdt(t, y, out)`
-/// (zero when not given: an autonomous system).
+/// (zero when not given: an autonomous system), with an optional sparsity
+/// pattern ([`FnJacField::with_pattern`]; its values are gathered from
+/// `jac`).
 pub struct FnJacField<F, J, T> {
     dim: usize,
     f: F,
     jac: J,
     dfdt: T,
+    pattern: Option<JacobianPattern>,
 }
 
 /// The `∂f/∂t` of an autonomous system.
@@ -80,7 +113,7 @@ where
 {
     /// An autonomous system (`∂f/∂t = 0`).
     pub fn new(dim: usize, f: F, jac: J) -> Self {
-        FnJacField { dim, f, jac, dfdt: zero_dfdt }
+        FnJacField { dim, f, jac, dfdt: zero_dfdt, pattern: None }
     }
 }
 
@@ -92,7 +125,14 @@ where
 {
     /// A non-autonomous system with its `∂f/∂t`.
     pub fn with_time_derivative(dim: usize, f: F, jac: J, dfdt: T) -> Self {
-        FnJacField { dim, f, jac, dfdt }
+        FnJacField { dim, f, jac, dfdt, pattern: None }
+    }
+
+    /// The same field, solved with sparse linear algebra in `pattern`
+    /// (which must contain every non-zero of `jac`).
+    pub fn with_pattern(mut self, pattern: JacobianPattern) -> Self {
+        self.pattern = Some(pattern);
+        self
     }
 }
 
@@ -121,5 +161,8 @@ where
     }
     fn time_derivative(&self, t: f64, y: &[f64], out: &mut [f64], _scratch: &mut [f64]) {
         (self.dfdt)(t, y, out)
+    }
+    fn jacobian_pattern(&self) -> Option<JacobianPattern> {
+        self.pattern.clone()
     }
 }

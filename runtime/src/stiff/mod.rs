@@ -3,11 +3,16 @@
 //! its Jacobian `∂f/∂y` and time derivative `∂f/∂t`).
 //!
 //! Owns [`StiffMethod`], [`StiffOptions`] and [`solve_stiff`], and below
-//! them: `field` (the [`JacField`] trait and [`FnJacField`]), `lu` (dense
-//! LU through `faer`), `work` (buffers, counters and norms shared by the
-//! methods), `newton` (the simplified Newton iteration with its convergence
-//! rules), `onestep` (the adaptive loop of the one-step methods), and one
-//! file per method. Never depends on the compiler; the explicit solvers in
+//! them: `field` (the [`JacField`] trait and [`FnJacField`]), `pattern`
+//! (the [`JacobianPattern`] of a sparse Jacobian and its column colouring),
+//! `lu` (dense LU through `faer`), `sparse_lu` (sparse LU through `faer`,
+//! symbolic analysis once per solve), `linear` (the Jacobian's storage and
+//! its LU, dense or sparse — sparse when the field gives a pattern — behind
+//! one type the methods share), `work` (buffers, counters and norms shared
+//! by the methods), `newton` (the simplified Newton iteration with its convergence
+//! rules), `onestep` (the adaptive loop of the one-step methods), one
+//! file per method, and [`auto`] (Tsit5 switching to Rodas5 and back on a
+//! stiffness estimate). Never depends on the compiler; the explicit solvers in
 //! [`crate::solver`] are untouched.
 //!
 //! Conventions shared with the explicit solvers ([`crate::solve()`]): the
@@ -31,19 +36,25 @@
 //!
 //! Every buffer, including the LU's, is allocated once per solve.
 
+pub mod auto;
 mod bdf;
 mod field;
 mod kvaerno5;
+mod linear;
 pub mod lu;
 mod newton;
 mod onestep;
+mod pattern;
 mod rodas5;
+pub mod sparse_lu;
 mod work;
 
 use std::fmt;
 use std::str::FromStr;
 
-pub use field::{Autonomous, FnJacField, JacField, JacobianPattern};
+pub use auto::{solve_auto, AutoOptions, AutoSolution, Switch};
+pub use field::{Autonomous, FnJacField, JacField};
+pub use pattern::{Colouring, ColumnView, JacobianPattern, PatternError};
 
 use crate::error::{SolveError, UnknownMethod};
 use crate::solution::Solution;
@@ -206,6 +217,9 @@ pub fn solve_stiff(
 ) -> Result<Solution, SolveError> {
     let n = field.dim();
     validate(n, y0, t0, saveat, opts)?;
+    if let Some(p) = field.jacobian_pattern() {
+        p.validate(n).map_err(|e| invalid(e.to_string()))?;
+    }
     let mut y = vec![0.0; saveat.len() * n];
     let problem = work::Problem { f: field, t0, y0, saveat };
     let stats = match opts.method {

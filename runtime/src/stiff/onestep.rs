@@ -176,7 +176,7 @@ pub(crate) fn integrate<M: OneStep>(
 /// Saves the dense output of the accepted step `[t0, t1]` at every pending
 /// save time `<= t1` (the step's end state exactly at `t1`).
 #[allow(clippy::too_many_arguments)]
-fn save_step<M: OneStep>(
+pub(crate) fn save_step<M: OneStep>(
     method: &M,
     saveat: &[f64],
     next: &mut usize,

@@ -8,7 +8,8 @@
 //! step.
 
 use super::field::JacField;
-use super::lu::{DenseLu, LuError};
+use super::linear::Linear;
+use super::lu::LuError;
 use crate::error::SolveError;
 use crate::solution::Stats;
 use crate::stepsize::{select_initial_step, InitBufs};
@@ -56,26 +57,32 @@ pub(crate) struct Work<'a> {
     pub n: usize,
     pub rtol: f64,
     pub atol: f64,
-    /// `∂f/∂y`, row-major, at the point recorded by the method.
+    /// `∂f/∂y` at the point recorded by the method: row-major `n × n`, or
+    /// the values of the field's pattern when `lu` is sparse (see
+    /// `linear`; [`Work::jac_norm_inf`] reads either).
     pub jac: Vec<f64>,
-    pub lu: DenseLu,
+    /// The factors of the last iteration matrix, dense or sparse.
+    pub lu: Linear,
     scratch: Vec<f64>,
     pub stats: Stats,
 }
 
 impl<'a> Work<'a> {
+    /// Buffers for `f`; sparse linear algebra when `f` has a valid
+    /// Jacobian pattern ([`super::solve_stiff`] reports an invalid one
+    /// before; any other caller gets dense linear algebra for it).
     pub fn new(f: &'a dyn JacField, rtol: f64, atol: f64) -> Work<'a> {
         let n = f.dim();
-        Work {
-            f,
-            n,
-            rtol,
-            atol,
-            jac: vec![0.0; n * n],
-            lu: DenseLu::new(n),
-            scratch: vec![0.0; f.scratch_len().max(f.jac_scratch_len())],
-            stats: Stats::default(),
-        }
+        let pattern = f.jacobian_pattern().filter(|p| p.validate(n).is_ok());
+        let lu = Linear::new(n, pattern);
+        let scratch = vec![0.0; f.scratch_len().max(lu.scratch_len(f))];
+        Work { f, n, rtol, atol, jac: vec![0.0; lu.jac_len(n)], lu, scratch, stats: Stats::default() }
+    }
+
+    /// The infinity norm of the stored Jacobian (dense or sparse): for
+    /// `auto`'s stiffness test, which reads `jac` as dense today.
+    pub fn jac_norm_inf(&self) -> f64 {
+        self.lu.norm_inf(&self.jac, self.n)
     }
 
     /// `out = f(t, y)`; counted.
@@ -88,7 +95,7 @@ impl<'a> Work<'a> {
     /// `self.jac = ∂f/∂y (t, y)`; counted.
     pub fn jacobian(&mut self, t: f64, y: &[f64]) {
         self.stats.njev += 1;
-        self.f.jacobian(t, y, &mut self.jac, &mut self.scratch);
+        self.lu.evaluate(self.f, t, y, &mut self.jac, &mut self.scratch);
     }
 
     /// `out = ∂f/∂t (t, y)` (counted with the Jacobian it accompanies).

@@ -36,6 +36,9 @@ fn check_derivs(m: &ModelIr, d: &Derivs, seed: u64) {
     }
 }
 
+/// Models of the stiff examples robertson.nde and pollution.nde.
+const STIFF_EXAMPLES: &[&str] = &["robertson", "pollution"];
+
 #[test]
 fn every_example_model() {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples");
@@ -49,6 +52,13 @@ fn every_example_model() {
     for file in files {
         let checked = check_file(&file, &FrontendOptions::default()).unwrap_or_else(|_| panic!("{}", file.display()));
         for m in &checked.program.models {
+            // The stiff test problems' rate constants (up to 4.4e11) times
+            // states moved by ±0.5 make `f` so large that central
+            // differences lose their digits to round-off; their Jacobians
+            // are checked at their own scale in `driver::stiff`.
+            if STIFF_EXAMPLES.contains(&m.name.as_str()) {
+                continue;
+            }
             check_model(m, seen);
             seen += 1;
         }

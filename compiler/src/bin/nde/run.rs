@@ -6,11 +6,12 @@ use nde_compiler::codegen::JitOptions;
 use nde_compiler::driver::cde;
 use nde_compiler::driver::sde::{self, ModelSdeField, SdeKernels};
 use nde_compiler::driver::train::materialize_data;
-use nde_compiler::driver::{self, FrontendOptions, ModelField};
+use nde_compiler::driver::{self, FrontendOptions, ModelField, OdeSolver};
 use nde_compiler::ir::{ModelIr, SolverSpec};
 use nde_runtime::io::{self, Array, Table};
 use nde_runtime::sde::{sde_solve_batch, SdeOptions};
-use nde_runtime::{solve, solve_batch, Method, SolveOptions, Stats};
+use nde_runtime::stiff::Switch;
+use nde_runtime::{SolveOptions, Stats};
 
 use crate::{exit, fail, render};
 
@@ -22,7 +23,8 @@ pub struct RunArgs {
     #[arg(long)]
     model: Option<String>,
     /// A solver declared in the file (`solver fast = tsit5(...)`) or a method:
-    /// euler, midpoint, heun, rk4 (fixed step, need --dt), bosh3, dopri5, tsit5.
+    /// euler, midpoint, heun, rk4 (fixed step, need --dt), bosh3, dopri5, tsit5;
+    /// stiff: rodas5, kvaerno5, bdf; auto (tsit5, switching to rodas5 where the problem is stiff).
     /// Default: the file's only solver declaration, else tsit5.
     #[arg(long)]
     solver: Option<String>,
@@ -59,7 +61,8 @@ pub struct RunArgs {
     /// Output file: .csv (header `t`, then state names; `traj` first for a batch) or .npz (`t`, `y`). Default: CSV on stdout.
     #[arg(short, long)]
     out: Option<PathBuf>,
-    /// Print the number of right-hand-side evaluations and steps to stderr.
+    /// Print the number of right-hand-side evaluations and steps to stderr (stiff solvers: also Jacobians,
+    /// LU factorisations and Newton iterations; auto: where it switched method).
     #[arg(long)]
     stats: bool,
     /// Print the time each stage took to stderr.
@@ -99,14 +102,19 @@ fn run_inner(args: &RunArgs) -> Result<(), u8> {
         load_params(path, model, &mut params)?;
     }
     if model.is_cde() {
-        let solve_opts = solve_options(args, &checked.program.solvers)?;
+        let solver = ode_solver(args, &checked.program.solvers)?;
+        let solve_opts = solver.explicit().map_err(|_| {
+            let why =
+                format!("{} is a stiff solver; controlled models (CDEs) are solved with explicit ones", solver.name());
+            fail(exit::USAGE, why)
+        })?;
         return run_cde(args, &checked.program, model, &params, &solve_opts);
     }
     let saveat = output_times(args)?;
     if model.is_sde() {
         return run_sde(args, &checked.program.solvers, model, &params, &saveat);
     }
-    let solve_opts = solve_options(args, &checked.program.solvers)?;
+    let solver = ode_solver(args, &checked.program.solvers)?;
 
     let (kernels, codegen_time) = driver::timed(|| driver::compile_model(model, &JitOptions::default()));
     let kernels = kernels.map_err(|e| fail(exit::MODEL_ERRORS, format!("code generation failed: {e}")))?;
@@ -119,14 +127,16 @@ fn run_inner(args: &RunArgs) -> Result<(), u8> {
                 let y0 = driver::initial_state(model, &params, saveat[0].min(args.t0))
                     .map_err(|e| fail(exit::MODEL_ERRORS, format!("evaluating the initial state: {e}")))?;
                 check_finite_state(model, &y0)?;
-                let sol = solve(&field, args.t0, &y0, &saveat, &solve_opts).map_err(|e| fail(exit::SOLVE_FAILED, e))?;
-                Ok(Output { t: sol.t, y: sol.y, batch: None, stats: vec![sol.stats] })
+                let solved = driver::solve_ode(&field, &solver, args.t0, &y0, &saveat)
+                    .map_err(|e| fail(exit::SOLVE_FAILED, e))?;
+                let sol = solved.solution;
+                Ok(Output { t: sol.t, y: sol.y, batch: None, stats: vec![sol.stats], switches: solved.switches })
             }
             Some(path) => {
                 let y0s = read_initial_states(path, n)?;
-                let sol = solve_batch(&field, args.t0, &y0s, &saveat, &solve_opts, args.threads)
+                let sol = driver::solve_ode_batch(&field, &solver, args.t0, &y0s, &saveat, args.threads)
                     .map_err(|e| fail(exit::SOLVE_FAILED, e))?;
-                Ok(Output { t: sol.t, y: sol.y, batch: Some(sol.batch), stats: sol.stats })
+                Ok(Output { t: sol.t, y: sol.y, batch: Some(sol.batch), stats: sol.stats, switches: Vec::new() })
             }
         }
     });
@@ -135,6 +145,7 @@ fn run_inner(args: &RunArgs) -> Result<(), u8> {
     write_output(args.out.as_deref(), model, &params, &output)?;
     if args.stats {
         print_stats(&output.stats);
+        print_switches(&output.switches);
     }
     if args.timings {
         eprintln!(
@@ -188,7 +199,7 @@ fn run_cde(
         stats.push(sol.stats);
     }
     let batch = (paths.len() > 1).then_some(paths.len());
-    let output = Output { t: saveat, y, batch, stats };
+    let output = Output { t: saveat, y, batch, stats, switches: Vec::new() };
     write_output(args.out.as_deref(), model, params, &output)?;
     if args.stats {
         print_stats(&output.stats);
@@ -234,7 +245,7 @@ fn run_sde(args: &RunArgs, declared: &[SolverSpec], model: &ModelIr, params: &[f
     };
     let sol = sde_solve_batch(&field, args.t0, &y0s, saveat, &opts, args.noise_seed, args.threads)
         .map_err(|e| fail(exit::SOLVE_FAILED, e))?;
-    let output = Output { t: sol.t, y: sol.y, batch, stats: sol.stats };
+    let output = Output { t: sol.t, y: sol.y, batch, stats: sol.stats, switches: Vec::new() };
     write_output(args.out.as_deref(), model, params, &output)?;
     if args.stats {
         print_stats(&output.stats);
@@ -262,9 +273,13 @@ struct Output {
     y: Vec<f64>,
     batch: Option<usize>,
     stats: Vec<Stats>,
+    /// Where an `auto` solve switched method (single solves only).
+    switches: Vec<Switch>,
 }
 
-fn solve_options(args: &RunArgs, declared: &[SolverSpec]) -> Result<SolveOptions, u8> {
+/// The ODE solver `--solver` (or the file's only declaration, else tsit5)
+/// stands for, with `--rtol`, `--atol`, `--dt`, `--max-steps` over its options.
+fn ode_solver(args: &RunArgs, declared: &[SolverSpec]) -> Result<OdeSolver, u8> {
     let spec = declared_solver(args, declared);
     let unknown = |e: String| {
         let declared: Vec<_> = declared.iter().map(|s| s.name.as_str()).collect();
@@ -275,32 +290,19 @@ fn solve_options(args: &RunArgs, declared: &[SolverSpec]) -> Result<SolveOptions
         };
         fail(exit::USAGE, format!("{e}{extra}"))
     };
-    let mut opts = match (spec, &args.solver) {
-        (Some(s), _) => driver::solve_options(s).map_err(unknown)?,
-        (None, name) => {
-            let method = name.as_deref().unwrap_or("tsit5").parse::<Method>().map_err(|e| unknown(e.to_string()))?;
-            SolveOptions { method, ..Default::default() }
-        }
-    };
-    if let Some(v) = args.rtol {
-        opts.rtol = v;
+    let solver = match (spec, &args.solver) {
+        (Some(s), _) => OdeSolver::named(&s.method).map(|o| {
+            let option = |key| driver::solver_option(s, key);
+            o.with(option("rtol"), option("atol"), option("dt"), option("max_steps").map(|v| v as usize))
+        }),
+        (None, name) => OdeSolver::named(name.as_deref().unwrap_or("tsit5")),
     }
-    if let Some(v) = args.atol {
-        opts.atol = v;
+    .map_err(|e| unknown(e.to_string()))?;
+    let solver = solver.with(args.rtol, args.atol, args.dt, args.max_steps);
+    if solver.check().is_err() {
+        return Err(fail(exit::USAGE, format!("{} is a fixed-step method: give a step size with --dt", solver.name())));
     }
-    if args.dt.is_some() {
-        opts.dt = args.dt;
-    }
-    if let Some(v) = args.max_steps {
-        opts.max_steps = v;
-    }
-    if !opts.method.is_adaptive() && opts.dt.is_none() {
-        return Err(fail(
-            exit::USAGE,
-            format!("{} is a fixed-step method: give a step size with --dt", opts.method.name()),
-        ));
-    }
-    Ok(opts)
+    Ok(solver)
 }
 
 fn output_times(args: &RunArgs) -> Result<Vec<f64>, u8> {
@@ -464,7 +466,11 @@ fn write_output(out: Option<&Path>, model: &ModelIr, params: &[f64], o: &Output)
 
 fn print_stats(stats: &[Stats]) {
     if let [s] = stats {
-        eprintln!("nfe {}  steps {} accepted, {} rejected", s.nfe, s.accepted, s.rejected);
+        let mut line = format!("nfe {}  steps {} accepted, {} rejected", s.nfe, s.accepted, s.rejected);
+        if s.njev > 0 || s.nlu > 0 {
+            line += &format!("  njev {}  nlu {}  nnewton {}", s.njev, s.nlu, s.nnewton);
+        }
+        eprintln!("{line}");
         return;
     }
     let total = |f: fn(&Stats) -> u64| stats.iter().map(f).sum::<u64>();
@@ -477,4 +483,20 @@ fn print_stats(stats: &[Stats]) {
         total(|s| s.accepted),
         total(|s| s.rejected)
     );
+    if stats.iter().any(|s| s.njev > 0) {
+        eprintln!("njev {}  nlu {}  nnewton {} in total", total(|s| s.njev), total(|s| s.nlu), total(|s| s.nnewton));
+    }
+    if stats.iter().any(|s| s.switches > 0) {
+        eprintln!("auto switched method {} times in total", total(|s| s.switches));
+    }
+}
+
+/// `auto`'s switches, one line: `switches 2: rodas5 at t = 0.0012, tsit5 at t = 0.8`.
+fn print_switches(switches: &[Switch]) {
+    if switches.is_empty() {
+        return;
+    }
+    let each: Vec<String> =
+        switches.iter().map(|s| format!("{} at t = {}", if s.to_stiff { "rodas5" } else { "tsit5" }, s.t)).collect();
+    eprintln!("switches {}: {}", switches.len(), each.join(", "));
 }

@@ -190,7 +190,8 @@ fn free_names(module: &ast::Module) -> Vec<String> {
     names
 }
 
-fn collect(e: &ast::Expr, names: &mut Vec<String>) {
+/// Adds the names `e` reads to `names` (in order of first use; not `t`, not called names).
+pub(crate) fn collect(e: &ast::Expr, names: &mut Vec<String>) {
     use ast::ExprKind as K;
     let mut stack = vec![e];
     while let Some(e) = stack.pop() {
