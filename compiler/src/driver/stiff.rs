@@ -167,10 +167,11 @@ pub struct Solved {
     pub switches: Vec<Switch>,
 }
 
-/// Solves the compiled model `field` from `(t0, y0)` with `solver`, saving
-/// at `saveat`.
-pub fn solve_ode(
-    field: &ModelField<'_>,
+/// Solves the compiled model `field` (a [`ModelField`], or a
+/// [`super::sparse::SparseModelField`] for large stiff systems) from
+/// `(t0, y0)` with `solver`, saving at `saveat`.
+pub fn solve_ode<F: JacField>(
+    field: &F,
     solver: &OdeSolver,
     t0: f64,
     y0: &[f64],
@@ -191,8 +192,8 @@ pub fn solve_ode(
 /// `threads` worker threads (0: all cores). Explicit methods go through
 /// [`solve_batch`]; the others solve one trajectory per task, in parallel,
 /// and a failure names its trajectory ([`SolveError::InBatch`]).
-pub fn solve_ode_batch(
-    field: &ModelField<'_>,
+pub fn solve_ode_batch<F: JacField>(
+    field: &F,
     solver: &OdeSolver,
     t0: f64,
     y0s: &[f64],
@@ -202,7 +203,7 @@ pub fn solve_ode_batch(
     if let OdeSolver::Explicit(o) = solver {
         return solve_batch(field, t0, y0s, saveat, o, threads);
     }
-    let n = field.kernels.rhs.n_state;
+    let n = field.dim();
     if n == 0 || y0s.is_empty() || !y0s.chunks_exact(n).remainder().is_empty() {
         return Err(SolveError::InvalidOptions {
             what: format!("{} initial values do not make whole states of {n} values", y0s.len()),

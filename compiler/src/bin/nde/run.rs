@@ -6,11 +6,11 @@ use nde_compiler::codegen::JitOptions;
 use nde_compiler::driver::cde;
 use nde_compiler::driver::sde::{self, ModelSdeField, SdeKernels};
 use nde_compiler::driver::train::materialize_data;
-use nde_compiler::driver::{self, FrontendOptions, ModelField, OdeSolver};
+use nde_compiler::driver::{self, sparse, FrontendOptions, ModelField, OdeSolver};
 use nde_compiler::ir::{ModelIr, SolverSpec};
 use nde_runtime::io::{self, Array, Table};
 use nde_runtime::sde::{sde_solve_batch, SdeOptions};
-use nde_runtime::stiff::Switch;
+use nde_runtime::stiff::{JacField, Switch};
 use nde_runtime::{SolveOptions, Stats};
 
 use crate::{exit, fail, render};
@@ -116,31 +116,23 @@ fn run_inner(args: &RunArgs) -> Result<(), u8> {
     }
     let solver = ode_solver(args, &checked.program.solvers)?;
 
-    let (kernels, codegen_time) = driver::timed(|| driver::compile_model(model, &JitOptions::default()));
-    let kernels = kernels.map_err(|e| fail(exit::MODEL_ERRORS, format!("code generation failed: {e}")))?;
-    let field = ModelField::new(&kernels, &params);
-    let n = model.n_state();
-
-    let (result, solve_time) = driver::timed(|| -> Result<Output, u8> {
-        match &args.y0 {
-            None => {
-                let y0 = driver::initial_state(model, &params, saveat[0].min(args.t0))
-                    .map_err(|e| fail(exit::MODEL_ERRORS, format!("evaluating the initial state: {e}")))?;
-                check_finite_state(model, &y0)?;
-                let solved = driver::solve_ode(&field, &solver, args.t0, &y0, &saveat)
-                    .map_err(|e| fail(exit::SOLVE_FAILED, e))?;
-                let sol = solved.solution;
-                Ok(Output { t: sol.t, y: sol.y, batch: None, stats: vec![sol.stats], switches: solved.switches })
-            }
-            Some(path) => {
-                let y0s = read_initial_states(path, n)?;
-                let sol = driver::solve_ode_batch(&field, &solver, args.t0, &y0s, &saveat, args.threads)
-                    .map_err(|e| fail(exit::SOLVE_FAILED, e))?;
-                Ok(Output { t: sol.t, y: sol.y, batch: Some(sol.batch), stats: sol.stats, switches: Vec::new() })
-            }
-        }
-    });
-    let output = result?;
+    // A stiff solve of a large system takes its Jacobian from compiled JVPs
+    // (sparse when the pattern is, `driver::sparse`): the dense symbolic
+    // Jacobian grows as n² and is not built for it.
+    let large_stiff = !matches!(solver, OdeSolver::Explicit(_)) && model.n_state() >= sparse::SPARSE_MIN_STATES;
+    let (output, codegen_time, solve_time) = if large_stiff {
+        let (kernels, codegen_time) = driver::timed(|| sparse::compile_sparse(model, &JitOptions::default()));
+        let kernels = kernels.map_err(|e| fail(exit::MODEL_ERRORS, format!("code generation failed: {e}")))?;
+        let field = sparse::SparseModelField::new(&kernels, &params);
+        let (output, solve_time) = driver::timed(|| solve_run(args, model, &params, &field, &solver, &saveat));
+        (output?, codegen_time, solve_time)
+    } else {
+        let (kernels, codegen_time) = driver::timed(|| driver::compile_model(model, &JitOptions::default()));
+        let kernels = kernels.map_err(|e| fail(exit::MODEL_ERRORS, format!("code generation failed: {e}")))?;
+        let field = ModelField::new(&kernels, &params);
+        let (output, solve_time) = driver::timed(|| solve_run(args, model, &params, &field, &solver, &saveat));
+        (output?, codegen_time, solve_time)
+    };
 
     write_output(args.out.as_deref(), model, &params, &output)?;
     if args.stats {
@@ -156,6 +148,34 @@ fn run_inner(args: &RunArgs) -> Result<(), u8> {
         );
     }
     Ok(())
+}
+
+/// `nde run`'s ODE solve: from the model's initial state, or from each row of `--y0`.
+fn solve_run<F: JacField>(
+    args: &RunArgs,
+    model: &ModelIr,
+    params: &[f64],
+    field: &F,
+    solver: &OdeSolver,
+    saveat: &[f64],
+) -> Result<Output, u8> {
+    match &args.y0 {
+        None => {
+            let y0 = driver::initial_state(model, params, saveat[0].min(args.t0))
+                .map_err(|e| fail(exit::MODEL_ERRORS, format!("evaluating the initial state: {e}")))?;
+            check_finite_state(model, &y0)?;
+            let solved =
+                driver::solve_ode(field, solver, args.t0, &y0, saveat).map_err(|e| fail(exit::SOLVE_FAILED, e))?;
+            let sol = solved.solution;
+            Ok(Output { t: sol.t, y: sol.y, batch: None, stats: vec![sol.stats], switches: solved.switches })
+        }
+        Some(path) => {
+            let y0s = read_initial_states(path, model.n_state())?;
+            let sol = driver::solve_ode_batch(field, solver, args.t0, &y0s, saveat, args.threads)
+                .map_err(|e| fail(exit::SOLVE_FAILED, e))?;
+            Ok(Output { t: sol.t, y: sol.y, batch: Some(sol.batch), stats: sol.stats, switches: Vec::new() })
+        }
+    }
 }
 
 /// The solver declaration `--solver` names, or the file's only one.
