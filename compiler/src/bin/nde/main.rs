@@ -8,6 +8,7 @@
 mod emit;
 mod eval;
 mod render;
+mod repl;
 mod run;
 mod simplify;
 mod train;
@@ -80,6 +81,8 @@ enum Command {
     Eval(eval::EvalArgs),
     /// Simplify an expression given on the command line and print it as maths (`--explain` lists the rewrites).
     Simplify(simplify::SimplifyArgs),
+    /// An interactive session: enter definitions and expressions, solve, train, plot (`:help` inside).
+    Repl(repl::ReplArgs),
 }
 
 fn main() -> ExitCode {
@@ -92,6 +95,7 @@ fn main() -> ExitCode {
         Command::Simplify(args) => simplify::simplify(&args),
         Command::Train(args) => train::train(&args),
         Command::Eval(args) => eval::eval(&args),
+        Command::Repl(args) => repl::repl(&args),
     };
     ExitCode::from(code)
 }
