@@ -5,8 +5,10 @@
 //! for), [`SolverChoiceError`], [`solve_ode`] / [`solve_ode_batch`] (used by
 //! `nde run`, generated data and the benchmarks), and [`ModelField`]'s
 //! [`JacField`] implementation through the compiled `jac` and `dfdt`
-//! kernels. SDE solvers are chosen in [`super::sde`]; gradients through
-//! solves go through explicit solvers only ([`super::solve_options`]).
+//! kernels (so a [`ModelField`] is also a
+//! [`nde_runtime::stiff::adjoint::StiffDiffField`], which training through
+//! stiff solves needs: `train/stiff.rs`). SDE solvers are chosen in
+//! [`super::sde`]; the explicit adjoints take [`super::solve_options`].
 //! Never prints.
 
 use std::fmt;
@@ -36,9 +38,10 @@ pub const AUTO: &str = "auto";
 /// How to solve an ODE model.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum OdeSolver {
-    /// An explicit Runge–Kutta method (the only kind gradients go through).
+    /// An explicit Runge–Kutta method (every adjoint goes through it).
     Explicit(SolveOptions),
-    /// A stiff method, driven by the model's compiled Jacobian.
+    /// A stiff method, driven by the model's compiled Jacobian (gradients
+    /// through it: the continuous adjoints of `nde_runtime::stiff::adjoint`).
     Stiff(StiffOptions),
     /// Tsit5, switching to Rodas5 where the problem is stiff.
     Auto(AutoOptions),
@@ -51,7 +54,8 @@ pub enum SolverChoiceError {
     UnknownMethod { name: String, known: Vec<&'static str> },
     /// A fixed-step method without a step size.
     NeedsDt { method: &'static str },
-    /// A stiff or automatic solver where only explicit ones work (gradients).
+    /// A stiff or automatic solver where only explicit ones work (the
+    /// explicit adjoints, controlled models).
     NotDifferentiable { method: &'static str },
 }
 
@@ -66,8 +70,9 @@ impl fmt::Display for SolverChoiceError {
             }
             SolverChoiceError::NotDifferentiable { method } => write!(
                 f,
-                "{method} is a stiff solver, and gradients through stiff solvers are not available yet; \
-                 use an explicit solver (tsit5, dopri5, ...)"
+                "{method} is a stiff solver, and only the continuous adjoints (`gradient = interpolated` or \
+                 `backsolve`) of an ODE model go through stiff solvers; use one of them, or an explicit solver \
+                 (tsit5, dopri5, ...)"
             ),
         }
     }
@@ -151,7 +156,8 @@ impl OdeSolver {
         }
     }
 
-    /// The explicit options, or why this solver cannot be differentiated.
+    /// The explicit options, or why this solver cannot be differentiated
+    /// by the explicit adjoints.
     pub fn explicit(&self) -> Result<SolveOptions, SolverChoiceError> {
         match self {
             OdeSolver::Explicit(o) => Ok(*o),

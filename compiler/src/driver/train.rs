@@ -49,6 +49,7 @@ use crate::rng::SplitMix64;
 
 mod controlled;
 mod ensemble;
+mod stiff;
 
 pub use ensemble::DataStats;
 
@@ -330,6 +331,12 @@ enum Dynamics {
         opts: SdeOptions,
         adjoint: SdeAdjoint,
     },
+    /// An ODE model solved with a stiff method (the `stiff` submodule).
+    Stiff {
+        kernels: ModelKernels,
+        opts: nde_runtime::stiff::StiffOptions,
+        adjoint: Adjoint,
+    },
     /// A CDE: one control path per trajectory of the data the loss saves at.
     Cde {
         kernels: ModelKernels,
@@ -338,6 +345,17 @@ enum Dynamics {
         paths: Vec<nde_runtime::path::ControlPath>,
     },
 }
+
+/// A batch gradient through ODE solves: the field, the times, the initial
+/// states, the sampled regularisers' draws and the loss's cotangent.
+type BatchRun<'a> = dyn Fn(
+        &ModelField<'_>,
+        BatchTimes<'_>,
+        &[f64],
+        Option<(SamplingStrategy, &[f64])>,
+        &mut dyn FnMut(&nde_runtime::BatchSolution) -> BatchCotangent,
+    ) -> Result<(nde_runtime::BatchSolution, adjoint::BatchGradient), SolveError>
+    + 'a;
 
 /// One SDE member's share of a step: its loss, the loss block's own
 /// parameter gradient, the gradient through the solve, `dL/dy0`, NFE.
@@ -551,10 +569,15 @@ impl Trainer {
                     full_loss.name, model.name, full_loss.solver.name, full_loss.solver.method
                 )));
             }
-            let solve_opts = solve_options(&full_loss.solver).map_err(setup)?;
-            let adjoint = adjoint_of(spec)?;
-            let kernels = super::compile_model(&model, &opts.jit)?;
-            Dynamics::Ode { kernels, opts: solve_opts, adjoint }
+            match stiff::dynamics(&model, [&full_loss, &window_loss], spec, opts)? {
+                Some(dynamics) => dynamics,
+                None => {
+                    let solve_opts = solve_options(&full_loss.solver).map_err(setup)?;
+                    let adjoint = adjoint_of(spec)?;
+                    let kernels = super::compile_model(&model, &opts.jit)?;
+                    Dynamics::Ode { kernels, opts: solve_opts, adjoint }
+                }
+            }
         };
         let window = compile_loss(&window_loss, &opts.jit)?;
         let full = compile_loss(&full_loss, &opts.jit)?;
@@ -647,7 +670,7 @@ impl Trainer {
     pub fn solve_options(&self) -> Option<&SolveOptions> {
         match &self.dynamics {
             Dynamics::Ode { opts, .. } | Dynamics::Cde { opts, .. } => Some(opts),
-            Dynamics::Sde { .. } => None,
+            Dynamics::Sde { .. } | Dynamics::Stiff { .. } => None,
         }
     }
 
@@ -655,7 +678,7 @@ impl Trainer {
     pub fn sde_options(&self) -> Option<&SdeOptions> {
         match &self.dynamics {
             Dynamics::Sde { opts, .. } => Some(opts),
-            Dynamics::Ode { .. } | Dynamics::Cde { .. } => None,
+            Dynamics::Ode { .. } | Dynamics::Cde { .. } | Dynamics::Stiff { .. } => None,
         }
     }
 
@@ -772,7 +795,17 @@ impl Trainer {
         }
         let (loss, mut grad, gy0s, nfe) = match &self.dynamics {
             Dynamics::Ode { kernels, opts, adjoint } => {
-                self.ode_gradient(step, kernels, opts, *adjoint, members, us, &t0s, &saveat, &y0s)?
+                let run: &BatchRun<'_> = &|field, times, y0s, sampling, cot| {
+                    adjoint::gradient_batch(field, times, y0s, opts, *adjoint, self.threads, sampling, cot)
+                };
+                self.ode_gradient(step, kernels, members, us, &t0s, &saveat, &y0s, run)?
+            }
+            Dynamics::Stiff { kernels, opts, adjoint } => {
+                // Sema refuses the sampled regularisers with stiff solvers.
+                let run: &BatchRun<'_> = &|field, times, y0s, _sampling, cot| {
+                    stiff::gradient_batch(field, times, y0s, opts, *adjoint, self.threads, cot)
+                };
+                self.ode_gradient(step, kernels, members, us, &t0s, &saveat, &y0s, run)?
             }
             Dynamics::Sde { kernels, opts, adjoint } => {
                 self.sde_gradient(step, kernels, opts, *adjoint, members, &t0s, &saveat, &y0s)?
@@ -792,20 +825,20 @@ impl Trainer {
         Ok((loss, grad, nfe))
     }
 
-    /// The ODE part of [`Trainer::loss_gradient`]: all members in one batch.
-    /// Returns the loss, `dL/dp`, `dL/dy0` per member and the mean NFE.
+    /// The ODE part of [`Trainer::loss_gradient`]: all members in one batch
+    /// through `run` (the explicit or the stiff adjoint). Returns the loss,
+    /// `dL/dp`, `dL/dy0` per member and the mean NFE.
     #[allow(clippy::too_many_arguments)]
     fn ode_gradient(
         &self,
         step: u64,
         kernels: &ModelKernels,
-        opts: &SolveOptions,
-        adjoint: Adjoint,
         members: &[Member],
         us: &[f64],
         t0s: &[f64],
         saveat: &[f64],
         y0s: &[f64],
+        run: &BatchRun<'_>,
     ) -> Result<(f64, Vec<f64>, Vec<f64>, f64), TrainFailure> {
         let layout = self.window.layout;
         let len = layout.n_times;
@@ -848,8 +881,7 @@ impl Trainer {
             };
             let times = BatchTimes::PerTrajectory { t0: t0s, saveat };
             let sampling = (!us.is_empty()).then_some((strategy, us));
-            adjoint::gradient_batch(&field, times, y0s, opts, adjoint, self.threads, sampling, &mut cotangent)
-                .map_err(|error| TrainFailure::Solve { step, error })?
+            run(&field, times, y0s, sampling, &mut cotangent).map_err(|error| TrainFailure::Solve { step, error })?
         };
         let mut grad = bgrad.params;
         for (g, d) in grad.iter_mut().zip(&direct) {
@@ -954,6 +986,10 @@ impl Trainer {
                 Dynamics::Ode { kernels, opts, .. } => {
                     let field = ModelField::new(kernels, &self.params);
                     solve(&field, t[0], &y0, t, opts).map_err(solve_error)?
+                }
+                Dynamics::Stiff { kernels, opts, .. } => {
+                    let field = ModelField::new(kernels, &self.params);
+                    stiff::solve(&field, t[0], &y0, t, opts).map_err(solve_error)?
                 }
                 Dynamics::Sde { kernels, opts, .. } => {
                     let field = ModelSdeField::new(kernels, &self.params);

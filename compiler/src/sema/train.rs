@@ -461,13 +461,7 @@ impl<'a> Checker<'a> {
             }
             _ => {}
         }
-        if STIFF_SOLVER_METHODS.contains(&loss.solver.method.as_str()) {
-            let d = Diagnostic::error("E0717", "gradients through stiff solvers are not available yet", t.loss.span)
-                .label(format!("loss `{}` solves with {}", loss.name, loss.solver.method));
-            self.report(d.hint(
-                "use an explicit solver (tsit5, dopri5, ...) in the loss; stiff solvers can still generate data",
-            ));
-        }
+        self.stiff_against_loss(t, loss, gradient);
         if loss.layout.is_ensemble() {
             self.ensemble_train(loss, batch, batch_span, initial);
             self.sde_against_loss(t, loss, gradient, gradient_span);
@@ -533,6 +527,52 @@ impl<'a> Checker<'a> {
                 }
             }
         }
+    }
+
+    /// A loss through a stiff solver trains only with a continuous adjoint
+    /// (`gradient = interpolated` or `backsolve`) of `rodas5`, `kvaerno5` or
+    /// `bdf` on an ODE model, without the solver-heuristic statistics (E0717).
+    fn stiff_against_loss(&mut self, t: &TrainItem, loss: &CheckedLoss, gradient: &str) {
+        let method = loss.solver.method.as_str();
+        if !STIFF_SOLVER_METHODS.contains(&method) {
+            return;
+        }
+        let heuristic =
+            [LossStat::LocalError, LossStat::Stiffness, LossStat::SampledLocalError, LossStat::SampledStiffness]
+                .into_iter()
+                .find(|s| loss.stats_used.contains(s));
+        let (message, label, hint) = if method == "auto" {
+            (
+                "gradients do not go through `auto`".to_string(),
+                format!("loss `{}` solves with auto, which switches between tsit5 and rodas5", loss.name),
+                "solve the loss with rodas5, kvaerno5 or bdf and `gradient = interpolated`, or with an explicit solver"
+                    .to_string(),
+            )
+        } else if self.is_controlled(&loss.model) {
+            (
+                "a controlled model trains through explicit solvers only".to_string(),
+                format!("loss `{}` solves controlled model `{}` with {method}", loss.name, loss.model),
+                "use an explicit solver (tsit5, dopri5, ...) in the loss".to_string(),
+            )
+        } else if let Some(stat) = heuristic {
+            (
+                format!("`sol.{}` measures an explicit solver's steps", stat.name()),
+                format!("loss `{}` solves with {method}", loss.name),
+                format!("drop `sol.{}` from the loss, or solve it with an explicit solver", stat.name()),
+            )
+        } else if gradient == "discrete" {
+            (
+                "gradients through stiff solvers need a continuous adjoint".to_string(),
+                format!(
+                    "loss `{}` solves with {method}; the discrete adjoint cannot go through its Newton iterations",
+                    loss.name
+                ),
+                "add `gradient = interpolated` (or `backsolve`) to the train block".to_string(),
+            )
+        } else {
+            return;
+        };
+        self.report(Diagnostic::error("E0717", message, t.loss.span).label(label).hint(hint));
     }
 
     /// The gradient method and statistics of a loss that solves an SDE model.

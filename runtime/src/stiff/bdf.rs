@@ -33,6 +33,7 @@
 // clearer with indices.
 #![allow(clippy::needless_range_loop)]
 
+use super::dense::{DenseStep, StepObserver};
 use super::newton::{self, Bufs, NewtonState};
 use super::onestep::MAX_SINGULAR;
 use super::work::{collapse_error, rms_scaled, start, Failure, Problem, Work};
@@ -132,21 +133,51 @@ impl Differences {
     /// The interpolant through the last `order + 1` points at `te`, for the
     /// step that ended at `t` with (signed) step `h`.
     fn dense(&self, order: usize, t: f64, h: f64, te: f64, out: &mut [f64]) {
-        out.copy_from_slice(self.row(0));
-        let mut p = 1.0;
-        for j in 0..order {
-            let shift = t - h * j as f64;
-            let denom = h * (j as f64 + 1.0);
-            p *= (te - shift) / denom;
-            for (o, d) in out.iter_mut().zip(self.row(j + 1)) {
-                *o += d * p;
-            }
+        interpolate(&self.d, self.n, order, t, h, te, out);
+    }
+}
+
+/// The interpolant through the last `order + 1` points at `te`, from the
+/// difference rows `d` (`n` values each, at least `order + 1` rows) of the
+/// step that ended at `t` with (signed) step `h` (scipy's
+/// `BdfDenseOutput`).
+pub(crate) fn interpolate(d: &[f64], n: usize, order: usize, t: f64, h: f64, te: f64, out: &mut [f64]) {
+    out.copy_from_slice(&d[..n]);
+    let mut p = 1.0;
+    for j in 0..order {
+        let shift = t - h * j as f64;
+        let denom = h * (j as f64 + 1.0);
+        p *= (te - shift) / denom;
+        for (o, d) in out.iter_mut().zip(&d[(j + 1) * n..(j + 2) * n]) {
+            *o += d * p;
         }
     }
 }
 
+/// The dense output of one accepted BDF step, for a [`StepObserver`].
+struct BdfStep<'a> {
+    diffs: &'a Differences,
+    order: usize,
+    t: f64,
+    h: f64,
+}
+
+impl DenseStep for BdfStep<'_> {
+    fn eval(&self, theta: f64, out: &mut [f64]) {
+        self.diffs.dense(self.order, self.t, self.h, self.t - self.h + theta * self.h, out);
+    }
+    fn append(&self, data: &mut Vec<f64>) {
+        data.extend_from_slice(&self.diffs.d[..(self.order + 1) * self.diffs.n]);
+    }
+}
+
 /// Integrates `p` with BDF, writing one row of `out` per save time.
-pub(crate) fn integrate(p: &Problem<'_>, opts: &StiffOptions, out: &mut [f64]) -> Result<Stats, SolveError> {
+pub(crate) fn integrate(
+    p: &Problem<'_>,
+    opts: &StiffOptions,
+    out: &mut [f64],
+    obs: &mut dyn StepObserver,
+) -> Result<Stats, SolveError> {
     let n = p.f.dim();
     let mut work = Work::new(p.f, opts.rtol, opts.atol);
     let mut f0 = vec![0.0; n];
@@ -325,6 +356,7 @@ pub(crate) fn integrate(p: &Problem<'_>, opts: &StiffOptions, out: &mut [f64]) -
             }
             next_save += 1;
         }
+        obs.accepted(t_old, t, &BdfStep { diffs: &diffs, order, t, h });
         if n_equal_steps < order + 1 {
             continue;
         }

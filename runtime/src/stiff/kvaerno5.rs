@@ -222,6 +222,13 @@ impl OneStep for Kvaerno5 {
     fn dense(&self, theta: f64, h: f64, y: &[f64], f0: &[f64], out: &mut [f64]) {
         hermite(theta, h, y, f0, &self.z, &self.fs[(S - 1) * self.n..], out);
     }
+
+    fn append_dense(&self, _h: f64, y: &[f64], f0: &[f64], data: &mut Vec<f64>) {
+        data.extend_from_slice(y);
+        data.extend_from_slice(f0);
+        data.extend_from_slice(&self.z);
+        data.extend_from_slice(&self.fs[(S - 1) * self.n..]);
+    }
 }
 
 #[cfg(test)]

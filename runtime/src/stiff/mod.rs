@@ -11,9 +11,13 @@
 //! one type the methods share), `work` (buffers, counters and norms shared
 //! by the methods), `newton` (the simplified Newton iteration with its convergence
 //! rules), `onestep` (the adaptive loop of the one-step methods), one
-//! file per method, and [`auto`] (Tsit5 switching to Rodas5 and back on a
-//! stiffness estimate). Never depends on the compiler; the explicit solvers in
-//! [`crate::solver`] are untouched.
+//! file per method, `dense` (each accepted step's dense output, shown to a
+//! step observer and kept as a whole trajectory's tape), [`auto`] (Tsit5
+//! switching to Rodas5 and back on a stiffness estimate) and [`adjoint`]
+//! (gradients through stiff solves: interpolated and backsolve continuous
+//! adjoints whose backward problem is solved with a stiff method). Never
+//! depends on the compiler; the explicit solvers in [`crate::solver`] are
+//! untouched.
 //!
 //! Conventions shared with the explicit solvers ([`crate::solve()`]): the
 //! scaled RMS error norm with `sc = atol + rtol·max(|y0|, |y1|)`
@@ -36,8 +40,10 @@
 //!
 //! Every buffer, including the LU's, is allocated once per solve.
 
+pub mod adjoint;
 pub mod auto;
 mod bdf;
+mod dense;
 mod field;
 mod kvaerno5;
 mod linear;
@@ -222,12 +228,23 @@ pub fn solve_stiff(
     }
     let mut y = vec![0.0; saveat.len() * n];
     let problem = work::Problem { f: field, t0, y0, saveat };
-    let stats = match opts.method {
-        StiffMethod::Rodas5 => onestep::integrate::<rodas5::Rodas5>(&problem, opts, &mut y)?,
-        StiffMethod::Kvaerno5 => onestep::integrate::<kvaerno5::Kvaerno5>(&problem, opts, &mut y)?,
-        StiffMethod::Bdf => bdf::integrate(&problem, opts, &mut y)?,
-    };
+    let stats = integrate_observed(&problem, opts, &mut y, &mut ())?;
     Ok(Solution { t: saveat.to_vec(), y, n_state: n, stats })
+}
+
+/// Integrates a validated problem with `opts.method`, writing one row of
+/// `out` per save time and showing `obs` every accepted step.
+pub(crate) fn integrate_observed(
+    problem: &work::Problem<'_>,
+    opts: &StiffOptions,
+    out: &mut [f64],
+    obs: &mut dyn dense::StepObserver,
+) -> Result<crate::solution::Stats, SolveError> {
+    match opts.method {
+        StiffMethod::Rodas5 => onestep::integrate::<rodas5::Rodas5>(problem, opts, out, obs),
+        StiffMethod::Kvaerno5 => onestep::integrate::<kvaerno5::Kvaerno5>(problem, opts, out, obs),
+        StiffMethod::Bdf => bdf::integrate(problem, opts, out, obs),
+    }
 }
 
 #[cfg(test)]

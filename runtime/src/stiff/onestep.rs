@@ -28,6 +28,7 @@
 //!   [`SolveError::SingularMatrix`], [`SolveError::NonFinite`] (a NaN state)
 //!   or [`SolveError::StepSizeTooSmall`].
 
+use super::dense::{DenseStep, StepObserver};
 use super::work::{collapse_error, start, Failure, Problem, Work};
 use super::StiffOptions;
 use crate::error::SolveError;
@@ -72,14 +73,36 @@ pub(crate) trait OneStep: Sized {
     /// The dense output at `t + theta·h` of the last attempted step, from
     /// `y` (with `f0`) at its start.
     fn dense(&self, theta: f64, h: f64, y: &[f64], f0: &[f64], out: &mut [f64]);
+
+    /// Appends what [`OneStep::dense`] needs for the last attempted step
+    /// (the layout of [`super::dense`]) to `data`.
+    fn append_dense(&self, h: f64, y: &[f64], f0: &[f64], data: &mut Vec<f64>);
+}
+
+/// The dense output of the step just accepted, for a [`StepObserver`].
+struct Accepted<'a, M> {
+    method: &'a M,
+    h: f64,
+    y: &'a [f64],
+    f0: &'a [f64],
+}
+
+impl<M: OneStep> DenseStep for Accepted<'_, M> {
+    fn eval(&self, theta: f64, out: &mut [f64]) {
+        self.method.dense(theta, self.h, self.y, self.f0, out);
+    }
+    fn append(&self, data: &mut Vec<f64>) {
+        self.method.append_dense(self.h, self.y, self.f0, data);
+    }
 }
 
 /// Integrates `p` with the method `M`, writing one row of `out` per save
-/// time.
+/// time and showing `obs` every accepted step.
 pub(crate) fn integrate<M: OneStep>(
     p: &Problem<'_>,
     opts: &StiffOptions,
     out: &mut [f64],
+    obs: &mut dyn StepObserver,
 ) -> Result<Stats, SolveError> {
     let n = p.f.dim();
     let mut work = Work::new(p.f, opts.rtol, opts.atol);
@@ -139,6 +162,7 @@ pub(crate) fn integrate<M: OneStep>(
         };
         let next_t0 = if accept {
             save_step(&method, p.saveat, &mut next_save, tprev, tnext, &y, &f0, out);
+            obs.accepted(tprev, tnext, &Accepted { method: &method, h, y: &y, f0: &f0 });
             y.copy_from_slice(method.y1());
             method.end_derivative(&mut work, tnext, &mut f1);
             std::mem::swap(&mut f0, &mut f1);

@@ -195,15 +195,46 @@ impl OneStep for Rodas5 {
     }
 
     fn dense(&self, theta: f64, _h: f64, y: &[f64], _f0: &[f64], out: &mut [f64]) {
-        let n = self.n;
-        let one = 1.0 - theta;
-        for i in 0..n {
-            let mut kr = [0.0; 3];
-            for (r, hr) in H.iter().enumerate() {
-                kr[r] = (0..S).map(|s| hr[s] * self.k[s * n + i]).sum();
-            }
-            out[i] = one * y[i] + theta * (self.y1[i] + one * (kr[0] + theta * (kr[1] + theta * kr[2])));
+        for i in 0..self.n {
+            out[i] = poly(theta, y[i], self.y1[i], self.kr(i));
         }
+    }
+
+    fn append_dense(&self, _h: f64, y: &[f64], _f0: &[f64], data: &mut Vec<f64>) {
+        let n = self.n;
+        data.extend_from_slice(y);
+        data.extend_from_slice(&self.y1);
+        for r in 0..3 {
+            data.extend((0..n).map(|i| self.kr(i)[r]));
+        }
+    }
+}
+
+impl Rodas5 {
+    /// `K1..K3` of component `i` for the last attempted step.
+    #[inline]
+    fn kr(&self, i: usize) -> [f64; 3] {
+        let n = self.n;
+        let mut kr = [0.0; 3];
+        for (r, hr) in H.iter().enumerate() {
+            kr[r] = (0..S).map(|s| hr[s] * self.k[s * n + i]).sum();
+        }
+        kr
+    }
+}
+
+/// The continuous extension at `theta` of one component.
+#[inline]
+fn poly(theta: f64, y0: f64, y1: f64, kr: [f64; 3]) -> f64 {
+    let one = 1.0 - theta;
+    one * y0 + theta * (y1 + one * (kr[0] + theta * (kr[1] + theta * kr[2])))
+}
+
+/// The continuous extension at `theta` from a step's stored `y0`, `y1` and
+/// `K1..K3` (the same bits as the step's own dense output).
+pub(crate) fn continuous(theta: f64, y0: &[f64], y1: &[f64], k: [&[f64]; 3], out: &mut [f64]) {
+    for i in 0..out.len() {
+        out[i] = poly(theta, y0[i], y1[i], [k[0][i], k[1][i], k[2][i]]);
     }
 }
 
