@@ -168,7 +168,6 @@ pub const SOLVER_METHODS: &[&str] = &[
     "bosh3",
     "dopri5",
     "tsit5",
-    "dopri8",
     "rodas5",
     "kvaerno5",
     "bdf",
