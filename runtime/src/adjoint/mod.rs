@@ -341,6 +341,29 @@ struct Setup<'a> {
     sampling: Option<SamplingStrategy>,
 }
 
+/// Checks the length of a cotangent for `batch` trajectories of `n_save`
+/// save times of `n` states each (every adjoint, explicit or stiff).
+pub(crate) fn check_cotangent_len(n: usize, cot: &[f64], batch: usize, n_save: usize) -> Result<(), SolveError> {
+    let want = batch * n_save * n;
+    if cot.len() != want {
+        return Err(invalid(format!(
+            "the loss gradient has {} values, but {batch} trajectory(s) × {n_save} save times × {n} states = \
+             {want} were expected",
+            cot.len(),
+        )));
+    }
+    Ok(())
+}
+
+/// Checks that every value of one trajectory's cotangent rows (`n` states
+/// per save time) is finite, else names the first bad one's save time.
+pub(crate) fn check_cotangent_finite(n: usize, cot: &[f64], saveat: &[f64]) -> Result<(), SolveError> {
+    match cot.iter().position(|v| !v.is_finite()) {
+        Some(i) => Err(SolveError::NonFiniteAdjoint { t: saveat[i / n] }),
+        None => Ok(()),
+    }
+}
+
 fn invalid(what: String) -> SolveError {
     SolveError::InvalidOptions { what }
 }
@@ -388,28 +411,12 @@ impl<'a> Setup<'a> {
         Ok(())
     }
 
-    /// Checks the length of a cotangent for `batch` trajectories of
-    /// `n_save` save times each.
     fn check_cotangent_len(&self, cot: &[f64], batch: usize, n_save: usize) -> Result<(), SolveError> {
-        let want = batch * n_save * self.n;
-        if cot.len() != want {
-            return Err(invalid(format!(
-                "the loss gradient has {} values, but {batch} trajectory(s) × {n_save} save times × {} states = \
-                 {want} were expected",
-                cot.len(),
-                self.n,
-            )));
-        }
-        Ok(())
+        check_cotangent_len(self.n, cot, batch, n_save)
     }
 
-    /// Checks that every value of one trajectory's cotangent rows is
-    /// finite (else the first bad one's save time).
     fn check_cotangent_finite(&self, cot: &[f64], saveat: &[f64]) -> Result<(), SolveError> {
-        match cot.iter().position(|v| !v.is_finite()) {
-            Some(i) => Err(SolveError::NonFiniteAdjoint { t: saveat[i / self.n] }),
-            None => Ok(()),
-        }
+        check_cotangent_finite(self.n, cot, saveat)
     }
 }
 

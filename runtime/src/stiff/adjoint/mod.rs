@@ -382,24 +382,10 @@ impl<'a> Setup<'a> {
     }
 
     fn check_cotangent(&self, cot: &[f64], batch: usize, n_save: usize) -> Result<(), SolveError> {
-        let want = batch * n_save * self.n;
-        if cot.len() != want {
-            return Err(invalid(format!(
-                "the loss gradient has {} values, but {batch} trajectory(s) × {n_save} save times × {} states = \
-                 {want} were expected",
-                cot.len(),
-                self.n,
-            )));
-        }
-        Ok(())
+        crate::adjoint::check_cotangent_len(self.n, cot, batch, n_save)
     }
 
-    /// Every value of one trajectory's cotangent rows must be finite (else
-    /// the first bad one's save time).
     fn check_finite(&self, cot: &[f64], saveat: &[f64]) -> Result<(), SolveError> {
-        match cot.iter().position(|v| !v.is_finite()) {
-            Some(i) => Err(SolveError::NonFiniteAdjoint { t: saveat[i / self.n] }),
-            None => Ok(()),
-        }
+        crate::adjoint::check_cotangent_finite(self.n, cot, saveat)
     }
 }
