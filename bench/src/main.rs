@@ -1,4 +1,4 @@
-//! `nde-bench --problem P1|P2|P3|P5|P6|P7 --threads 1|default`: nde's side of the shared
+//! `nde-bench --problem P1|P2|P3|P4|P5|P6|P7 --threads 1|default`: nde's side of the shared
 //! benchmark problems (`../shared/bench/README.md`), printed as JSON lines in
 //! the peers' schema so `run_all.sh` (EXTRA_BENCH) tabulates both together.
 //!
@@ -7,6 +7,7 @@
 //! calls; the median is reported. `first_call_s` is nde's time to first
 //! result: parse, check, lower, JIT and solve, from the file's text.
 
+mod p4;
 mod p7;
 
 use std::path::{Path, PathBuf};
@@ -30,6 +31,7 @@ fn main() {
         "P1" => p1(&root, &threads, n_threads),
         "P2" => p2(&root, &threads, n_threads),
         "P3" => p3(&root, &threads),
+        "P4" => p4::run(&root, &threads),
         "P5" => p5(&root, &threads, n_threads),
         "P6" => p6(&root, &threads, n_threads),
         "P7" => p7::run(&root, &threads, arg("--states")),
