@@ -66,8 +66,8 @@ impl fmt::Display for SolveError {
         match self {
             SolveError::StepSizeTooSmall { t, h } => write!(
                 f,
-                "step size collapsed to {h:.3e} at t = {t}: the problem may be stiff or singular there; \
-                 try a stiff solver or loosen rtol/atol"
+                "step size collapsed to {h:.3e} at t = {t}: the solution may be singular there, or (with an \
+                 explicit solver) the problem stiff; try rodas5, bdf or auto, or loosen rtol/atol"
             ),
             SolveError::NonFinite { t } => write!(
                 f,

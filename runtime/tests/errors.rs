@@ -40,8 +40,8 @@ fn step_collapse_message_is_helpful() {
     let err = SolveError::StepSizeTooSmall { t: 3.25, h: 1.2e-15 };
     assert_eq!(
         err.to_string(),
-        "step size collapsed to 1.200e-15 at t = 3.25: the problem may be stiff or singular there; \
-         try a stiff solver or loosen rtol/atol"
+        "step size collapsed to 1.200e-15 at t = 3.25: the solution may be singular there, or (with an \
+         explicit solver) the problem stiff; try rodas5, bdf or auto, or loosen rtol/atol"
     );
     assert_eq!(err.time(), Some(3.25));
 }
