@@ -20,6 +20,23 @@ use crate::term::VectorField;
 /// runs into `max_steps` instead).
 pub const MIN_STEP_REL: f64 = 1e-14;
 
+/// Where the next attempted step ends. `tprev` is its start, `proposed`
+/// its start plus the controller's step; a step that would end past
+/// `floor` (just short of `t_end`) is stretched to `t_end` after an
+/// accepted step, and after a rejected one tries half the remaining span,
+/// so no sliver of a last step is left. Shared by every adaptive loop.
+pub(crate) fn next_step_end(tprev: f64, proposed: f64, accept: bool, floor: f64, t_end: f64) -> f64 {
+    if proposed > floor {
+        if accept {
+            t_end
+        } else {
+            tprev + 0.5 * (t_end - tprev)
+        }
+    } else {
+        proposed
+    }
+}
+
 /// The smallest step allowed at time `t`: `MIN_STEP_REL · |t|`, and never
 /// below the smallest normal `f64` (so near `t = 0` only a step that
 /// underflows counts as collapsed).

@@ -28,7 +28,7 @@ use super::{save_step, start, ulps_below, Problem, Scheme, StepObserver};
 use crate::error::SolveError;
 use crate::solution::Stats;
 use crate::solve::SolveOptions;
-use crate::stepsize::{min_step, select_initial_step, InitBufs, Pid};
+use crate::stepsize::{min_step, next_step_end, select_initial_step, InitBufs, Pid};
 
 /// Integrates `p` with the adaptive method `S`, writing one row of `out`
 /// per save time.
@@ -98,16 +98,7 @@ pub(crate) fn integrate_observed<S: Scheme, O: StepObserver>(
             tprev
         };
         tprev = next_t0.min(t_end);
-        let proposed = next_t0 + dt;
-        tnext = if proposed > floor {
-            if accept {
-                t_end
-            } else {
-                tprev + 0.5 * (t_end - tprev)
-            }
-        } else {
-            proposed
-        };
+        tnext = next_step_end(tprev, next_t0 + dt, accept, floor, t_end);
         if tprev < t_end && dt < min_step(tprev) {
             return Err(if !accept && eest.is_infinite() {
                 SolveError::NonFinite { t: tprev }

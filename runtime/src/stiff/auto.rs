@@ -54,7 +54,7 @@ use crate::error::SolveError;
 use crate::solution::{Solution, Stats};
 use crate::solve::SolveOptions;
 use crate::solver::{self, error_norm, save_step, step, stiffness, ulps_below, Scheme, Tsit5, Workspace};
-use crate::stepsize::{min_step, select_initial_step, InitBufs, Pid};
+use crate::stepsize::{min_step, next_step_end, select_initial_step, InitBufs, Pid};
 use crate::term::VectorField;
 
 /// Where Tsit5's region of absolute stability crosses the negative real
@@ -320,16 +320,7 @@ fn integrate(
                 _ => {}
             }
         }
-        let proposed = next_t0 + dt;
-        tnext = if proposed > floor {
-            if accept {
-                t_end
-            } else {
-                tprev + 0.5 * (t_end - tprev)
-            }
-        } else {
-            proposed
-        };
+        tnext = next_step_end(tprev, next_t0 + dt, accept, floor, t_end);
         if tprev < t_end && dt < min_step(tprev) {
             return Err(match phase {
                 Phase::Explicit if !accept && eest.is_infinite() => SolveError::NonFinite { t: tprev },

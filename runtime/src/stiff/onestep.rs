@@ -34,7 +34,7 @@ use super::StiffOptions;
 use crate::error::SolveError;
 use crate::solution::Stats;
 use crate::solver::ulps_below;
-use crate::stepsize::{min_step, Pid};
+use crate::stepsize::{min_step, next_step_end, Pid};
 
 /// Consecutive attempts with an exactly singular iteration matrix before
 /// the solve gives up.
@@ -174,16 +174,7 @@ pub(crate) fn integrate<M: OneStep>(
             tprev
         };
         tprev = next_t0.min(t_end);
-        let proposed = next_t0 + dt;
-        tnext = if proposed > floor {
-            if accept {
-                t_end
-            } else {
-                tprev + 0.5 * (t_end - tprev)
-            }
-        } else {
-            proposed
-        };
+        tnext = next_step_end(tprev, next_t0 + dt, accept, floor, t_end);
         if tprev < t_end && dt < min_step(tprev) {
             return Err(collapse_error(tprev, dt, failure, !accept && eest.is_infinite()));
         }
