@@ -1,3 +1,4 @@
+use super::checkpoint::{join_u64, split_u64};
 use super::*;
 use crate::driver::{check_file, FrontendOptions};
 
