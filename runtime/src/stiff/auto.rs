@@ -46,9 +46,9 @@
 //! [`crate::solve()`] with [`crate::Method::Tsit5`] and the same
 //! statistics.
 
-use super::onestep::{save_step as save_stiff, OneStep, MAX_SINGULAR};
+use super::onestep::{judge, save_step as save_stiff, OneStep};
 use super::rodas5::Rodas5;
-use super::work::{self, collapse_error, Failure, Work};
+use super::work::{self, collapse_error, Work};
 use super::{validate, JacField, StiffMethod, StiffOptions};
 use crate::error::SolveError;
 use crate::solution::{Solution, Stats};
@@ -252,24 +252,9 @@ fn integrate(
             Phase::Stiff => {
                 let outcome = rodas.attempt(&mut work, tprev, h, &y, &f0, fresh_point);
                 fresh_point = false;
-                let (accept, factor, failure, eest) = match outcome {
-                    Ok(eest) => {
-                        singular_run = 0;
-                        let (accept, factor) = pid.adapt(eest);
-                        (accept, factor, None, eest)
-                    }
-                    Err(Failure::JacobianNotFinite) => {
-                        return Err(SolveError::SingularMatrix { t: tprev, h, not_finite: true });
-                    }
-                    Err(Failure::Singular) => {
-                        singular_run += 1;
-                        if singular_run > MAX_SINGULAR {
-                            return Err(SolveError::SingularMatrix { t: tprev, h, not_finite: false });
-                        }
-                        (false, 0.5, Some(Failure::Singular), f64::NAN)
-                    }
-                    Err(Failure::Newton) => (false, 0.5, Some(Failure::Newton), f64::NAN),
-                };
+                // No hold: `auto`'s Rodas5 steps take the controller's factor as is.
+                let (accept, factor, failure, eest) =
+                    judge(outcome, &mut pid, f64::NEG_INFINITY, &mut singular_run, tprev, h)?;
                 if accept {
                     // The Jacobian at the step's start (dense or sparse).
                     rho = work.jac_norm_inf();

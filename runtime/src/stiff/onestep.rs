@@ -40,6 +40,41 @@ use crate::stepsize::{min_step, next_step_end, Pid};
 /// the solve gives up.
 pub(crate) const MAX_SINGULAR: u32 = 5;
 
+/// An adaptive attempt's verdict: `(accept, step factor, failure, error)`.
+/// A scaled error goes to the controller (an accepted step that would grow
+/// by less than `hold` keeps its size, so the LU stays valid); a singular
+/// matrix or a Newton failure halves the step (after [`MAX_SINGULAR`]
+/// singular attempts in a row, and for a non-finite Jacobian at once, the
+/// solve fails at `t`).
+pub(crate) fn judge(
+    outcome: Result<f64, Failure>,
+    pid: &mut Pid,
+    hold: f64,
+    singular_run: &mut u32,
+    t: f64,
+    h: f64,
+) -> Result<(bool, f64, Option<Failure>, f64), SolveError> {
+    match outcome {
+        Ok(eest) => {
+            *singular_run = 0;
+            let (accept, mut factor) = pid.adapt(eest);
+            if accept && factor < hold {
+                factor = 1.0;
+            }
+            Ok((accept, factor, None, eest))
+        }
+        Err(Failure::JacobianNotFinite) => Err(SolveError::SingularMatrix { t, h, not_finite: true }),
+        Err(Failure::Singular) => {
+            *singular_run += 1;
+            if *singular_run > MAX_SINGULAR {
+                return Err(SolveError::SingularMatrix { t, h, not_finite: false });
+            }
+            Ok((false, 0.5, Some(Failure::Singular), f64::NAN))
+        }
+        Err(Failure::Newton) => Ok((false, 0.5, Some(Failure::Newton), f64::NAN)),
+    }
+}
+
 /// A one-step stiff method: its workspace and its step.
 pub(crate) trait OneStep: Sized {
     /// The exponent denominator of the controller (and the initial-step
@@ -136,25 +171,7 @@ pub(crate) fn integrate<M: OneStep>(
             Err(Failure::Singular) if !opts.adaptive => {
                 return Err(SolveError::SingularMatrix { t: tprev, h, not_finite: false })
             }
-            Ok(eest) => {
-                singular_run = 0;
-                let (accept, mut factor) = pid.adapt(eest);
-                if accept && factor < M::HOLD {
-                    factor = 1.0;
-                }
-                (accept, factor, None, eest)
-            }
-            Err(Failure::JacobianNotFinite) => {
-                return Err(SolveError::SingularMatrix { t: tprev, h, not_finite: true });
-            }
-            Err(Failure::Singular) => {
-                singular_run += 1;
-                if singular_run > MAX_SINGULAR {
-                    return Err(SolveError::SingularMatrix { t: tprev, h, not_finite: false });
-                }
-                (false, 0.5, Some(Failure::Singular), f64::NAN)
-            }
-            Err(Failure::Newton) => (false, 0.5, Some(Failure::Newton), f64::NAN),
+            outcome => judge(outcome, &mut pid, M::HOLD, &mut singular_run, tprev, h)?,
         };
         let dt = match (opts.adaptive, opts.dt) {
             (false, Some(dt)) => dt,
