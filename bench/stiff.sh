@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Issue 6's stiff benchmark: nde (rodas5, kvaerno5, bdf, auto) beside scipy (Radau, BDF,
+# Issue 6's stiff benchmark: nde (rodas5, kvaerno5, bdf, radau5, auto) beside scipy (Radau, BDF,
 # LSODA with analytic Jacobians) and Diffrax (Kvaerno5, PID controller) on ROBER, HIRES and
 # POLLU of the IVP test set, rtol 1e-4 .. 1e-10, one thread each, then the work-precision
 # tables (bench/stiff_table.py).

@@ -8,9 +8,11 @@ reaching at least the same digits, the speed-up, and nde's fewest-evaluation run
 them. Then, per problem, whether issue 6's targets hold: at least 3x less time than every
 peer run at matched accuracy (so than the fastest of them), and fewer f evaluations than
 scipy at matched accuracy. Digits are the IVP test set's mescd by default (--digits scd for
-the relative ones). Stdlib only.
+the relative ones). With --versus METHOD, also one nde method alone against scipy's Radau and
+BDF: for each of their runs, the method's fewest-evaluation run reaching its digits, with its
+Jacobians, LUs and time. Stdlib only.
 
-  python3 bench/stiff_table.py results.jsonl [--digits mescd|scd] [--nde-table]
+  python3 bench/stiff_table.py results.jsonl [--digits mescd|scd] [--nde-table] [--versus radau5]
 """
 import argparse
 import json
@@ -129,6 +131,46 @@ def table(rows, problem, title, key):
     return "\n".join(out)
 
 
+def versus(rows, problem, title, key, method):
+    """`method`'s fewest-nfe run reaching each scipy Radau/BDF run's digits."""
+    mine = [r for r in rows if r["problem"] == problem and r["peer"] == "nde" and r["method"] == method]
+    peers = [r for r in rows if r["problem"] == problem and r["peer"] == SCIPY
+             and r["variant"].split("/")[0] in ("Radau", "BDF")]
+    peers.sort(key=lambda r: (r["variant"].split("/")[0] != "Radau", -r["rtol"]))
+    out = ["### %s alone against scipy Radau and BDF: %s" % (method, title), "",
+           "| scipy run | %s | nfe / njev / nlu | time | %s's fewest-nfe run with ≥ the digits | %s "
+           "| nfe / njev / nlu | time | scipy nfe / %s nfe | time ratio |" % (key, method, key, method),
+           "|---|---|---|---|---|---|---|---|---|---|"]
+    fewer, total, misses = 0, 0, []
+    for p in peers:
+        total += 1
+        cand = [r for r in mine if r[key] >= p[key]]
+        name = "%s rtol=%s" % (p["variant"].split("/")[0], p["variant"].split("rtol=")[-1])
+        if not cand:
+            out.append("| %s | %.2f | %s | %s | none reaches it | | | | | |" % (name, p[key], work(p),
+                                                                          fmt_t(p["wall_s_median"])))
+            misses.append("%s (%.2f digits: not reached)" % (name, p[key]))
+            continue
+        few = min(cand, key=lambda r: (r["nfe"], r["wall_s_median"]))
+        ratio = p["nfe"] / few["nfe"]
+        if ratio > 1:
+            fewer += 1
+        else:
+            misses.append("%s (%s nfe; %s %s: %s)" % (name, p["nfe"], method, few["variant"].split(" ", 1)[1],
+                                                      few["nfe"]))
+        out.append("| %s | %.2f | %s | %s | %s | %.2f | %s | %s | **%.2f** | %.0f× |" % (
+            name, p[key], work(p), fmt_t(p["wall_s_median"]), few["variant"].split(" ", 1)[1], few[key], work(few),
+            fmt_t(few["wall_s_median"]), ratio, p["wall_s_median"] / few["wall_s_median"]))
+    out.append("")
+    line = "%s takes fewer f evaluations than %d of %d scipy Radau/BDF runs at matched %s" % (method, fewer, total,
+                                                                                            key)
+    if misses:
+        line += "; not against: " + ", ".join(misses)
+    out.append(line + ".")
+    out.append("")
+    return "\n".join(out)
+
+
 def nde_table(rows, problem, title):
     nde = [r for r in rows if r["problem"] == problem and r["peer"] == "nde"]
     out = ["### nde on %s" % title, "", "| method | rtol | scd | mescd | time | nfe | njev | nlu | Newton | steps (rej) |",
@@ -146,6 +188,7 @@ def main():
     ap.add_argument("files", nargs="+")
     ap.add_argument("--digits", default="mescd", choices=["mescd", "scd"])
     ap.add_argument("--nde-table", action="store_true", help="also print nde's own runs")
+    ap.add_argument("--versus", metavar="METHOD", help="also one nde method alone against scipy Radau and BDF")
     a = ap.parse_args()
     rows, machine = load(a.files)
     if not rows:
@@ -161,6 +204,8 @@ def main():
     for problem, title in PROBLEMS:
         if any(r["problem"] == problem for r in rows):
             print(table(rows, problem, title, a.digits))
+            if a.versus:
+                print(versus(rows, problem, title, a.digits, a.versus))
             if a.nde_table:
                 print(nde_table(rows, problem, title))
 

@@ -99,7 +99,7 @@ fn check_example(file: &str, slack: f64, bdf_slack: f64) {
     println!("\n{file} (t = {:e}, atol = {:e}·rtol)", r.t_end, r.atol_ratio);
     println!("method     rtol    scd  mescd  steps  rej    nfe  njev   nlu  newton  switches    time");
     let mut short = Vec::new();
-    for method in ["rodas5", "kvaerno5", "bdf", "auto"] {
+    for method in ["rodas5", "kvaerno5", "bdf", "radau5", "auto"] {
         for rtol in [1e-6, 1e-7, 1e-8] {
             let solver =
                 OdeSolver::named(method).unwrap().with(Some(rtol), Some(rtol * r.atol_ratio), None, Some(1_000_000));

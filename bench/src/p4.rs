@@ -3,8 +3,12 @@
 //!
 //! The compiled examples `examples/{robertson,hires,pollution}.nde` (ROBER,
 //! HIRES and POLLU of the IVP test set) are solved to the test set's end time
-//! through [`driver::solve_ode`] with `rodas5`, `kvaerno5`, `bdf` and `auto`
-//! at `rtol` 1e-4 … 1e-12, `atol = rtol · ratio` with the test set's ratio.
+//! through [`driver::solve_ode`] with `rodas5`, `kvaerno5`, `bdf`, `radau5`
+//! and `auto` at `rtol` 1e-4 … 1e-12 (`radau5`: 1e-4 … 1e-13 on the 1–2–5
+//! grid, 1e-4, 5e-5, 2e-5, 1e-5, …: its error is far below its tolerance,
+//! and a decade of `rtol` moves it by more than a decade of accuracy, so a
+//! decade apart its runs would straddle the peers' accuracies), `atol =
+//! rtol · ratio` with the test set's ratio.
 //! End times, ratios, initial states and reference solutions come from
 //! `tests/data/stiff_reference.txt` (the same file the test suite checks the
 //! examples against). Each line reports the achieved accuracy as the test
@@ -28,11 +32,31 @@ use super::{bench, emit, fmt_vec, load, Timing};
 /// The problems: test-set name, example file.
 const PROBLEMS: [(&str, &str); 3] = [("rober", "robertson.nde"), ("hires", "hires.nde"), ("pollu", "pollution.nde")];
 /// The methods nde runs on each problem.
-const METHODS: [&str; 4] = ["rodas5", "kvaerno5", "bdf", "auto"];
+const METHODS: [&str; 5] = ["rodas5", "kvaerno5", "bdf", "radau5", "auto"];
 /// The tolerances: rtol = 10^-k. The comparison's range is 1e-4 … 1e-10;
 /// 1e-11 and 1e-12 are there so nde can reach the digits the peers' tightest
 /// runs achieve (Radau's global error is far below its tolerance).
 const RTOL_EXPONENTS: std::ops::RangeInclusive<i32> = 4..=12;
+/// `radau5`'s tightest decade (see [`tolerances`]).
+const RADAU5_LAST_EXPONENT: i32 = 13;
+
+/// The `(label, rtol)` pairs `method` runs at: `1e-k` for `k` in
+/// [`RTOL_EXPONENTS`]; for `radau5` also `5e-k` and `2e-k` between them,
+/// down to 1e-13.
+fn tolerances(method: &str) -> Vec<(String, f64)> {
+    let mut out = Vec::new();
+    let (fine, last) = if method == "radau5" { (true, RADAU5_LAST_EXPONENT) } else { (false, *RTOL_EXPONENTS.end()) };
+    for k in *RTOL_EXPONENTS.start()..=last {
+        // 10^k is exact, so these quotients are the labels' values exactly.
+        let decade = 10f64.powi(k);
+        if fine && k > *RTOL_EXPONENTS.start() {
+            out.push((format!("5e-{k}"), 5.0 / decade));
+            out.push((format!("2e-{k}"), 2.0 / decade));
+        }
+        out.push((format!("1e-{k}"), 1.0 / decade));
+    }
+    out
+}
 
 /// One line of `tests/data/stiff_reference.txt`.
 #[derive(Clone, Debug, PartialEq)]
@@ -165,12 +189,11 @@ fn problem(root: &Path, threads: &str, name: &str, file: &str) -> Result<(), Ref
     let field = ModelField::new(&kernels, &params);
     let saveat = [r.t_end];
     for method in METHODS {
-        for k in RTOL_EXPONENTS {
-            let rtol = 10f64.powi(-k);
+        for (label, rtol) in tolerances(method) {
             let atol = rtol * r.atol_ratio;
             let Ok(base) = OdeSolver::named(method) else { continue };
             let solver = base.with(Some(rtol), Some(atol), None, Some(10_000_000));
-            let variant = format!("{method} rtol=1e-{k}");
+            let variant = format!("{method} rtol={label}");
             let first = match driver::solve_ode(&field, &solver, 0.0, &r.y0, &saveat) {
                 Ok(s) => s.solution,
                 Err(e) => {
@@ -220,7 +243,7 @@ fn shared_robertson(root: &Path, threads: &str) {
     let compile_s = start.elapsed().as_secs_f64();
     let field = ModelField::new(&kernels, &params);
     let Ok(y0) = driver::initial_state(&model, &params, 0.0) else { return };
-    for method in ["rodas5", "kvaerno5", "bdf"] {
+    for method in ["rodas5", "kvaerno5", "bdf", "radau5"] {
         let Ok(base) = OdeSolver::named(method) else { continue };
         let solver = base.with(Some(1e-6), Some(1e-10), None, Some(1_000_000));
         let Ok(first) = driver::solve_ode(&field, &solver, 0.0, &y0, &[1e5]) else { continue };
@@ -269,6 +292,21 @@ mod tests {
         let ok = parse_references("a.nde | 2.5 | 1e-4 | 1 0 | 0.5 0.25\n").unwrap();
         assert_eq!(ok[0].t_end, 2.5);
         assert_eq!(ok[0].y_end, vec![0.5, 0.25]);
+    }
+
+    #[test]
+    fn radau5_runs_on_the_1_2_5_grid_the_others_in_decades() {
+        let rodas: Vec<String> = tolerances("rodas5").into_iter().map(|(l, _)| l).collect();
+        assert_eq!(rodas.first().map(String::as_str), Some("1e-4"));
+        assert_eq!(rodas.len(), 9);
+        let radau = tolerances("radau5");
+        let labels: Vec<&str> = radau.iter().map(|(l, _)| l.as_str()).collect();
+        assert_eq!(&labels[..5], ["1e-4", "5e-5", "2e-5", "1e-5", "5e-6"]);
+        assert_eq!(labels.len(), 1 + 3 * 9);
+        assert_eq!(labels.last(), Some(&"1e-13"));
+        for (label, rtol) in &radau {
+            assert_eq!(label.parse::<f64>().unwrap(), *rtol, "{label}");
+        }
     }
 
     #[test]

@@ -111,7 +111,7 @@ fn unknown_solver_names_list_the_stiff_ones() {
     let out = nde(&["run", "examples/lorenz.nde", "--t1", "1", "--solver", "radau"]);
     let stderr = text(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
-    assert!(stderr.contains("rodas5, kvaerno5, bdf, auto"), "{stderr}");
+    assert!(stderr.contains("rodas5, kvaerno5, bdf, radau5, auto"), "{stderr}");
 }
 
 /// A large stiff system goes through the sparse path (Jacobian from

@@ -1,5 +1,5 @@
 //! Training through stiff solves: the trainer's gradient through a compiled
-//! model's rodas5/kvaerno5/bdf solve against finite differences of its
+//! model's rodas5/kvaerno5/bdf/radau5 solve against finite differences of its
 //! loss, `nde train` fitting Robertson's rate constants to data generated
 //! with rodas5, and the refusals that remain (E0717).
 
@@ -76,7 +76,7 @@ fn program(name: &str, source: &str) -> ProgramIr {
 
 #[test]
 fn the_trainers_stiff_gradient_matches_finite_differences_of_its_loss() {
-    for method in ["rodas5", "kvaerno5", "bdf"] {
+    for method in ["rodas5", "kvaerno5", "bdf", "radau5"] {
         let source = ROBERTSON.replace(
             "solve(fit, at = obs.t, with = stiff)",
             &format!("solve(fit, at = obs.t, with = {method}(rtol = 1e-10, atol = 1e-15))"),

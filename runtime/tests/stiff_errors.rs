@@ -76,7 +76,9 @@ fn newton_failure_that_no_step_size_cures() {
     }
 }
 
-/// `y' = y²`, `y(0) = 1` blows up at `t = 1`: the step size collapses there.
+/// `y' = y²`, `y(0) = 1` blows up at `t = 1`: the step size collapses there
+/// (radau5's collocation steps may land a hair past the pole, within
+/// `1e-9`, before they collapse).
 #[test]
 fn blow_up_collapses_the_step_at_its_time() {
     let f = FnJacField::new(
@@ -89,7 +91,7 @@ fn blow_up_collapses_the_step_at_its_time() {
         let t = e.time().unwrap();
         println!("{method}: {e}");
         assert!(matches!(e, SolveError::StepSizeTooSmall { .. } | SolveError::NewtonFailure { .. }), "{method}: {e:?}");
-        assert!((0.99..=1.0).contains(&t), "{method}: at t = {t}");
+        assert!((0.99..=1.0 + 1e-9).contains(&t), "{method}: at t = {t}");
     }
 }
 

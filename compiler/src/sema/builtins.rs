@@ -171,6 +171,7 @@ pub const SOLVER_METHODS: &[&str] = &[
     "rodas5",
     "kvaerno5",
     "bdf",
+    "radau5",
     "auto",
     "euler_maruyama",
     "milstein",
@@ -183,7 +184,7 @@ pub const SDE_SOLVER_METHODS: &[&str] = &["euler_maruyama", "milstein", "sra1", 
 
 /// The ODE methods of [`SOLVER_METHODS`] that use the model's Jacobian
 /// (`auto` switches to one): no gradients go through them yet.
-pub const STIFF_SOLVER_METHODS: &[&str] = &["rodas5", "kvaerno5", "bdf", "auto"];
+pub const STIFF_SOLVER_METHODS: &[&str] = &["rodas5", "kvaerno5", "bdf", "radau5", "auto"];
 
 /// The options a `solver` declaration may set.
 pub const SOLVER_OPTIONS: &[&str] = &["rtol", "atol", "dt", "max_steps"];

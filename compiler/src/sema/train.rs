@@ -530,8 +530,8 @@ impl<'a> Checker<'a> {
     }
 
     /// A loss through a stiff solver trains only with a continuous adjoint
-    /// (`gradient = interpolated` or `backsolve`) of `rodas5`, `kvaerno5` or
-    /// `bdf` on an ODE model, without the solver-heuristic statistics (E0717).
+    /// (`gradient = interpolated` or `backsolve`) of `rodas5`, `radau5`,
+    /// `kvaerno5` or `bdf` on an ODE model, without the solver-heuristic statistics (E0717).
     fn stiff_against_loss(&mut self, t: &TrainItem, loss: &CheckedLoss, gradient: &str) {
         let method = loss.solver.method.as_str();
         if !STIFF_SOLVER_METHODS.contains(&method) {
@@ -545,7 +545,7 @@ impl<'a> Checker<'a> {
             (
                 "gradients do not go through `auto`".to_string(),
                 format!("loss `{}` solves with auto, which switches between tsit5 and rodas5", loss.name),
-                "solve the loss with rodas5, kvaerno5 or bdf and `gradient = interpolated`, or with an explicit solver"
+                "solve the loss with rodas5, radau5, kvaerno5 or bdf and `gradient = interpolated`, or with an explicit solver"
                     .to_string(),
             )
         } else if self.is_controlled(&loss.model) {

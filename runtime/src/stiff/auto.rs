@@ -203,7 +203,7 @@ fn integrate(
     // The stiff side: Rodas5 with its own state and end derivative.
     let stiff_problem = work::Problem { f: field, t0, y0, saveat };
     let mut work = Work::new(field, rtol, atol);
-    let mut rodas = Rodas5::new(n, stiff_opts);
+    let mut rodas = Rodas5::new(&work, stiff_opts);
     let (mut y, mut f0, mut f1) = (vec![0.0; n], vec![0.0; n], vec![0.0; n]);
     let mut fresh_point = true;
     let mut singular_run = 0u32;
@@ -254,7 +254,7 @@ fn integrate(
                 fresh_point = false;
                 // No hold: `auto`'s Rodas5 steps take the controller's factor as is.
                 let (accept, factor, failure, eest) =
-                    judge(outcome, &mut pid, f64::NEG_INFINITY, &mut singular_run, tprev, h)?;
+                    judge(outcome, &mut |eest| pid.adapt(eest), &mut singular_run, tprev, h)?;
                 if accept {
                     // The Jacobian at the step's start (dense or sparse).
                     rho = work.jac_norm_inf();

@@ -13,6 +13,8 @@
 //! - `rodas5`: `y0`, `y1` and the three continuous-extension vectors
 //!   `K1..K3` (`5n`);
 //! - `kvaerno5`: `y0`, `f0`, `y1`, `f1` of the cubic Hermite (`4n`);
+//! - `radau5`: `y0` and the stage increments `Z_1..Z_3` of the collocation
+//!   polynomial (`4n`);
 //! - `bdf`: the rows `D_0..D_k` of the difference array after the step
 //!   (`(k + 1)·n` for order `k`).
 
@@ -99,6 +101,10 @@ impl DenseTape {
             StiffMethod::Kvaerno5 => {
                 let v = |j: usize| &rec[j * n..(j + 1) * n];
                 super::work::hermite(theta, h, v(0), v(1), v(2), v(3), out);
+            }
+            StiffMethod::Radau5 => {
+                let v = |j: usize| &rec[j * n..(j + 1) * n];
+                super::radau5::collocation(theta, v(0), [v(1), v(2), v(3)], out);
             }
             StiffMethod::Bdf => {
                 let order = rec.len() / n - 1;

@@ -161,7 +161,8 @@ impl OneStep for Kvaerno5 {
     const ERROR_ORDER: u32 = 5;
     const HOLD: f64 = 1.2;
 
-    fn new(n: usize, opts: &StiffOptions) -> Kvaerno5 {
+    fn new(work: &Work<'_>, opts: &StiffOptions) -> Kvaerno5 {
+        let n = work.n;
         Kvaerno5 {
             n,
             fs: vec![0.0; S * n],

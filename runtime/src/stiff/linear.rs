@@ -6,33 +6,44 @@
 //! buffer that `work` keeps beside it (row-major `n × n`, or the pattern's
 //! values), all allocated once per solve. The methods see only
 //! `factor_shifted` and `solve_in_place` (through `work`), so Rosenbrock,
-//! ESDIRK and BDF share every line of it. The choice is the field's: a
-//! [`JacField::jacobian_pattern`] makes it sparse. Never decides when to
-//! evaluate or factorise.
+//! ESDIRK, BDF and Radau share every line of it. The choice is the field's: a
+//! [`JacField::jacobian_pattern`] makes it sparse. A `Linear<c64>`
+//! ([`Linear::twin`]) factorises a complex shift `α·I − J` of the same
+//! real Jacobian, dense or sparse like its real twin (`radau5`'s complex
+//! pair). Never decides when to evaluate or factorise.
 
 use super::field::JacField;
-use super::lu::{DenseLu, LuError};
+use super::lu::{DenseLu, LuError, Scalar};
 use super::pattern::JacobianPattern;
 use super::sparse_lu::SparseLu;
 
-/// The factors of the iteration matrix.
-pub(crate) enum Linear {
+/// The factors of the iteration matrix, real (`T = f64`) or complex.
+pub(crate) enum Linear<T: Scalar = f64> {
     /// The Jacobian buffer is row-major `n × n`.
-    Dense(DenseLu),
+    Dense(DenseLu<T>),
     /// The Jacobian buffer holds `pattern`'s values.
-    Sparse { pattern: JacobianPattern, lu: Box<SparseLu> },
+    Sparse { pattern: JacobianPattern, lu: Box<SparseLu<T>> },
 }
 
-impl Linear {
+impl<T: Scalar> Linear<T> {
     /// Dense factors for `n` states, or sparse ones for a pattern
     /// (validated by the caller).
-    pub fn new(n: usize, pattern: Option<JacobianPattern>) -> Linear {
+    pub fn new(n: usize, pattern: Option<JacobianPattern>) -> Linear<T> {
         match pattern {
             None => Linear::Dense(DenseLu::new(n)),
             Some(pattern) => {
                 let lu = Box::new(SparseLu::new(n, &pattern));
                 Linear::Sparse { pattern, lu }
             }
+        }
+    }
+
+    /// Factors of another scalar type for the same `n` states and the same
+    /// storage of the Jacobian (dense, or sparse in the same pattern).
+    pub fn twin<U: Scalar>(&self, n: usize) -> Linear<U> {
+        match self {
+            Linear::Dense(_) => Linear::new(n, None),
+            Linear::Sparse { pattern, .. } => Linear::new(n, Some(pattern.clone())),
         }
     }
 
@@ -74,7 +85,7 @@ impl Linear {
     }
 
     /// Factorises `alpha·I − beta·J` for `J` in `jac`.
-    pub fn factor_shifted(&mut self, alpha: f64, beta: f64, jac: &[f64]) -> Result<(), LuError> {
+    pub fn factor_shifted(&mut self, alpha: T, beta: f64, jac: &[f64]) -> Result<(), LuError> {
         match self {
             Linear::Dense(lu) => lu.factor_shifted(alpha, beta, jac),
             Linear::Sparse { lu, .. } => lu.factor_shifted(alpha, beta, jac),
@@ -83,7 +94,7 @@ impl Linear {
 
     /// Overwrites `b` with the solution of the last factorised system.
     #[inline]
-    pub fn solve_in_place(&mut self, b: &mut [f64]) {
+    pub fn solve_in_place(&mut self, b: &mut [T]) {
         match self {
             Linear::Dense(lu) => lu.solve_in_place(b),
             Linear::Sparse { lu, .. } => lu.solve_in_place(b),

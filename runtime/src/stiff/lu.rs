@@ -1,7 +1,9 @@
 //! Dense LU factorisation with partial pivoting of the stiff solvers'
-//! iteration matrices `α·I − β·J`, through `faer`.
+//! iteration matrices `α·I − β·J`, through `faer`, in real or complex
+//! arithmetic (`radau5`'s complex pair `((α + iβ)/h)·I − J`).
 //!
-//! Owns [`DenseLu`] (the factors, the permutation and faer's work memory,
+//! Owns [`Scalar`] (`f64` or `faer::c64`: what the factors are made of),
+//! [`DenseLu`] (the factors, the permutation and faer's work memory,
 //! all allocated once per solve) and [`LuError`]. `faer` runs
 //! single-threaded (`Par::Seq`): the matrices here are small, and a solve
 //! never spawns threads behind a batch's back. A zero or non-finite pivot is
@@ -9,7 +11,49 @@
 
 use faer::dyn_stack::{MemBuffer, MemStack, StackReq};
 use faer::linalg::lu::partial_pivoting::{factor, solve};
-use faer::{MatMut, MatRef, Par};
+use faer::traits::ComplexField;
+use faer::{c64, MatMut, MatRef, Par};
+
+/// The entries of an iteration matrix: `f64`, or `c64` for the complex
+/// shift of `radau5`. The Jacobian itself is always real.
+pub trait Scalar: ComplexField + Copy + std::ops::AddAssign + 'static {
+    /// `x` as a scalar.
+    fn real(x: f64) -> Self;
+    /// Neither part is NaN or infinite.
+    fn finite(self) -> bool;
+    /// Exactly zero.
+    fn is_zero(self) -> bool;
+}
+
+impl Scalar for f64 {
+    #[inline]
+    fn real(x: f64) -> f64 {
+        x
+    }
+    #[inline]
+    fn finite(self) -> bool {
+        self.is_finite()
+    }
+    #[inline]
+    fn is_zero(self) -> bool {
+        self == 0.0
+    }
+}
+
+impl Scalar for c64 {
+    #[inline]
+    fn real(x: f64) -> c64 {
+        c64::new(x, 0.0)
+    }
+    #[inline]
+    fn finite(self) -> bool {
+        self.re.is_finite() && self.im.is_finite()
+    }
+    #[inline]
+    fn is_zero(self) -> bool {
+        self.re == 0.0 && self.im == 0.0
+    }
+}
 
 /// Why a matrix could not be factorised.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -23,27 +67,27 @@ pub enum LuError {
 }
 
 /// The LU factors of an `n × n` matrix, ready to solve `M x = b`.
-pub struct DenseLu {
+pub struct DenseLu<T: Scalar = f64> {
     n: usize,
     /// Column-major `n × n`: `L` below the diagonal (unit diagonal
     /// implied), `U` on and above it.
-    lu: Vec<f64>,
+    lu: Vec<T>,
     perm: Vec<usize>,
     perm_inv: Vec<usize>,
     mem: MemBuffer,
     factored: bool,
 }
 
-impl DenseLu {
+impl<T: Scalar> DenseLu<T> {
     /// Work space for `n × n` matrices (allocates once).
-    pub fn new(n: usize) -> DenseLu {
+    pub fn new(n: usize) -> DenseLu<T> {
         let req = StackReq::any_of(&[
-            factor::lu_in_place_scratch::<usize, f64>(n, n, Par::Seq, Default::default()),
-            solve::solve_in_place_scratch::<usize, f64>(n, 1, Par::Seq),
+            factor::lu_in_place_scratch::<usize, T>(n, n, Par::Seq, Default::default()),
+            solve::solve_in_place_scratch::<usize, T>(n, 1, Par::Seq),
         ]);
         DenseLu {
             n,
-            lu: vec![0.0; n * n],
+            lu: vec![T::real(0.0); n * n],
             perm: vec![0; n],
             perm_inv: vec![0; n],
             mem: MemBuffer::new(req),
@@ -55,18 +99,18 @@ impl DenseLu {
     /// (entry `[i * n + j] = J_ij`). On error the previous factors are
     /// gone and [`DenseLu::solve_in_place`] must not be called until a
     /// factorisation succeeds.
-    pub fn factor_shifted(&mut self, alpha: f64, beta: f64, jac: &[f64]) -> Result<(), LuError> {
+    pub fn factor_shifted(&mut self, alpha: T, beta: f64, jac: &[f64]) -> Result<(), LuError> {
         let n = self.n;
         self.factored = false;
         debug_assert_eq!(jac.len(), n * n);
-        let mut finite = alpha.is_finite() && beta.is_finite();
+        let mut finite = alpha.finite() && beta.is_finite();
         for i in 0..n {
             let row = &jac[i * n..(i + 1) * n];
             for (j, &v) in row.iter().enumerate() {
                 finite &= v.is_finite();
-                let d = if i == j { alpha } else { 0.0 };
-                self.lu[j * n + i] = d - beta * v;
+                self.lu[j * n + i] = T::real(-beta * v);
             }
+            self.lu[i * n + i] += alpha;
         }
         if !finite {
             return Err(LuError::NotFinite);
@@ -76,7 +120,7 @@ impl DenseLu {
         factor::lu_in_place(mat, &mut self.perm, &mut self.perm_inv, Par::Seq, stack, Default::default());
         for k in 0..n {
             let p = self.lu[k * n + k];
-            if p == 0.0 || !p.is_finite() {
+            if p.is_zero() || !p.finite() {
                 return Err(LuError::Singular { column: k });
             }
         }
@@ -86,7 +130,7 @@ impl DenseLu {
 
     /// Overwrites `b` (`n` values) with `M⁻¹ b` for the last successful
     /// factorisation.
-    pub fn solve_in_place(&mut self, b: &mut [f64]) {
+    pub fn solve_in_place(&mut self, b: &mut [T]) {
         debug_assert!(self.factored, "solve before a successful factorisation");
         let n = self.n;
         let lu = MatRef::from_column_major_slice(&self.lu, n, n);
@@ -133,6 +177,26 @@ mod tests {
         lu.factor_shifted(2.0, 0.5, &j).unwrap();
         lu.solve_in_place(&mut b);
         assert!((b[0] - x[0]).abs() < 1e-15 && (b[1] - x[1]).abs() < 1e-15, "{b:?}");
+    }
+
+    #[test]
+    fn solves_a_complex_shifted_system() {
+        // M = (1 + 2i)·I − J with J = [[2, 1], [−1, 3]]; x = [1 − i, 0.5 + 2i].
+        let j = [2.0, 1.0, -1.0, 3.0];
+        let alpha = c64::new(1.0, 2.0);
+        let x = [c64::new(1.0, -1.0), c64::new(0.5, 2.0)];
+        let m = |i: usize, k: usize| if i == k { alpha - j[i * 2 + k] } else { c64::new(-j[i * 2 + k], 0.0) };
+        let mut b: Vec<c64> = (0..2).map(|i| m(i, 0) * x[0] + m(i, 1) * x[1]).collect();
+        let mut lu = DenseLu::<c64>::new(2);
+        lu.factor_shifted(alpha, 1.0, &j).unwrap();
+        lu.solve_in_place(&mut b);
+        for (got, want) in b.iter().zip(x) {
+            assert!((got - want).norm() < 1e-14, "{got} vs {want}");
+        }
+        // Exactly singular: the shift is an eigenvalue of J (J = 2i·I has none real).
+        let jc = [0.0, -2.0, 2.0, 0.0];
+        assert_eq!(lu.factor_shifted(c64::new(0.0, 2.0), 1.0, &jc), Err(LuError::Singular { column: 1 }));
+        assert_eq!(lu.factor_shifted(c64::new(f64::NAN, 0.0), 1.0, &j), Err(LuError::NotFinite));
     }
 
     #[test]

@@ -41,6 +41,22 @@ impl NewtonState {
     pub fn reset(&mut self) {
         self.eta = 1.0;
     }
+
+    /// `η` for the first iteration of the next solve: the last one's,
+    /// damped (`max(η_old, ε)^0.8`).
+    pub fn first_eta(&self) -> f64 {
+        self.eta.max(f64::EPSILON).powf(0.8)
+    }
+
+    /// Records the `η` of a converged solve, for the next one.
+    pub fn converged(&mut self, eta: f64) {
+        self.eta = eta;
+    }
+
+    /// Constant-step solves: no "too slow" prediction.
+    pub fn persistent(&self) -> bool {
+        self.persistent
+    }
 }
 
 /// What a converged iteration did.
@@ -94,7 +110,7 @@ pub(crate) fn solve(
             return Err(Failure::Newton);
         }
         let eta = if k == 0 {
-            state.eta.max(f64::EPSILON).powf(0.8)
+            state.first_eta()
         } else {
             let rate = norm / norm_old;
             max_rate = max_rate.max(rate);
@@ -110,7 +126,7 @@ pub(crate) fn solve(
             *z += d;
         }
         if norm == 0.0 || eta * norm <= kappa {
-            state.eta = eta;
+            state.converged(eta);
             return Ok(Converged { iters: k + 1, rate: max_rate });
         }
         norm_old = norm;

@@ -1,7 +1,8 @@
 //! The adaptive time loop of the one-step stiff methods (`rodas5`,
-//! `kvaerno5`): attempt a step, let the PID controller judge its error,
-//! retry smaller after a Newton failure or a singular matrix, save by dense
-//! output.
+//! `kvaerno5`, `radau5`): attempt a step, let the step-size controller
+//! judge its error (the PID controller, or the method's own:
+//! [`OneStep::control`]), retry smaller after a Newton failure or a
+//! singular matrix, save by dense output.
 //!
 //! Owns [`OneStep`] (what a method provides) and [`integrate`]. Times are
 //! carried as `(tprev, tnext)` exactly as in the explicit driver
@@ -19,7 +20,8 @@
 //! - methods that reuse their LU across steps ([`OneStep::HOLD`] > 1) keep
 //!   the step unchanged when the controller would grow it by less than that
 //!   factor, so the factors stay valid (RADAU5's `QUOT2 = 1.2`, the
-//!   `qsteady_max` of OrdinaryDiffEq's implicit methods);
+//!   `qsteady_max` of OrdinaryDiffEq's implicit methods); a method with its
+//!   own controller applies its own rule;
 //! - with `adaptive = false` every step is accepted at the constant size
 //!   `dt` (the last one shortened to end at the last save time), and any
 //!   failure ends the solve;
@@ -36,20 +38,22 @@ use crate::solution::Stats;
 use crate::solver::ulps_below;
 use crate::stepsize::{min_step, next_step_end, Pid};
 
+/// A step-size controller's verdict on an error estimate: `(accept,
+/// factor)`, the next step being `h · factor`.
+pub(crate) type Control<'c> = &'c mut dyn FnMut(f64) -> (bool, f64);
+
 /// Consecutive attempts with an exactly singular iteration matrix before
 /// the solve gives up.
 pub(crate) const MAX_SINGULAR: u32 = 5;
 
 /// An adaptive attempt's verdict: `(accept, step factor, failure, error)`.
-/// A scaled error goes to the controller (an accepted step that would grow
-/// by less than `hold` keeps its size, so the LU stays valid); a singular
-/// matrix or a Newton failure halves the step (after [`MAX_SINGULAR`]
-/// singular attempts in a row, and for a non-finite Jacobian at once, the
-/// solve fails at `t`).
+/// A scaled error goes to the controller `control`; a singular matrix or a
+/// Newton failure halves the step (after [`MAX_SINGULAR`] singular attempts
+/// in a row, and for a non-finite Jacobian at once, the solve fails at
+/// `t`).
 pub(crate) fn judge(
     outcome: Result<f64, Failure>,
-    pid: &mut Pid,
-    hold: f64,
+    control: Control<'_>,
     singular_run: &mut u32,
     t: f64,
     h: f64,
@@ -57,10 +61,7 @@ pub(crate) fn judge(
     match outcome {
         Ok(eest) => {
             *singular_run = 0;
-            let (accept, mut factor) = pid.adapt(eest);
-            if accept && factor < hold {
-                factor = 1.0;
-            }
+            let (accept, factor) = control(eest);
             Ok((accept, factor, None, eest))
         }
         Err(Failure::JacobianNotFinite) => Err(SolveError::SingularMatrix { t, h, not_finite: true }),
@@ -83,7 +84,19 @@ pub(crate) trait OneStep: Sized {
     /// Keep `h` when the controller proposes growing it by less than this.
     const HOLD: f64;
 
-    fn new(n: usize, opts: &StiffOptions) -> Self;
+    /// The method's workspace for a solve whose shared buffers are `work`.
+    fn new(work: &Work<'_>, opts: &StiffOptions) -> Self;
+
+    /// Accepts or rejects an attempt with scaled error `eest` and proposes
+    /// the next step's factor. Default: the PID controller `pid`, keeping
+    /// `h` when it would grow by less than [`OneStep::HOLD`].
+    fn control(&mut self, eest: f64, pid: &mut Pid) -> (bool, f64) {
+        let (accept, factor) = pid.adapt(eest);
+        if accept && factor < Self::HOLD {
+            return (accept, 1.0);
+        }
+        (accept, factor)
+    }
 
     /// Attempts the step `[t, t + h]` from `y` (with `f0 = f(t, y)`),
     /// leaving the new state for [`OneStep::y1`]; returns the scaled error.
@@ -147,7 +160,7 @@ pub(crate) fn integrate<M: OneStep>(
     if start(p, &mut work, &mut f0, out)? {
         return Ok(work.stats);
     }
-    let mut method = M::new(n, opts);
+    let mut method = M::new(&work, opts);
     let t_end = p.t_end();
     let h0 = work.first_step(p, opts.dt, M::ERROR_ORDER, &f0);
     let floor = ulps_below(t_end, 100);
@@ -171,7 +184,7 @@ pub(crate) fn integrate<M: OneStep>(
             Err(Failure::Singular) if !opts.adaptive => {
                 return Err(SolveError::SingularMatrix { t: tprev, h, not_finite: false })
             }
-            outcome => judge(outcome, &mut pid, M::HOLD, &mut singular_run, tprev, h)?,
+            outcome => judge(outcome, &mut |eest| method.control(eest, &mut pid), &mut singular_run, tprev, h)?,
         };
         let dt = match (opts.adaptive, opts.dt) {
             (false, Some(dt)) => dt,

@@ -134,7 +134,8 @@ impl OneStep for Rodas5 {
     const ERROR_ORDER: u32 = 5;
     const HOLD: f64 = 1.0;
 
-    fn new(n: usize, _opts: &StiffOptions) -> Rodas5 {
+    fn new(work: &Work<'_>, _opts: &StiffOptions) -> Rodas5 {
+        let n = work.n;
         Rodas5 { n, k: vec![0.0; S * n], u: vec![0.0; n], rhs: vec![0.0; n], dfdt: vec![0.0; n], y1: vec![0.0; n] }
     }
 

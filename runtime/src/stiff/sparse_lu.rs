@@ -1,6 +1,7 @@
 //! Sparse LU factorisation with partial pivoting of the stiff solvers'
 //! iteration matrices `α·I − β·J` for a Jacobian `J` kept in a
-//! [`JacobianPattern`], through `faer`'s simplicial sparse LU.
+//! [`JacobianPattern`], through `faer`'s simplicial sparse LU, in real or
+//! complex arithmetic ([`Scalar`]: `radau5`'s complex shift).
 //!
 //! Owns [`SparseLu`]. The symbolic work is done once per solve in
 //! [`SparseLu::new`]: the pattern of `M = α·I − β·J` (the Jacobian's pattern
@@ -21,18 +22,18 @@ use faer::sparse::linalg::lu::simplicial::{self, SimplicialLu};
 use faer::sparse::{SparseColMatRef, SymbolicSparseColMatRef};
 use faer::{Conj, MatMut, Par};
 
-use super::lu::LuError;
+use super::lu::{LuError, Scalar};
 use super::pattern::JacobianPattern;
 
 /// The factors of `α·I − β·J` for Jacobians in one pattern.
-pub struct SparseLu {
+pub struct SparseLu<T: Scalar = f64> {
     n: usize,
     /// Compressed sparse columns of `M`: `n + 1` offsets and row indices
     /// (sorted within each column).
     col_ptr: Vec<usize>,
     row_idx: Vec<usize>,
     /// `M`'s values, in `row_idx` order.
-    values: Vec<f64>,
+    values: Vec<T>,
     /// For each entry of the Jacobian's pattern (in its order), its place
     /// in `values`.
     from_jac: Vec<usize>,
@@ -42,15 +43,15 @@ pub struct SparseLu {
     col_perm_inv: Vec<usize>,
     row_perm: Vec<usize>,
     row_perm_inv: Vec<usize>,
-    lu: SimplicialLu<usize, f64>,
+    lu: SimplicialLu<usize, T>,
     mem: MemBuffer,
     factored: bool,
 }
 
-impl SparseLu {
+impl<T: Scalar> SparseLu<T> {
     /// The symbolic analysis for `n × n` Jacobians in `pattern` (checked by
     /// the caller with [`JacobianPattern::validate`]).
-    pub fn new(n: usize, pattern: &JacobianPattern) -> SparseLu {
+    pub fn new(n: usize, pattern: &JacobianPattern) -> SparseLu<T> {
         // Column counts of M = pattern ∪ diagonal.
         let mut col_ptr = vec![0usize; n + 1];
         for i in 0..n {
@@ -110,14 +111,14 @@ impl SparseLu {
             }
         }
         let req = StackReq::any_of(&[
-            simplicial::factorize_simplicial_numeric_lu_scratch::<usize, f64>(n, n),
-            simplicial::solve_in_place_scratch::<usize, f64>(n, 1, Par::Seq),
+            simplicial::factorize_simplicial_numeric_lu_scratch::<usize, T>(n, n),
+            simplicial::solve_in_place_scratch::<usize, T>(n, 1, Par::Seq),
         ]);
         SparseLu {
             n,
             col_ptr,
             row_idx,
-            values: vec![0.0; nnz],
+            values: vec![T::real(0.0); nnz],
             from_jac,
             diag,
             col_perm,
@@ -146,14 +147,14 @@ impl SparseLu {
 
     /// Factorises `alpha·I − beta·J` for `J`'s values `jac` in the
     /// pattern's order.
-    pub fn factor_shifted(&mut self, alpha: f64, beta: f64, jac: &[f64]) -> Result<(), LuError> {
+    pub fn factor_shifted(&mut self, alpha: T, beta: f64, jac: &[f64]) -> Result<(), LuError> {
         self.factored = false;
         debug_assert_eq!(jac.len(), self.from_jac.len());
-        self.values.fill(0.0);
-        let mut finite = alpha.is_finite() && beta.is_finite();
+        self.values.fill(T::real(0.0));
+        let mut finite = alpha.finite() && beta.is_finite();
         for (&at, &v) in self.from_jac.iter().zip(jac) {
             finite &= v.is_finite();
-            self.values[at] = -beta * v;
+            self.values[at] = T::real(-beta * v);
         }
         if !finite {
             return Err(LuError::NotFinite);
@@ -187,8 +188,8 @@ impl SparseLu {
         for j in 0..n {
             let rows = u.row_idx_of_col_raw(j);
             let vals = u.val_of_col(j);
-            let pivot = rows.iter().zip(vals).find(|(r, _)| **r == j).map_or(0.0, |(_, v)| *v);
-            if pivot == 0.0 || !pivot.is_finite() {
+            let pivot = rows.iter().zip(vals).find(|(r, _)| **r == j).map_or(T::real(0.0), |(_, v)| *v);
+            if pivot.is_zero() || !pivot.finite() {
                 return Err(LuError::Singular { column: self.col_perm[j] });
             }
         }
@@ -198,7 +199,7 @@ impl SparseLu {
 
     /// Overwrites `b` (`n` values) with `M⁻¹ b` for the last successful
     /// factorisation.
-    pub fn solve_in_place(&mut self, b: &mut [f64]) {
+    pub fn solve_in_place(&mut self, b: &mut [T]) {
         debug_assert!(self.factored, "solve before a successful factorisation");
         let n = self.n;
         let row_perm = PermRef::new_checked(&self.row_perm, &self.row_perm_inv, n);
@@ -212,6 +213,7 @@ impl SparseLu {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use faer::c64;
 
     /// `(αI − βJ) x` for a Jacobian given by pattern and values.
     fn apply(alpha: f64, beta: f64, p: &JacobianPattern, jac: &[f64], x: &[f64]) -> Vec<f64> {
@@ -242,6 +244,28 @@ mod tests {
                 assert!((got - want).abs() < 1e-13, "α = {alpha}: {got} vs {want}");
             }
         }
+    }
+
+    #[test]
+    fn solves_a_complex_shift_like_the_real_block_system() {
+        // ((a + ib)·I − J) (x + iy) = u + iv is the real system
+        // [[aI − J, −bI], [bI, aI − J]] [x; y] = [u; v].
+        let rows = vec![vec![1, 3], vec![0, 1, 2], vec![1, 3], vec![0, 2]];
+        let p = JacobianPattern::from_rows(&rows);
+        let jac = [2.0, -1.0, 0.5, 3.0, 1.0, 4.0, 1.0, 1.5, 0.25];
+        let (a, b) = (0.7, 1.3);
+        let x = [1.0, -2.0, 0.5, 3.0];
+        let y = [0.25, 1.0, -1.5, 2.0];
+        let ax = apply(a, 1.0, &p, &jac, &x);
+        let ay = apply(a, 1.0, &p, &jac, &y);
+        let mut rhs: Vec<c64> = (0..4).map(|i| c64::new(ax[i] - b * y[i], ay[i] + b * x[i])).collect();
+        let mut lu = SparseLu::<c64>::new(4, &p);
+        lu.factor_shifted(c64::new(a, b), 1.0, &jac).unwrap();
+        lu.solve_in_place(&mut rhs);
+        for i in 0..4 {
+            assert!((rhs[i].re - x[i]).abs() < 1e-13 && (rhs[i].im - y[i]).abs() < 1e-13, "{i}: {}", rhs[i]);
+        }
+        assert_eq!(lu.factor_shifted(c64::new(f64::INFINITY, 0.0), 1.0, &jac), Err(LuError::NotFinite));
     }
 
     #[test]

@@ -9,7 +9,7 @@
 
 use super::field::JacField;
 use super::linear::Linear;
-use super::lu::LuError;
+use super::lu::{LuError, Scalar};
 use crate::error::SolveError;
 use crate::solution::Stats;
 use crate::stepsize::{select_initial_step, InitBufs};
@@ -107,6 +107,14 @@ impl<'a> Work<'a> {
     pub fn factor(&mut self, alpha: f64, beta: f64) -> Result<(), Failure> {
         self.stats.nlu += 1;
         self.lu.factor_shifted(alpha, beta, &self.jac).map_err(Failure::from)
+    }
+
+    /// Factorises `alpha·I − beta·J` into `lu`, factors the method keeps
+    /// besides [`Work::lu`] (built with [`Linear::twin`]; `radau5`'s complex
+    /// pair); counted like [`Work::factor`].
+    pub fn factor_into<T: Scalar>(&mut self, lu: &mut Linear<T>, alpha: T, beta: f64) -> Result<(), Failure> {
+        self.stats.nlu += 1;
+        lu.factor_shifted(alpha, beta, &self.jac).map_err(Failure::from)
     }
 
     /// The weights `sc_i = atol + rtol·|y_i|` of the Newton norm.

@@ -114,6 +114,8 @@ fn declarations_choose_the_kind_of_solver() {
     }
     assert!(matches!(OdeSolver::from_spec(&spec("bdf", &[])), Ok(OdeSolver::Stiff(o)) if o.method == StiffMethod::Bdf));
     assert!(matches!(OdeSolver::from_spec(&spec("kvaerno5", &[])), Ok(OdeSolver::Stiff(_))));
+    let radau = OdeSolver::from_spec(&spec("radau5", &opts));
+    assert!(matches!(radau, Ok(OdeSolver::Stiff(o)) if o.method == StiffMethod::Radau5 && o.rtol == 1e-8), "{radau:?}");
     match OdeSolver::from_spec(&spec("auto", &opts)).unwrap() {
         OdeSolver::Auto(o) => assert_eq!((o.rtol, o.atol, o.max_steps), (1e-8, 1e-10, 500)),
         other => panic!("{other:?}"),
@@ -124,12 +126,12 @@ fn declarations_choose_the_kind_of_solver() {
     }
     assert_eq!(OdeSolver::from_spec(&spec("rk4", &[])), Err(SolverChoiceError::NeedsDt { method: "rk4" }));
     let unknown = OdeSolver::from_spec(&spec("radau", &[])).unwrap_err();
-    assert!(unknown.to_string().contains("rodas5, kvaerno5, bdf, auto"), "{unknown}");
+    assert!(unknown.to_string().contains("rodas5, kvaerno5, bdf, radau5, auto"), "{unknown}");
 }
 
 #[test]
 fn explicit_adjoint_options_refuse_stiff_solvers_with_a_clear_message() {
-    for method in ["rodas5", "kvaerno5", "bdf", "auto"] {
+    for method in ["rodas5", "kvaerno5", "bdf", "radau5", "auto"] {
         let e = crate::driver::solve_options(&spec(method, &[])).unwrap_err();
         assert!(e.contains("only the continuous adjoints"), "{e}");
         assert!(e.contains(method), "{e}");
@@ -153,7 +155,7 @@ fn every_kind_of_solver_solves_a_compiled_model_alike() {
     )
     .unwrap()
     .solution;
-    for name in ["rodas5", "kvaerno5", "bdf", "auto", "tsit5"] {
+    for name in ["rodas5", "kvaerno5", "bdf", "radau5", "auto", "tsit5"] {
         let solver = OdeSolver::named(name).unwrap().with(Some(1e-7), Some(1e-7), None, Some(10_000_000));
         let solved = solve_ode(&field, &solver, 0.0, &y0, &saveat).unwrap();
         for (a, r) in solved.solution.y.iter().zip(&reference.y) {

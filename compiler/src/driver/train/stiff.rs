@@ -1,5 +1,5 @@
 //! Training through stiff solves: a loss whose solver is `rodas5`,
-//! `kvaerno5` or `bdf` differentiates its solves with the stiff continuous
+//! `radau5`, `kvaerno5` or `bdf` differentiates its solves with the stiff continuous
 //! adjoints of `nde_runtime::stiff::adjoint` (`gradient = interpolated` or
 //! `backsolve`), the compiled model serving as both Jacobian field and VJP
 //! field.
@@ -35,7 +35,7 @@ pub(super) fn dynamics(
         Ok(OdeSolver::Stiff(o)) => o,
         Ok(OdeSolver::Auto(_)) => {
             return Err(setup(format!(
-                "loss `{}`: gradients do not go through `auto`; solve the loss with rodas5, kvaerno5 or bdf",
+                "loss `{}`: gradients do not go through `auto`; solve the loss with rodas5, radau5, kvaerno5 or bdf",
                 loss.name
             )))
         }

@@ -13,7 +13,7 @@
 //! | adjoint | forward keeps | backward solves (reversed time `s = −t`) | with |
 //! |---|---|---|---|
 //! | [`Adjoint::Interpolated`] | every accepted step's dense output ([`super::dense`]) | `a' = J(t, y(t))ᵀ a`, `y(t)` from the tape | the forward method |
-//! | [`Adjoint::Backsolve`] | nothing | `[y, a]' = [−f, Jᵀ a]` | `kvaerno5` or `bdf` (see below) |
+//! | [`Adjoint::Backsolve`] | nothing | `[y, a]' = [−f, Jᵀ a]` | `kvaerno5`, `radau5` or `bdf` (see below) |
 //!
 //! In both, the parameter gradient `g = ∫ aᵀ ∂f/∂p dt` is a quadrature
 //! alongside the backward solve: three-point Gauss–Legendre on every
@@ -33,7 +33,7 @@
 //!   that step; not counted in the statistics).
 //! - **Backsolve**: `y` is re-integrated backwards and reset to the forward
 //!   solution's saved value at every save time (O(1) memory). The Newton
-//!   iterations of `kvaerno5` and `bdf` use the block Jacobian
+//!   iterations of `kvaerno5`, `radau5` and `bdf` use the block Jacobian
 //!   `diag(−J, Jᵀ)`, dropping the second-derivative coupling `∂(Jᵀa)/∂y`
 //!   (simplified Newton converges to the same stage values). `rodas5`
 //!   needs the exact Jacobian, which would take second derivatives: a
