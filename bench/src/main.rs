@@ -7,6 +7,7 @@
 //! calls; the median is reported. `first_call_s` is nde's time to first
 //! result: parse, check, lower, JIT and solve, from the file's text.
 
+mod embed;
 mod p4;
 mod p7;
 
@@ -35,6 +36,7 @@ fn main() {
         "P5" => p5(&root, &threads, n_threads),
         "P6" => p6(&root, &threads, n_threads),
         "P7" => p7::run(&root, &threads, arg("--states")),
+        "embed" => embed::run(&root),
         _ => {} // problems nde does not run yet print nothing
     }
 }

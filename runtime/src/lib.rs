@@ -10,6 +10,7 @@ pub mod adjoint;
 pub mod brownian;
 pub mod data;
 pub mod io;
+pub mod kernel;
 pub mod linalg;
 pub mod path;
 pub mod sde;

@@ -29,13 +29,16 @@ pub struct JitModule {
 unsafe impl Send for JitModule {}
 unsafe impl Sync for JitModule {}
 
-fn host_isa(opts: &JitOptions) -> Result<OwnedTargetIsa, CodegenError> {
+/// The host's ISA with the settings every backend shares; `pic` asks for
+/// position-independent code (object files for shared libraries), the only
+/// setting in which the JIT's and an object file's code differ.
+pub(super) fn host_isa(opts: &JitOptions, pic: bool) -> Result<OwnedTargetIsa, CodegenError> {
     let mut flags = settings::builder();
     let set = |flags: &mut settings::Builder, k: &str, v: &str| {
         flags.set(k, v).map_err(|e| CodegenError::cranelift(format!("setting {k}={v}"), e))
     };
     set(&mut flags, "opt_level", opts.opt_level.setting())?;
-    set(&mut flags, "is_pic", "false")?;
+    set(&mut flags, "is_pic", if pic { "true" } else { "false" })?;
     set(&mut flags, "use_colocated_libcalls", "false")?;
     set(&mut flags, "enable_verifier", if opts.verify_clif { "true" } else { "false" })?;
     set(&mut flags, "enable_probestack", "true")?;
@@ -45,7 +48,7 @@ fn host_isa(opts: &JitOptions) -> Result<OwnedTargetIsa, CodegenError> {
 }
 
 fn new_module(opts: &JitOptions) -> Result<JITModule, CodegenError> {
-    let mut builder = JITBuilder::with_isa(host_isa(opts)?, default_libcall_names());
+    let mut builder = JITBuilder::with_isa(host_isa(opts, false)?, default_libcall_names());
     for (name, ptr) in libm_symbols() {
         builder.symbol(name, ptr);
     }

@@ -1,5 +1,6 @@
 //! ODE solver choice and the one solve entry for compiled ODE models:
-//! explicit Runge–Kutta, stiff (`rodas5`, `kvaerno5`, `bdf`) or `auto`.
+//! explicit Runge–Kutta, stiff (`rodas5`, `kvaerno5`, `bdf`, `radau5`) or
+//! `auto`.
 //!
 //! Owns [`OdeSolver`] (what a `solver` declaration or a method name stands
 //! for), [`SolverChoiceError`], [`solve_ode`] / [`solve_ode_batch`] (used by
@@ -17,18 +18,18 @@ use nde_runtime::stiff::{solve_auto, solve_stiff, AutoOptions, JacField, StiffMe
 use nde_runtime::{solve, solve_batch, BatchSolution, Method, Solution, SolveError, SolveOptions};
 use rayon::prelude::*;
 
-use super::{call_kernel, solver_option, ModelField};
+use super::{solver_option, ModelField};
 use crate::ir::SolverSpec;
 
 impl JacField for ModelField<'_> {
     fn jac_scratch_len(&self) -> usize {
-        self.kernels.jac.scratch_len.max(self.kernels.dfdt.scratch_len)
+        self.kernel_field().jac_scratch_len()
     }
     fn jacobian(&self, t: f64, y: &[f64], jac: &mut [f64], scratch: &mut [f64]) {
-        call_kernel(&self.kernels.jac, self.params, t, y, jac, scratch)
+        self.kernel_field().jacobian(t, y, jac, scratch)
     }
     fn time_derivative(&self, t: f64, y: &[f64], out: &mut [f64], scratch: &mut [f64]) {
-        call_kernel(&self.kernels.dfdt, self.params, t, y, out, scratch)
+        self.kernel_field().time_derivative(t, y, out, scratch)
     }
 }
 

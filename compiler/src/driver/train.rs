@@ -221,11 +221,17 @@ pub struct LossKernels {
     pub layout: LossLayout,
 }
 
+/// The two functions a loss compiles to: its value and its vector–Jacobian
+/// product, simplified (what [`compile_loss`] JIT-compiles and `nde build`
+/// compiles ahead of time).
+pub(crate) fn loss_functions(loss: &LossIr) -> Result<(ir::Function, ir::Function), CodegenError> {
+    ir::verify::verify(&loss.function).map_err(CodegenError::Verify)?;
+    Ok((prepare(loss.function.clone()), prepare(autodiff::vjp(&loss.function))))
+}
+
 /// Compiles `loss` and its vector–Jacobian product.
 pub fn compile_loss(loss: &LossIr, opts: &JitOptions) -> Result<LossKernels, CodegenError> {
-    ir::verify::verify(&loss.function).map_err(CodegenError::Verify)?;
-    let value = prepare(loss.function.clone());
-    let grad = prepare(autodiff::vjp(&loss.function));
+    let (value, grad) = loss_functions(loss)?;
     let jit = JitModule::compile(&[&value, &grad], opts)?;
     let kernel = |f: &ir::Function| jit.kernel(&f.name).cloned().ok_or_else(|| CodegenError::missing(&f.name));
     let (value_k, grad_k) = (kernel(&value)?, kernel(&grad)?);
@@ -313,9 +319,9 @@ pub struct TrainOptions {
 /// One window or trajectory of a step: trajectory `traj`, save times
 /// `start .. start + len`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct Member {
-    traj: usize,
-    start: usize,
+pub(crate) struct Member {
+    pub(crate) traj: usize,
+    pub(crate) start: usize,
 }
 
 /// What a step solves and differentiates: an ODE model's kernels, solver
@@ -657,6 +663,31 @@ impl Trainer {
         self.params = values;
     }
 
+    /// Trajectories of the loss's data set (what [`Trainer::batch_gradient`] may name).
+    pub fn n_trajectories(&self) -> usize {
+        self.data.n_traj
+    }
+
+    /// The loss's data set (generated or loaded).
+    pub(crate) fn data(&self) -> &Series {
+        &self.data
+    }
+
+    /// `init`'s VJP when the solves start from a model initial state that
+    /// reads parameters (its gradient is chained through it).
+    pub(crate) fn init_vjp(&self) -> Option<&ir::Function> {
+        self.init_vjp.as_ref()
+    }
+
+    /// The adjoint of an ODE model solved with an explicit method (`None`
+    /// for stiff, SDE and controlled models).
+    pub(crate) fn explicit_adjoint(&self) -> Option<Adjoint> {
+        match &self.dynamics {
+            Dynamics::Ode { adjoint, .. } => Some(*adjoint),
+            Dynamics::Sde { .. } | Dynamics::Stiff { .. } | Dynamics::Cde { .. } => None,
+        }
+    }
+
     /// Steps taken so far.
     pub fn steps_done(&self) -> u64 {
         self.steps_done
@@ -697,7 +728,9 @@ impl Trainer {
         pool[..count].iter().map(|&i| self.starts[i]).collect()
     }
 
-    fn y0_of(&self, m: Member, t0: f64) -> Result<Vec<f64>, TrainFailure> {
+    /// The initial state of member `m`'s solve from `t0` (the data's first
+    /// row with `initial = data`, else the model's initial state).
+    pub(crate) fn y0_of(&self, m: Member, t0: f64) -> Result<Vec<f64>, TrainFailure> {
         match self.spec.initial {
             InitialState::Data => {
                 let n = self.data.columns.len();
@@ -710,7 +743,14 @@ impl Trainer {
     }
 
     /// Fills the loss input buffer for member `m` from its solution rows and statistics.
-    fn loss_input(&self, layout: &LossLayout, m: Member, sol_y: &[f64], stats: &[f64; 6], input: &mut [f64]) {
+    pub(crate) fn loss_input(
+        &self,
+        layout: &LossLayout,
+        m: Member,
+        sol_y: &[f64],
+        stats: &[f64; 6],
+        input: &mut [f64],
+    ) {
         let (n_times, n_cols) = (self.data.t.len(), self.data.columns.len());
         let len = layout.n_times;
         let rows = (m.traj * n_times + m.start) * n_cols..(m.traj * n_times + m.start + len) * n_cols;
