@@ -27,13 +27,16 @@ mod jit;
 mod math;
 mod matmul;
 mod module;
+mod object;
 mod outer;
 mod plan;
 mod routines;
 #[cfg(test)]
 mod tests;
+pub mod wgsl;
 
 pub use jit::JitModule;
+pub use object::{ObjectKernel, ObjectModule};
 
 use crate::ir::verify::VerifyError;
 use crate::ir::Function;
@@ -123,6 +126,22 @@ pub struct CompiledKernel {
     pub scratch_len: usize,
     /// Elements of `scratch` the batched kernel needs, whatever the batch size.
     pub batch_scratch_len: usize,
+}
+
+impl CompiledKernel {
+    /// The entry points and sizes as the runtime's kernel adapter takes
+    /// them ([`nde_runtime::kernel::Kernel`]); valid while the module lives.
+    pub fn raw(&self) -> nde_runtime::kernel::Kernel {
+        nde_runtime::kernel::Kernel {
+            single: self.single,
+            batch: self.batch,
+            n_state: self.n_state,
+            n_param: self.n_param,
+            out_len: self.out_len,
+            scratch_len: self.scratch_len,
+            batch_scratch_len: self.batch_scratch_len,
+        }
+    }
 }
 
 /// Why code generation failed.

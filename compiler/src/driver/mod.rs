@@ -8,8 +8,10 @@
 //! parameter files to parameter slots, and per-stage timings. It renders nothing and
 //! prints nothing: errors are returned as data.
 
+pub mod build;
 pub mod cde;
 pub mod frontend;
+pub mod gpu;
 pub mod params;
 pub mod sde;
 pub mod sparse;
@@ -19,6 +21,7 @@ pub mod train;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use nde_runtime::kernel::{KernelField, OdeKernels};
 use nde_runtime::term::{DiffField, VectorField};
 
 use crate::autodiff;
@@ -146,41 +149,74 @@ pub fn compile_model(model: &ModelIr, opts: &JitOptions) -> Result<ModelKernels,
 /// A model's compiled kernels with its parameters bound: what the solvers
 /// and the adjoints drive ([`VectorField`] through `rhs`, [`DiffField`]
 /// through `vjp`, and [`nde_runtime::stiff::JacField`] through `jac` and
-/// `dfdt`, in [`stiff`]).
+/// `dfdt`). The kernel calls are the runtime's one adapter,
+/// [`nde_runtime::kernel::KernelField`], which the shared libraries of
+/// `nde build` use too; this type ties it to the JIT module's lifetime.
+#[derive(Clone, Copy)]
 pub struct ModelField<'a> {
-    kernels: &'a ModelKernels,
-    params: &'a [f64],
+    field: KernelField<'a>,
+    _kernels: &'a ModelKernels,
 }
 
 impl<'a> ModelField<'a> {
     /// Binds `params` (length `n_param`) to `kernels`.
     pub fn new(kernels: &'a ModelKernels, params: &'a [f64]) -> Self {
         assert_eq!(params.len(), kernels.rhs.n_param, "parameter vector length");
-        ModelField { kernels, params }
+        let raw = OdeKernels {
+            rhs: kernels.rhs.raw(),
+            vjp: kernels.vjp.raw(),
+            jac: kernels.jac.raw(),
+            dfdt: kernels.dfdt.raw(),
+        };
+        // SAFETY: the kernels live in `kernels`' JIT module, which outlives `'a`.
+        let field = unsafe { KernelField::new(raw, params) };
+        ModelField { field, _kernels: kernels }
+    }
+
+    /// The runtime adapter this field calls through.
+    pub fn kernel_field(&self) -> &KernelField<'a> {
+        &self.field
+    }
+
+    /// Scratch for [`ModelField::jvp`]: the packed input `[y; v]`, then the kernel's own scratch.
+    pub fn jvp_scratch_len(&self) -> usize {
+        self._kernels.jvp.n_state + self._kernels.jvp.scratch_len
+    }
+
+    /// The Jacobian–vector product `out = ∂f/∂y · v` at `(t, y)` (all
+    /// `n_state` long; `scratch` has [`ModelField::jvp_scratch_len`] elements).
+    pub fn jvp(&self, t: f64, y: &[f64], v: &[f64], out: &mut [f64], scratch: &mut [f64]) {
+        let k = &self._kernels.jvp;
+        let n = y.len();
+        assert!(v.len() == n && 2 * n == k.n_state, "jvp buffer lengths");
+        let (input, kernel_scratch) = scratch.split_at_mut(k.n_state);
+        input[..n].copy_from_slice(y);
+        input[n..].copy_from_slice(v);
+        call_kernel(k, self.field.params(), t, input, out, kernel_scratch)
     }
 }
 
 impl VectorField for ModelField<'_> {
     fn dim(&self) -> usize {
-        self.kernels.rhs.n_state
+        self.field.dim()
     }
     fn scratch_len(&self) -> usize {
-        self.kernels.rhs.scratch_len
+        self.field.scratch_len()
     }
     fn eval(&self, t: f64, y: &[f64], dy: &mut [f64], scratch: &mut [f64]) {
-        call_kernel(&self.kernels.rhs, self.params, t, y, dy, scratch)
+        self.field.eval(t, y, dy, scratch)
     }
 }
 
 impl DiffField for ModelField<'_> {
     fn n_params(&self) -> usize {
-        self.params.len()
+        self.field.n_params()
     }
     fn vjp_scratch_len(&self) -> usize {
-        vjp_scratch_len(&self.kernels.vjp)
+        self.field.vjp_scratch_len()
     }
     fn vjp(&self, t: f64, y: &[f64], a: &[f64], gy: &mut [f64], gp: &mut [f64], scratch: &mut [f64]) {
-        call_vjp(&self.kernels.vjp, self.params, t, y, a, gy, gp, scratch)
+        self.field.vjp(t, y, a, gy, gp, scratch)
     }
 }
 
@@ -196,18 +232,14 @@ pub(crate) fn call_kernel(
     out: &mut [f64],
     scratch: &mut [f64],
 ) {
-    assert!(input.len() >= kernel.n_state && out.len() >= kernel.out_len, "buffer lengths of {}", kernel.name);
-    assert!(params.len() >= kernel.n_param && scratch.len() >= kernel.scratch_len, "lengths of {}", kernel.name);
-    // SAFETY: the buffers are at least as long as the kernel's metadata says
-    // (checked above), the module is alive (see above), and kernels neither
-    // allocate nor keep pointers.
-    unsafe { (kernel.single)(t, input.as_ptr(), params.as_ptr(), out.as_mut_ptr(), scratch.as_mut_ptr()) }
+    // SAFETY: the module is alive (see above); lengths are checked there.
+    unsafe { kernel.raw().call(params, t, input, out, scratch) }
 }
 
 /// Scratch for [`call_vjp`]: the packed input `[y; a]`, the kernel's output
 /// `[gy; gp]`, then the kernel's own scratch.
 pub(crate) fn vjp_scratch_len(kernel: &CompiledKernel) -> usize {
-    kernel.n_state + kernel.out_len + kernel.scratch_len
+    kernel.raw().vjp_scratch_len()
 }
 
 /// Calls a VJP kernel that reads the direction `a` appended to the state
@@ -224,14 +256,8 @@ pub(crate) fn call_vjp(
     gp: &mut [f64],
     scratch: &mut [f64],
 ) {
-    let n = y.len();
-    let (input, rest) = scratch.split_at_mut(kernel.n_state);
-    let (out, kernel_scratch) = rest.split_at_mut(kernel.out_len);
-    input[..n].copy_from_slice(y);
-    input[n..].copy_from_slice(a);
-    call_kernel(kernel, params, t, input, out, kernel_scratch);
-    gy.copy_from_slice(&out[..n]);
-    gp.copy_from_slice(&out[n..]);
+    // SAFETY: as for `call_kernel`.
+    unsafe { kernel.raw().call_vjp(params, t, y, a, gy, gp, scratch) }
 }
 
 /// The initial state of `model` for parameters `params` at time `t0`

@@ -5,6 +5,8 @@
 //! state, too many steps); 4 a data, parameter or output file could not be
 //! read or written.
 
+mod build;
+mod devices;
 mod emit;
 mod eval;
 mod render;
@@ -81,6 +83,20 @@ enum Command {
     Eval(eval::EvalArgs),
     /// Simplify an expression given on the command line and print it as maths (`--explain` lists the rewrites).
     Simplify(simplify::SimplifyArgs),
+    /// Compile a model into a shared library (libNAME.so) with a C header, for C, C++, Python (ctypes) or Rust hosts.
+    ///
+    /// The library holds the model's kernels compiled ahead of time (the same code `nde run` runs) and the
+    /// solvers; it depends only on the C library and libm. Its API (documented in the header and in
+    /// docs/embedding.md): metadata, NAME_rhs / NAME_rhs_batch / NAME_vjp / NAME_jac kernels, NAME_solve (method,
+    /// tolerances, output times, a batch of initial states; the same bits as `nde run`), get/set parameters and
+    /// the initial state. Errors are codes with a message (NAME_last_error), never an abort. Loss gradients are
+    /// not exported yet (a note lists the file's losses). Only ODE models can be built.
+    ///
+    /// Needs a C compiler (`cc`, or $CC) and the static runtime libnde_embed.a, which
+    /// `cargo build --release -p nde-embed` puts next to the `nde` executable (or name it with $NDE_EMBED_LIB).
+    Build(Box<build::BuildArgs>),
+    /// List the GPU adapters `nde run --device gpu` can use (backend, kind, f64 support).
+    Devices,
     /// An interactive session: enter definitions and expressions, solve, train, plot (`:help` inside).
     Repl(repl::ReplArgs),
 }
@@ -96,6 +112,8 @@ fn main() -> ExitCode {
         Command::Train(args) => train::train(&args),
         Command::Eval(args) => eval::eval(&args),
         Command::Repl(args) => repl::repl(&args),
+        Command::Devices => devices::devices(),
+        Command::Build(args) => build::build(&args),
     };
     ExitCode::from(code)
 }

@@ -15,6 +15,8 @@ use nde_runtime::{SolveOptions, Stats};
 
 use crate::{exit, fail, render};
 
+mod gpu;
+
 #[derive(clap::Args)]
 pub struct RunArgs {
     /// The .nde file.
@@ -24,7 +26,7 @@ pub struct RunArgs {
     model: Option<String>,
     /// A solver declared in the file (`solver fast = tsit5(...)`) or a method:
     /// euler, midpoint, heun, rk4 (fixed step, need --dt), bosh3, dopri5, tsit5;
-    /// stiff: rodas5, kvaerno5, bdf; auto (tsit5, switching to rodas5 where the problem is stiff).
+    /// stiff: rodas5, radau5, kvaerno5, bdf; auto (tsit5, switching to rodas5 where the problem is stiff).
     /// Default: the file's only solver declaration, else tsit5.
     #[arg(long)]
     solver: Option<String>,
@@ -80,6 +82,31 @@ pub struct RunArgs {
     /// SDE models: seed of the Brownian motion (path `b` uses stream `b` of it; same seed, same paths).
     #[arg(long, default_value_t = 0)]
     noise_seed: u64,
+    /// Where to solve: cpu; gpu (the whole ensemble in one device kernel: tsit5/dopri5 for ODEs,
+    /// euler_maruyama for Itô SDEs; needs a build with `--features gpu`); auto (a hardware GPU when one is
+    /// found and the solver runs there, else the CPU, with a note).
+    #[arg(long, value_enum, default_value_t = Device::Cpu)]
+    device: Device,
+    /// Arithmetic on the GPU (default f32; f64 needs an adapter with SHADER_F64, see `nde devices`).
+    /// The CPU always computes in f64.
+    #[arg(long, value_enum)]
+    precision: Option<PrecisionArg>,
+    /// GPU adapter to use (an index from `nde devices`; default: the best GPU found).
+    #[arg(long)]
+    adapter: Option<usize>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Device {
+    Cpu,
+    Gpu,
+    Auto,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum PrecisionArg {
+    F32,
+    F64,
 }
 
 pub fn run(args: &RunArgs) -> u8 {
@@ -101,7 +128,13 @@ fn run_inner(args: &RunArgs) -> Result<(), u8> {
     if let Some(path) = &args.params {
         load_params(path, model, &mut params)?;
     }
+    if args.precision == Some(PrecisionArg::F32) && args.device == Device::Cpu {
+        return Err(fail(exit::USAGE, "--precision f32 is for the GPU (--device gpu); the CPU computes in f64"));
+    }
     if model.is_cde() {
+        if args.device == Device::Gpu {
+            return Err(fail(exit::USAGE, "controlled models (CDEs) run on the CPU only: use --device cpu"));
+        }
         let solver = ode_solver(args, &checked.program.solvers)?;
         let solve_opts = solver.explicit().map_err(|_| {
             let why =
@@ -111,6 +144,9 @@ fn run_inner(args: &RunArgs) -> Result<(), u8> {
         return run_cde(args, &checked.program, model, &params, &solve_opts);
     }
     let saveat = output_times(args)?;
+    if args.device != Device::Cpu && gpu::run(args, &checked.program.solvers, model, &params, &saveat)? {
+        return Ok(());
+    }
     if model.is_sde() {
         return run_sde(args, &checked.program.solvers, model, &params, &saveat);
     }
@@ -230,6 +266,25 @@ fn run_cde(
 /// `nde run` for a model with noise terms: `--paths` sample paths (or the
 /// `--y0` batch) through an SDE solver, seeded by `--noise-seed`.
 fn run_sde(args: &RunArgs, declared: &[SolverSpec], model: &ModelIr, params: &[f64], saveat: &[f64]) -> Result<(), u8> {
+    let opts = sde_options(args, declared, model)?;
+    let kernels = SdeKernels::compile(model, &JitOptions::default())
+        .map_err(|e| fail(exit::MODEL_ERRORS, format!("code generation failed: {e}")))?;
+    let field = ModelSdeField::new(&kernels, params);
+    let n = model.n_state();
+    let (y0s, batch) = sde_initial_states(args, model, params, n)?;
+    let sol = sde_solve_batch(&field, args.t0, &y0s, saveat, &opts, args.noise_seed, args.threads)
+        .map_err(|e| fail(exit::SOLVE_FAILED, e))?;
+    let output = Output { t: sol.t, y: sol.y, batch, stats: sol.stats, switches: Vec::new() };
+    write_output(args.out.as_deref(), model, params, &output)?;
+    if args.stats {
+        print_stats(&output.stats);
+    }
+    Ok(())
+}
+
+/// The SDE solver options of `--solver` (or the declaration, else the
+/// model's default method) with the command line's over them.
+fn sde_options(args: &RunArgs, declared: &[SolverSpec], model: &ModelIr) -> Result<SdeOptions, u8> {
     let spec = declared_solver(args, declared);
     let stratonovich = model.diffusion.as_ref().is_some_and(|d| d.stratonovich);
     let default = if stratonovich { "reversible_heun" } else { "euler_maruyama" };
@@ -245,11 +300,18 @@ fn run_sde(args: &RunArgs, declared: &[SolverSpec], model: &ModelIr, params: &[f
     if opts.dt.is_none() && !opts.adaptive {
         return Err(fail(exit::USAGE, format!("{method} takes fixed steps: give the step size with --dt")));
     }
-    let kernels = SdeKernels::compile(model, &JitOptions::default())
-        .map_err(|e| fail(exit::MODEL_ERRORS, format!("code generation failed: {e}")))?;
-    let field = ModelSdeField::new(&kernels, params);
-    let n = model.n_state();
-    let (y0s, batch) = match &args.y0 {
+    Ok(opts)
+}
+
+/// An SDE run's initial states: the `--y0` rows, or the model's initial
+/// state once per `--paths`; with the batch size when there is a batch.
+fn sde_initial_states(
+    args: &RunArgs,
+    model: &ModelIr,
+    params: &[f64],
+    n: usize,
+) -> Result<(Vec<f64>, Option<usize>), u8> {
+    Ok(match &args.y0 {
         Some(path) => {
             let y0s = read_initial_states(path, n)?;
             let b = y0s.len() / n;
@@ -262,15 +324,7 @@ fn run_sde(args: &RunArgs, declared: &[SolverSpec], model: &ModelIr, params: &[f
             let paths = args.paths.max(1);
             (y0.repeat(paths), (paths > 1).then_some(paths))
         }
-    };
-    let sol = sde_solve_batch(&field, args.t0, &y0s, saveat, &opts, args.noise_seed, args.threads)
-        .map_err(|e| fail(exit::SOLVE_FAILED, e))?;
-    let output = Output { t: sol.t, y: sol.y, batch, stats: sol.stats, switches: Vec::new() };
-    write_output(args.out.as_deref(), model, params, &output)?;
-    if args.stats {
-        print_stats(&output.stats);
-    }
-    Ok(())
+    })
 }
 
 /// Overwrites `params` from the arrays of a `.npz` named like the model's parameters, with notes on what it left alone.
