@@ -13,11 +13,12 @@
 use std::sync::OnceLock;
 
 use nde_compiler::codegen::JitOptions;
-use nde_compiler::driver::sde::{self as drv_sde, ModelSdeField, SdeKernels};
+use nde_compiler::driver::choice::{self, SolverRequest};
+use nde_compiler::driver::sde::{ModelSdeField, SdeKernels};
 use nde_compiler::driver::sparse::{self, SparseKernels, SparseModelField};
 use nde_compiler::driver::{self, ModelField, ModelKernels, OdeSolver};
 use nde_compiler::ir::{ModelIr, SolverSpec};
-use nde_runtime::sde::{sde_solve_batch, DiffSdeField, SdeField, SdeOptions};
+use nde_runtime::sde::{sde_solve_batch, DiffSdeField, SdeField};
 use nde_runtime::stiff::JacField;
 use nde_runtime::term::{DiffField, VectorField};
 
@@ -382,28 +383,20 @@ impl CompiledModel {
         }
     }
 
-    /// The solver declaration [`SolveSpec::method`] names, or the file's only one.
-    fn declared(&self, spec: &SolveSpec) -> Option<&SolverSpec> {
-        match &spec.method {
-            Some(name) => self.solvers.iter().find(|s| &s.name == name),
-            None if self.solvers.len() == 1 => self.solvers.first(),
-            None => None,
+    /// The spec's solver request (name and overrides).
+    fn request<'s>(spec: &'s SolveSpec) -> SolverRequest<'s> {
+        SolverRequest {
+            name: spec.method.as_deref(),
+            rtol: spec.rtol,
+            atol: spec.atol,
+            dt: spec.dt,
+            max_steps: spec.max_steps,
         }
     }
 
     /// The ODE solver a spec stands for, as `nde run --solver` chooses it.
     fn ode_solver(&self, spec: &SolveSpec) -> Result<OdeSolver, Error> {
-        let solver = match (self.declared(spec), &spec.method) {
-            (Some(s), _) => OdeSolver::named(&s.method).map(|o| {
-                let option = |key| driver::solver_option(s, key);
-                o.with(option("rtol"), option("atol"), option("dt"), option("max_steps").map(|v| v as usize))
-            }),
-            (None, name) => OdeSolver::named(name.as_deref().unwrap_or("tsit5")),
-        }
-        .map_err(|e| Error::Solver(e.to_string()))?;
-        let solver = solver.with(spec.rtol, spec.atol, spec.dt, spec.max_steps);
-        solver.check().map_err(|e| Error::Solver(e.to_string()))?;
-        Ok(solver)
+        choice::ode_solver(&Self::request(spec), &self.solvers).map_err(|e| Error::Solver(e.to_string()))
     }
 
     fn solve_sde(
@@ -413,20 +406,8 @@ impl CompiledModel {
         saveat: &[f64],
         y0s: Option<&[f64]>,
     ) -> Result<Solution, Error> {
-        let declared = self.declared(spec);
-        let default = if kernels.stratonovich { "reversible_heun" } else { "euler_maruyama" };
-        let name = declared.map(|s| s.method.as_str()).or(spec.method.as_deref()).unwrap_or(default);
-        let method = drv_sde::sde_method(name, &self.ir).map_err(Error::Solver)?;
-        let option = |key| declared.and_then(|s| driver::solver_option(s, key));
-        let mut opts = SdeOptions { method, ..Default::default() };
-        opts.dt = spec.dt.or(option("dt"));
-        opts.rtol = spec.rtol.or(option("rtol")).unwrap_or(opts.rtol);
-        opts.atol = spec.atol.or(option("atol")).unwrap_or(opts.atol);
-        opts.max_steps = spec.max_steps.or(option("max_steps").map(|v| v as usize)).unwrap_or(opts.max_steps);
-        opts.adaptive = method.has_error_estimate() && opts.dt.is_none();
-        if opts.dt.is_none() && !opts.adaptive {
-            return Err(Error::Solver(format!("{method} takes fixed steps: give the step size with `dt`")));
-        }
+        let opts = choice::sde_options(&Self::request(spec), &self.solvers, &self.ir)
+            .map_err(|e| Error::Solver(e.to_string()))?;
         let n = self.n_state();
         let (y0s, batch) = match y0s {
             Some(y0s) => (y0s.to_vec(), Some(y0s.len() / n.max(1))),

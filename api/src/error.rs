@@ -7,11 +7,8 @@
 
 use std::fmt;
 
-use codespan_reporting::diagnostic::{Diagnostic as CsDiagnostic, Label, Severity as CsSeverity};
-use codespan_reporting::files::SimpleFiles;
-use codespan_reporting::term::{self, Config};
-use nde_compiler::diag::{self, Severity};
-use nde_compiler::span::{SourceMap, Span};
+use nde_compiler::diag;
+use nde_compiler::span::SourceMap;
 
 /// Everything that can go wrong in this crate.
 ///
@@ -144,37 +141,7 @@ impl CompileErrors {
 
     /// The diagnostics rendered like the `nde` command shows them (without colour).
     pub fn render(&self) -> String {
-        let mut files = SimpleFiles::new();
-        let ids: Vec<usize> = self.sources.files().map(|(_, f)| files.add(f.name.clone(), f.text.clone())).collect();
-        let config = Config::default();
-        let mut out = String::new();
-        for d in &self.raw {
-            let severity = match d.severity {
-                Severity::Error => CsSeverity::Error,
-                Severity::Warning => CsSeverity::Warning,
-            };
-            let mut labels = Vec::new();
-            let mut push = |span: Span, message: &str, primary: bool| {
-                if let Some(&id) = ids.get(span.file.0 as usize) {
-                    let l = if primary { Label::primary(id, span.range()) } else { Label::secondary(id, span.range()) };
-                    labels.push(l.with_message(message));
-                }
-            };
-            push(d.primary.span, &d.primary.message, true);
-            for s in &d.secondary {
-                push(s.span, &s.message, false);
-            }
-            let cs = CsDiagnostic::new(severity)
-                .with_code(d.code)
-                .with_message(&d.message)
-                .with_labels(labels)
-                .with_notes(d.hints.iter().map(|h| format!("hint: {h}")).collect());
-            match term::emit_into_string(&config, &files, &cs) {
-                Ok(text) => out += &text,
-                Err(_) => out += &d.render_plain(&self.sources),
-            }
-        }
-        out
+        diag::codespan::render_string(&self.sources, &self.raw)
     }
 }
 

@@ -130,7 +130,7 @@ impl SolveSpec {
         let bad = |m: String| Error::InvalidArgument(m);
         let times = match &self.save_at {
             Some(t) => t.clone(),
-            None if self.t1.is_finite() => linspace(self.t0, self.t1, self.saves.max(2)),
+            None if self.t1.is_finite() => nde_compiler::driver::choice::linspace(self.t0, self.t1, self.saves.max(2)),
             None => return Err(bad(format!("the end time {} is not finite", self.t1))),
         };
         if !self.t0.is_finite() {
@@ -147,11 +147,6 @@ impl SolveSpec {
         }
         Ok(times)
     }
-}
-
-/// `n` equally spaced points from `a` to `b`, the last exactly `b` (`nde run`'s grid).
-fn linspace(a: f64, b: f64, n: usize) -> Vec<f64> {
-    (0..n).map(|i| if i == n - 1 { b } else { a + (b - a) * i as f64 / (n - 1) as f64 }).collect()
 }
 
 /// The result of a solve: save times, states (one trajectory, or a batch),

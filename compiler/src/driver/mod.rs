@@ -10,6 +10,7 @@
 
 pub mod build;
 pub mod cde;
+pub mod choice;
 pub mod frontend;
 pub mod gpu;
 pub mod params;

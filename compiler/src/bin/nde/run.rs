@@ -4,9 +4,10 @@ use std::path::{Path, PathBuf};
 
 use nde_compiler::codegen::JitOptions;
 use nde_compiler::driver::cde;
-use nde_compiler::driver::sde::{self, ModelSdeField, SdeKernels};
+use nde_compiler::driver::choice::{self, SdeChoiceError, SolverRequest};
+use nde_compiler::driver::sde::{ModelSdeField, SdeKernels};
 use nde_compiler::driver::train::materialize_data;
-use nde_compiler::driver::{self, sparse, FrontendOptions, ModelField, OdeSolver};
+use nde_compiler::driver::{self, sparse, FrontendOptions, ModelField, OdeSolver, SolverChoiceError};
 use nde_compiler::ir::{ModelIr, SolverSpec};
 use nde_runtime::io::{self, Array, Table};
 use nde_runtime::sde::{sde_solve_batch, SdeOptions};
@@ -214,12 +215,14 @@ fn solve_run<F: JacField>(
     }
 }
 
-/// The solver declaration `--solver` names, or the file's only one.
-fn declared_solver<'a>(args: &RunArgs, declared: &'a [SolverSpec]) -> Option<&'a SolverSpec> {
-    match &args.solver {
-        Some(name) => declared.iter().find(|s| &s.name == name),
-        None if declared.len() == 1 => declared.first(),
-        None => None,
+/// The command line's solver request.
+fn request(args: &RunArgs) -> SolverRequest<'_> {
+    SolverRequest {
+        name: args.solver.as_deref(),
+        rtol: args.rtol,
+        atol: args.atol,
+        dt: args.dt,
+        max_steps: args.max_steps,
     }
 }
 
@@ -285,22 +288,12 @@ fn run_sde(args: &RunArgs, declared: &[SolverSpec], model: &ModelIr, params: &[f
 /// The SDE solver options of `--solver` (or the declaration, else the
 /// model's default method) with the command line's over them.
 fn sde_options(args: &RunArgs, declared: &[SolverSpec], model: &ModelIr) -> Result<SdeOptions, u8> {
-    let spec = declared_solver(args, declared);
-    let stratonovich = model.diffusion.as_ref().is_some_and(|d| d.stratonovich);
-    let default = if stratonovich { "reversible_heun" } else { "euler_maruyama" };
-    let name = spec.map(|s| s.method.as_str()).or(args.solver.as_deref()).unwrap_or(default);
-    let method = sde::sde_method(name, model).map_err(|e| fail(exit::USAGE, e))?;
-    let option = |key| spec.and_then(|s| driver::solver_option(s, key));
-    let mut opts = SdeOptions { method, ..Default::default() };
-    opts.dt = args.dt.or(option("dt"));
-    opts.rtol = args.rtol.or(option("rtol")).unwrap_or(opts.rtol);
-    opts.atol = args.atol.or(option("atol")).unwrap_or(opts.atol);
-    opts.max_steps = args.max_steps.or(option("max_steps").map(|v| v as usize)).unwrap_or(opts.max_steps);
-    opts.adaptive = method.has_error_estimate() && opts.dt.is_none();
-    if opts.dt.is_none() && !opts.adaptive {
-        return Err(fail(exit::USAGE, format!("{method} takes fixed steps: give the step size with --dt")));
-    }
-    Ok(opts)
+    choice::sde_options(&request(args), declared, model).map_err(|e| match e {
+        SdeChoiceError::NeedsDt { method } => {
+            fail(exit::USAGE, format!("{method} takes fixed steps: give the step size with --dt"))
+        }
+        e => fail(exit::USAGE, e),
+    })
 }
 
 /// An SDE run's initial states: the `--y0` rows, or the model's initial
@@ -354,29 +347,20 @@ struct Output {
 /// The ODE solver `--solver` (or the file's only declaration, else tsit5)
 /// stands for, with `--rtol`, `--atol`, `--dt`, `--max-steps` over its options.
 fn ode_solver(args: &RunArgs, declared: &[SolverSpec]) -> Result<OdeSolver, u8> {
-    let spec = declared_solver(args, declared);
-    let unknown = |e: String| {
-        let declared: Vec<_> = declared.iter().map(|s| s.name.as_str()).collect();
-        let extra = if declared.is_empty() {
-            String::new()
-        } else {
-            format!(" (solvers declared in the file: {})", declared.join(", "))
-        };
-        fail(exit::USAGE, format!("{e}{extra}"))
-    };
-    let solver = match (spec, &args.solver) {
-        (Some(s), _) => OdeSolver::named(&s.method).map(|o| {
-            let option = |key| driver::solver_option(s, key);
-            o.with(option("rtol"), option("atol"), option("dt"), option("max_steps").map(|v| v as usize))
-        }),
-        (None, name) => OdeSolver::named(name.as_deref().unwrap_or("tsit5")),
-    }
-    .map_err(|e| unknown(e.to_string()))?;
-    let solver = solver.with(args.rtol, args.atol, args.dt, args.max_steps);
-    if solver.check().is_err() {
-        return Err(fail(exit::USAGE, format!("{} is a fixed-step method: give a step size with --dt", solver.name())));
-    }
-    Ok(solver)
+    choice::ode_solver(&request(args), declared).map_err(|e| match e {
+        SolverChoiceError::NeedsDt { method } => {
+            fail(exit::USAGE, format!("{method} is a fixed-step method: give a step size with --dt"))
+        }
+        e => {
+            let names: Vec<_> = declared.iter().map(|s| s.name.as_str()).collect();
+            let extra = if names.is_empty() {
+                String::new()
+            } else {
+                format!(" (solvers declared in the file: {})", names.join(", "))
+            };
+            fail(exit::USAGE, format!("{e}{extra}"))
+        }
+    })
 }
 
 fn output_times(args: &RunArgs) -> Result<Vec<f64>, u8> {
@@ -387,7 +371,7 @@ fn output_times(args: &RunArgs) -> Result<Vec<f64>, u8> {
             let (a, b, n) =
                 (parts[0].trim().parse::<f64>(), parts[1].trim().parse::<f64>(), parts[2].trim().parse::<usize>());
             match (a, b, n) {
-                (Ok(a), Ok(b), Ok(n)) if n >= 1 => linspace(a, b, n),
+                (Ok(a), Ok(b), Ok(n)) if n >= 1 => choice::linspace(a, b, n),
                 _ => return Err(bad(format!("--at {spec}: expected START:STOP:COUNT, e.g. 0:10:11"))),
             }
         }
@@ -396,7 +380,7 @@ fn output_times(args: &RunArgs) -> Result<Vec<f64>, u8> {
             .map(|s| s.trim().parse::<f64>().map_err(|_| bad(format!("--at: `{s}` is not a number"))))
             .collect::<Result<_, _>>()?,
         None => match args.t1 {
-            Some(t1) => linspace(args.t0, t1, args.saves.max(2)),
+            Some(t1) => choice::linspace(args.t0, t1, args.saves.max(2)),
             None => return Err(bad("give the end time with --t1 (or output times with --at)".to_string())),
         },
     };
@@ -410,13 +394,6 @@ fn output_times(args: &RunArgs) -> Result<Vec<f64>, u8> {
         return Err(bad(format!("output time {} is before the start time t0 = {}", times[0], args.t0)));
     }
     Ok(times)
-}
-
-fn linspace(a: f64, b: f64, n: usize) -> Vec<f64> {
-    if n == 1 {
-        return vec![b];
-    }
-    (0..n).map(|i| if i == n - 1 { b } else { a + (b - a) * i as f64 / (n - 1) as f64 }).collect()
 }
 
 fn check_finite_state(model: &ModelIr, y0: &[f64]) -> Result<(), u8> {

@@ -1,11 +1,15 @@
 //! Diagnostics as data: an error code, a primary span with a label, secondary
-//! labels and hints. Stages collect them; only the `nde` binary renders them
-//! (`render` here is a plain-text helper for tests and the library API).
+//! labels and hints. Stages collect them; only the `nde` binary prints them
+//! (`render_plain` here is a plain-text helper for tests; [`codespan`] is the
+//! one conversion to codespan-reporting's form that the binary and the Rust
+//! API render through).
 //!
 //! Codes are stable and grouped by stage: `E01xx` syntax, `E02xx` names and
 //! imports, `E03xx` shapes and types, `E04xx` model structure, `E05xx` solver
 //! and run configuration, `E06xx` data and parameter files, `E07xx` data sets,
 //! losses and training blocks.
+
+pub mod codespan;
 
 use crate::span::{SourceMap, Span};
 
