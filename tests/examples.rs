@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use nde_compiler::codegen::JitOptions;
-use nde_compiler::driver::{self, cde, FrontendOptions, ModelField, OdeSolver};
+use nde_compiler::driver::{self, cde, solver_from_spec, FrontendOptions, ModelField, OdeSolver};
 use nde_compiler::ir::{ModelIr, ProgramIr};
 use nde_runtime::io::read_npz;
 use nde_runtime::{solve, Method, Solution, SolveOptions};
@@ -73,8 +73,8 @@ fn cde_linear_example_follows_its_path() {
 /// Solves an ODE model with the file's first ODE solver declaration
 /// (the stiff examples declare a stiff one); `None` if it declares none.
 fn run_declared(program: &ProgramIr, model: &ModelIr, saveat: &[f64]) -> Option<Solution> {
-    let spec = program.solvers.iter().find(|s| OdeSolver::from_spec(s).is_ok())?;
-    let solver = OdeSolver::from_spec(spec).unwrap();
+    let spec = program.solvers.iter().find(|s| solver_from_spec(s).is_ok())?;
+    let solver = solver_from_spec(spec).unwrap();
     let kernels = driver::compile_model(model, &JitOptions::default()).unwrap();
     let field = ModelField::new(&kernels, &model.param_values);
     let y0 = driver::initial_state(model, &model.param_values, 0.0).unwrap();

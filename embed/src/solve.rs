@@ -4,44 +4,24 @@
 //! Owns the method names a library accepts (the explicit methods, the
 //! stiff ones, `auto`), option defaults (a null method is the model file's
 //! default solver, as for `nde run` without `--solver`) and the mapping of
-//! solver failures to codes. Explicit methods solve the batch with
-//! `nde_runtime::solve_batch` (on all cores), stiff ones and `auto` one
-//! trajectory after another (the compiler's `solve_ode_batch` runs them in
-//! parallel; the results are the same bits). Never: allocate per step (the
+//! solver failures to codes. The choice and the solve are the runtime's
+//! (`nde_runtime::ode`: `OdeSolver`, `solve_ode_batch`), the same dispatch
+//! `nde run` goes through. Never: allocate per step (the
 //! runtime's solvers own their work buffers).
 
 use std::ffi::{c_char, c_int};
 
 use nde_runtime::kernel::KernelField;
-use nde_runtime::stiff::{solve_auto, AutoOptions};
-use nde_runtime::{solve_batch, solve_stiff, Method, SolveError, SolveOptions, StiffMethod, StiffOptions};
+use nde_runtime::ode::{solve_ode_batch, OdeSolver};
+use nde_runtime::SolveError;
 
 use crate::api::{expect_len, finite, finite_scalar, handle, input, model_name, output, Handle};
 use crate::desc::text;
 use crate::error::{guard, Code, Failure};
 
-/// A method with its options.
-pub(crate) enum Solver {
-    Explicit(SolveOptions),
-    Stiff(StiffOptions),
-    Auto(AutoOptions),
-}
-
 /// The method `name` with its default options.
-pub(crate) fn named(name: &str) -> Result<Solver, Failure> {
-    if let Ok(method) = name.parse::<Method>() {
-        return Ok(Solver::Explicit(SolveOptions { method, ..SolveOptions::default() }));
-    }
-    if let Ok(method) = name.parse::<StiffMethod>() {
-        return Ok(Solver::Stiff(StiffOptions { method, ..StiffOptions::default() }));
-    }
-    if name.trim().eq_ignore_ascii_case("auto") {
-        return Ok(Solver::Auto(AutoOptions::default()));
-    }
-    let mut known: Vec<&str> = Method::all().iter().map(|m| m.name()).collect();
-    known.extend(StiffMethod::all().iter().map(|m| m.name()));
-    known.push("auto");
-    Err(Failure::new(Code::Method, format!("unknown solver method `{name}`; known methods: {}", known.join(", "))))
+pub(crate) fn named(name: &str) -> Result<OdeSolver, Failure> {
+    OdeSolver::named(name).map_err(|e| Failure::new(Code::Method, e.to_string()))
 }
 
 /// A tolerance or step option: 0 keeps the default, positive finite sets it.
@@ -56,24 +36,6 @@ fn option(what: &str, v: f64) -> Result<Option<f64>, Failure> {
         ));
     }
     Ok((v > 0.0).then_some(v))
-}
-
-impl Solver {
-    fn set(&mut self, rtol: Option<f64>, atol: Option<f64>, dt: Option<f64>, max_steps: Option<usize>) {
-        macro_rules! set {
-            ($o:expr) => {{
-                $o.rtol = rtol.unwrap_or($o.rtol);
-                $o.atol = atol.unwrap_or($o.atol);
-                $o.dt = dt.or($o.dt);
-                $o.max_steps = max_steps.unwrap_or($o.max_steps);
-            }};
-        }
-        match self {
-            Solver::Explicit(o) => set!(o),
-            Solver::Stiff(o) => set!(o),
-            Solver::Auto(o) => set!(o),
-        }
-    }
 }
 
 /// A solver failure as a code: bad options and times are the caller's,
@@ -140,28 +102,20 @@ pub unsafe extern "C" fn nde_embed_solve(
             return Err(Failure::new(Code::Option, "no output times (n_out is 0)"));
         }
         let (rtol, atol, dt) = (option("rtol", rtol)?, option("atol", atol)?, option("dt", dt)?);
-        let mut solver = if method.is_null() {
+        let solver = if method.is_null() {
             // SAFETY: static strings of the descriptor.
-            let mut s = named(unsafe { text(d.default_method) })?;
+            let s = named(unsafe { text(d.default_method) })?;
             let keep = |v: f64| (v > 0.0).then_some(v);
             let steps = (d.default_max_steps > 0).then_some(d.default_max_steps);
-            s.set(keep(d.default_rtol), keep(d.default_atol), keep(d.default_dt), steps);
-            s
+            s.with(keep(d.default_rtol), keep(d.default_atol), keep(d.default_dt), steps)
         } else {
             // SAFETY: the caller's contract.
             let name = unsafe { std::ffi::CStr::from_ptr(method) };
             let name = name.to_str().map_err(|_| Failure::new(Code::Method, "the method name is not valid UTF-8"))?;
             named(name)?
         };
-        solver.set(rtol, atol, dt, None);
-        if let Solver::Explicit(o) = &solver {
-            if !o.method.is_adaptive() && o.dt.is_none() {
-                return Err(Failure::new(
-                    Code::Option,
-                    format!("{} is a fixed-step method: give a step size dt", o.method.name()),
-                ));
-            }
-        }
+        let solver = solver.with(rtol, atol, dt, None);
+        solver.check().map_err(|e| Failure::new(Code::Option, e.to_string()))?;
         if n_batch == 0 {
             return Ok(());
         }
@@ -170,26 +124,9 @@ pub unsafe extern "C" fn nde_embed_solve(
         })?;
         // SAFETY: the descriptor's kernels are this library's live code.
         let field = unsafe { KernelField::new(kernels, &h.params) };
-        match &solver {
-            Solver::Explicit(o) => {
-                let sol = solve_batch(&field, t0, y0s, times, o, 0).map_err(solve_failure)?;
-                out.copy_from_slice(&sol.y);
-            }
-            Solver::Stiff(o) => {
-                for (b, (y0, rows)) in y0s.chunks(n).zip(out.chunks_mut(n_out * n)).enumerate() {
-                    let sol = solve_stiff(&field, t0, y0, times, o)
-                        .map_err(|e| solve_failure(SolveError::InBatch { index: b, error: Box::new(e) }))?;
-                    rows.copy_from_slice(&sol.y);
-                }
-            }
-            Solver::Auto(o) => {
-                for (b, (y0, rows)) in y0s.chunks(n).zip(out.chunks_mut(n_out * n)).enumerate() {
-                    let sol = solve_auto(&field, t0, y0, times, o)
-                        .map_err(|e| solve_failure(SolveError::InBatch { index: b, error: Box::new(e) }))?;
-                    rows.copy_from_slice(&sol.solution.y);
-                }
-            }
-        }
+        // Stiff methods and `auto` solve one trajectory per task, on all cores.
+        let sol = solve_ode_batch(&field, &solver, t0, y0s, times, 0).map_err(solve_failure)?;
+        out.copy_from_slice(&sol.y);
         Ok(())
     })
 }

@@ -12,6 +12,7 @@ pub mod data;
 pub mod io;
 pub mod kernel;
 pub mod linalg;
+pub mod ode;
 pub mod path;
 pub mod sde;
 pub mod stiff;

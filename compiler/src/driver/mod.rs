@@ -33,7 +33,7 @@ use crate::span::{FileId, SourceMap, Span};
 
 pub use frontend::{compile_to_ir, FileLoader, FrontendOptions, FsLoader};
 pub use params::{apply_param_arrays, ParamError, ParamReport};
-pub use stiff::{solve_ode, solve_ode_batch, OdeSolver, Solved, SolverChoiceError};
+pub use stiff::{solve_ode, solve_ode_batch, solver_from_spec, OdeSolver, Solved, SolverChoiceError};
 
 /// Wall-clock time spent in each stage, for `--timings`.
 #[derive(Clone, Debug, Default)]
@@ -310,7 +310,7 @@ pub fn select_model<'p>(program: &'p ProgramIr, name: Option<&str>) -> Result<&'
 /// method(...)`) stands for, for the solves gradients go through: its method
 /// and its `rtol`, `atol`, `dt`, `max_steps` over the defaults of
 /// [`nde_runtime::SolveOptions`]. A stiff or `auto` solver is an error here (see
-/// [`OdeSolver::from_spec`] for solves without gradients).
+/// [`stiff::solver_from_spec`] for solves without gradients).
 pub fn solve_options(spec: &ir::SolverSpec) -> Result<nde_runtime::SolveOptions, String> {
     let option = |key| solver_option(spec, key);
     // A fixed-step method without `dt` is the caller's to report.

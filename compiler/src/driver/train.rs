@@ -198,7 +198,7 @@ pub fn materialize_data(program: &ProgramIr, data: &DataSpec, jit: &JitOptions) 
                         data.name, model.name, solver.name, solver.method
                     )));
                 }
-                let ode = super::OdeSolver::from_spec(solver)
+                let ode = super::stiff::solver_from_spec(solver)
                     .map_err(|e| setup(format!("data `{}`: solver `{}`: {e}", data.name, solver.name)))?;
                 let kernels = super::compile_model(model, jit)?;
                 let field = ModelField::new(&kernels, &model.param_values);

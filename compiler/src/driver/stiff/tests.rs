@@ -2,7 +2,9 @@
 //! differences of the compiled right-hand side, solver choice from
 //! declarations, and one solve through each kind of solver.
 
+use nde_runtime::stiff::StiffMethod;
 use nde_runtime::term::VectorField;
+use nde_runtime::{Method, SolveError};
 
 use super::*;
 use crate::codegen::JitOptions;
@@ -106,26 +108,26 @@ fn spec(method: &str, options: &[(&str, f64)]) -> SolverSpec {
 #[test]
 fn declarations_choose_the_kind_of_solver() {
     let opts = [("rtol", 1e-8), ("atol", 1e-10), ("max_steps", 500.0)];
-    match OdeSolver::from_spec(&spec("rodas5", &opts)).unwrap() {
+    match solver_from_spec(&spec("rodas5", &opts)).unwrap() {
         OdeSolver::Stiff(o) => {
             assert_eq!((o.method, o.rtol, o.atol, o.max_steps, o.dt), (StiffMethod::Rodas5, 1e-8, 1e-10, 500, None))
         }
         other => panic!("{other:?}"),
     }
-    assert!(matches!(OdeSolver::from_spec(&spec("bdf", &[])), Ok(OdeSolver::Stiff(o)) if o.method == StiffMethod::Bdf));
-    assert!(matches!(OdeSolver::from_spec(&spec("kvaerno5", &[])), Ok(OdeSolver::Stiff(_))));
-    let radau = OdeSolver::from_spec(&spec("radau5", &opts));
+    assert!(matches!(solver_from_spec(&spec("bdf", &[])), Ok(OdeSolver::Stiff(o)) if o.method == StiffMethod::Bdf));
+    assert!(matches!(solver_from_spec(&spec("kvaerno5", &[])), Ok(OdeSolver::Stiff(_))));
+    let radau = solver_from_spec(&spec("radau5", &opts));
     assert!(matches!(radau, Ok(OdeSolver::Stiff(o)) if o.method == StiffMethod::Radau5 && o.rtol == 1e-8), "{radau:?}");
-    match OdeSolver::from_spec(&spec("auto", &opts)).unwrap() {
+    match solver_from_spec(&spec("auto", &opts)).unwrap() {
         OdeSolver::Auto(o) => assert_eq!((o.rtol, o.atol, o.max_steps), (1e-8, 1e-10, 500)),
         other => panic!("{other:?}"),
     }
-    match OdeSolver::from_spec(&spec("tsit5", &[("dt", 0.1)])).unwrap() {
+    match solver_from_spec(&spec("tsit5", &[("dt", 0.1)])).unwrap() {
         OdeSolver::Explicit(o) => assert_eq!((o.method, o.dt), (Method::Tsit5, Some(0.1))),
         other => panic!("{other:?}"),
     }
-    assert_eq!(OdeSolver::from_spec(&spec("rk4", &[])), Err(SolverChoiceError::NeedsDt { method: "rk4" }));
-    let unknown = OdeSolver::from_spec(&spec("radau", &[])).unwrap_err();
+    assert_eq!(solver_from_spec(&spec("rk4", &[])), Err(SolverChoiceError::NeedsDt { method: "rk4" }));
+    let unknown = solver_from_spec(&spec("radau", &[])).unwrap_err();
     assert!(unknown.to_string().contains("rodas5, kvaerno5, bdf, radau5, auto"), "{unknown}");
 }
 

@@ -16,7 +16,7 @@ use nde_runtime::stiff::{adjoint as stiff_adjoint, solve_stiff, StiffOptions};
 use nde_runtime::{BatchSolution, Solution, SolveError};
 
 use super::{adjoint_of, setup, Dynamics, TrainFailure, TrainOptions};
-use crate::driver::stiff::OdeSolver;
+use crate::driver::stiff::{solver_from_spec, OdeSolver};
 use crate::driver::{compile_model, ModelField};
 use crate::ir::training::{LossIr, LossStat, TrainSpec};
 use crate::ir::ModelIr;
@@ -31,7 +31,7 @@ pub(super) fn dynamics(
     opts: &TrainOptions,
 ) -> Result<Option<Dynamics>, TrainFailure> {
     let loss = losses[0];
-    let stiff_opts = match OdeSolver::from_spec(&loss.solver) {
+    let stiff_opts = match solver_from_spec(&loss.solver) {
         Ok(OdeSolver::Stiff(o)) => o,
         Ok(OdeSolver::Auto(_)) => {
             return Err(setup(format!(
