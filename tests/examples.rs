@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use nde_compiler::codegen::JitOptions;
-use nde_compiler::driver::{self, cde, solver_from_spec, FrontendOptions, ModelField, OdeSolver};
+use nde_compiler::driver::{self, cde, solver_from_spec, FrontendOptions, ModelField};
 use nde_compiler::ir::{ModelIr, ProgramIr};
 use nde_runtime::io::read_npz;
 use nde_runtime::{solve, Method, Solution, SolveOptions};
