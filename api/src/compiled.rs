@@ -14,6 +14,7 @@ use std::sync::OnceLock;
 
 use nde_compiler::codegen::JitOptions;
 use nde_compiler::driver::choice::{self, SolverRequest};
+use nde_compiler::driver::gpu::{self, GpuOptions};
 use nde_compiler::driver::sde::{ModelSdeField, SdeKernels};
 use nde_compiler::driver::sparse::{self, SparseKernels, SparseModelField};
 use nde_compiler::driver::{self, ModelField, ModelKernels, OdeSolver};
@@ -295,6 +296,65 @@ impl CompiledModel {
         self.solve_inner(spec, Some(y0s))
     }
 
+    /// Solves a whole ensemble on a GPU in one device kernel, each device
+    /// invocation running one trajectory's entire solve: every row of `y0s`
+    /// (`[batch][n_state]`), or with `None` the model's initial state (an
+    /// SDE: [`SolveSpec::paths`] sample paths of it). ODEs run the explicit
+    /// adaptive methods (`tsit5`, `dopri5`) with the CPU's tableaus and step
+    /// control; Itô SDEs run Euler–Maruyama at [`SolveSpec::dt`] with
+    /// increments keyed by [`SolveSpec::noise_seed`] (not the CPU's Brownian
+    /// tree). `options` pick the adapter and the precision (`f32`, or `f64`
+    /// where the adapter has it). Needs this crate's `gpu` feature; without
+    /// it, and without an adapter, the error says so. See `docs/gpu.md`.
+    ///
+    /// ```
+    /// let program = nde::Program::from_file(concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/lorenz.nde"))?;
+    /// let lorenz = program.model("lorenz")?.compile()?;
+    /// let spec = nde::SolveSpec::new(0.0, 1.0).saves(11).method("tsit5").tolerances(1e-6, 1e-8);
+    /// let y0s = [1.0, 1.0, 1.0, 2.0, 1.0, 1.0];
+    /// match lorenz.solve_gpu(&spec, Some(&y0s), &nde::GpuOptions::default()) {
+    ///     Ok(sol) => assert_eq!(sol.n_trajectories(), 2),
+    ///     Err(nde::Error::Gpu(e)) => println!("no GPU here: {e}"),
+    ///     Err(e) => return Err(e),
+    /// }
+    /// # Ok::<(), nde::Error>(())
+    /// ```
+    pub fn solve_gpu(&self, spec: &SolveSpec, y0s: Option<&[f64]>, options: &GpuOptions) -> Result<Solution, Error> {
+        let saveat = spec.save_times()?;
+        let params = self.params_ok()?;
+        let n = self.n_state();
+        let solver = match &self.kernels {
+            Kernels::Ode { .. } => gpu::device_solver_ode(&self.ode_solver(spec)?),
+            Kernels::Sde(_) => {
+                let opts = choice::sde_options(&Self::request(spec), &self.solvers, &self.ir)
+                    .map_err(|e| Error::Solver(e.to_string()))?;
+                gpu::device_solver_sde(&opts, spec.noise_seed)
+            }
+        }
+        .map_err(Error::Unsupported)?;
+        let (y0s, batch) = match y0s {
+            Some(y0s) => {
+                if n == 0 || y0s.is_empty() || !y0s.chunks_exact(n).remainder().is_empty() {
+                    return Err(Error::InvalidArgument(format!(
+                        "{} initial values do not make whole states of {n} values",
+                        y0s.len()
+                    )));
+                }
+                (y0s.to_vec(), Some(y0s.len() / n))
+            }
+            None => {
+                let y0 = self.finite_initial_state(saveat[0].min(spec.t0))?;
+                let paths = if self.ir.is_sde() { spec.paths.max(1) } else { 1 };
+                (y0.repeat(paths), (paths > 1).then_some(paths))
+            }
+        };
+        let e = gpu::solve_ensemble(&self.ir, params, spec.t0, &y0s, &saveat, &solver, options).map_err(Error::Gpu)?;
+        let mut sol = self.empty_solution(e.t, e.y, batch);
+        sol.stats = e.stats;
+        self.fill_outputs(&mut sol, params)?;
+        Ok(sol)
+    }
+
     fn solve_inner(&self, spec: &SolveSpec, y0s: Option<&[f64]>) -> Result<Solution, Error> {
         let saveat = spec.save_times()?;
         let params = self.params_ok()?;
@@ -317,6 +377,12 @@ impl CompiledModel {
             }
             Kernels::Sde(k) => self.solve_sde(k, spec, &saveat, y0s)?,
         };
+        self.fill_outputs(&mut sol, params)?;
+        Ok(sol)
+    }
+
+    /// The model's outputs at every saved state.
+    fn fill_outputs(&self, sol: &mut Solution, params: &[f64]) -> Result<(), Error> {
         let n = self.n_state().max(1);
         let nt = sol.t.len();
         let mut outputs = Vec::with_capacity((sol.y.len() / n) * sol.output_names.len());
@@ -329,7 +395,7 @@ impl CompiledModel {
             }
         }
         sol.outputs = outputs;
-        Ok(sol)
+        Ok(())
     }
 
     fn empty_solution(&self, t: Vec<f64>, y: Vec<f64>, batch: Option<usize>) -> Solution {

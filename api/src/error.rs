@@ -50,6 +50,10 @@ pub enum Error {
     Training(nde_compiler::driver::train::TrainFailure),
     /// Reading or writing a file (`.npz`, `.csv`).
     Io(nde_runtime::io::IoError),
+    /// A GPU ensemble solve failed or could not start (no adapter, built
+    /// without the `gpu` feature, a solver the device does not run, a
+    /// trajectory's solve failure).
+    Gpu(nde_compiler::driver::gpu::GpuError),
 }
 
 impl fmt::Display for Error {
@@ -71,6 +75,7 @@ impl fmt::Display for Error {
             Error::Parameters(e) => write!(f, "{e}"),
             Error::Training(e) => write!(f, "{e}"),
             Error::Io(e) => write!(f, "{e}"),
+            Error::Gpu(e) => write!(f, "{e}"),
         }
     }
 }
@@ -82,6 +87,7 @@ impl std::error::Error for Error {
             Error::Parameters(e) => Some(e),
             Error::Training(e) => Some(e),
             Error::Io(e) => Some(e),
+            Error::Gpu(e) => Some(e),
             _ => None,
         }
     }

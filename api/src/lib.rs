@@ -74,6 +74,8 @@ pub use program::{Options, Program};
 pub use solve::{Solution, SolveSpec};
 pub use train::{Evaluation, Loss, LossGradient, Step, Training};
 
+/// Options of a GPU ensemble solve ([`CompiledModel::solve_gpu`]): adapter, precision.
+pub use nde_compiler::driver::gpu::{GpuOptions, Precision};
 /// Where an `auto` solve switched between its explicit and stiff methods.
 pub use nde_runtime::stiff::Switch;
 /// Solver statistics of one trajectory (evaluations, steps, Jacobians, ...).

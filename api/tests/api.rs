@@ -201,3 +201,34 @@ fn parameters_by_name_and_seeded_initialisers() {
     let same = Program::from_file(example("spiral.nde")).unwrap();
     assert_eq!(same.model("spiral").unwrap().parameters(), params);
 }
+
+/// A GPU ensemble through the API agrees with the CPU batch solve to the
+/// accuracy the tolerances imply (f64), or says why it cannot run: built
+/// without the `gpu` feature, or no adapter (then `NDE_REQUIRE_GPU=1`, as CI
+/// sets with Mesa's software driver installed, makes it a failure).
+#[test]
+fn a_gpu_ensemble_matches_the_cpu_batch_or_says_why_not() {
+    let program = Program::from_file(example("lorenz.nde")).unwrap();
+    let lorenz = program.model("lorenz").unwrap().compile().unwrap();
+    let spec = SolveSpec::new(0.0, 1.0).saves(11).method("tsit5").tolerances(1e-9, 1e-11);
+    let y0s: Vec<f64> = (0..8).flat_map(|b| [1.0 + 0.1 * b as f64, 1.0, 1.0]).collect();
+    let options = nde::GpuOptions { precision: nde::Precision::F64, ..Default::default() };
+    let gpu = match lorenz.solve_gpu(&spec, Some(&y0s), &options) {
+        Ok(sol) => sol,
+        Err(Error::Gpu(e)) => {
+            let required = std::env::var("NDE_REQUIRE_GPU").is_ok_and(|v| v == "1");
+            assert!(!(required && cfg!(feature = "gpu")), "NDE_REQUIRE_GPU=1 but: {e}");
+            eprintln!("skipped: {e}");
+            return;
+        }
+        Err(e) => panic!("{e}"),
+    };
+    let cpu = lorenz.solve_batch(&spec, &y0s).unwrap();
+    assert_eq!((gpu.n_trajectories(), gpu.times()), (8, cpu.times()));
+    for (g, c) in gpu.states().iter().zip(cpu.states()) {
+        assert!((g - c).abs() <= 1e-6 * c.abs().max(1.0), "gpu {g} vs cpu {c}");
+    }
+    // A stiff method does not run on the device, and says so.
+    let err = lorenz.solve_gpu(&spec.clone().method("rodas5"), Some(&y0s), &options).unwrap_err();
+    assert!(matches!(err, Error::Unsupported(_)), "{err}");
+}

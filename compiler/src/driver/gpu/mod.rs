@@ -30,6 +30,8 @@ mod tests;
 
 use std::fmt;
 
+use nde_runtime::ode::OdeSolver;
+use nde_runtime::sde::{SdeMethod, SdeOptions};
 use nde_runtime::{Controller, Method, SolveError, SolveOptions, Stats};
 
 pub use crate::codegen::wgsl::Precision;
@@ -381,6 +383,30 @@ pub fn eval_function(
     {
         let _ = (src, ns);
         Err(GpuError::NotBuilt)
+    }
+}
+
+/// The device solver for an ODE solver choice: the explicit adaptive
+/// method's options; `Err(why)` for what runs only on the CPU.
+pub fn device_solver_ode(solver: &OdeSolver) -> Result<GpuSolver, String> {
+    match solver {
+        OdeSolver::Explicit(o) => Ok(GpuSolver::Ode(*o)),
+        other => Err(format!(
+            "{} is a stiff solver; the GPU runs the explicit adaptive methods tsit5 and dopri5",
+            other.name()
+        )),
+    }
+}
+
+/// The device solver for an SDE's options: Euler–Maruyama at its fixed
+/// step, increments keyed by `seed`; `Err(why)` for what runs only on the CPU.
+pub fn device_solver_sde(opts: &SdeOptions, seed: u64) -> Result<GpuSolver, String> {
+    match (opts.method, opts.dt) {
+        (SdeMethod::EulerMaruyama, Some(dt)) => Ok(GpuSolver::EulerMaruyama { dt, max_steps: opts.max_steps, seed }),
+        (SdeMethod::EulerMaruyama, None) => Err("Euler–Maruyama on the GPU takes fixed steps: give dt".to_string()),
+        (m, _) => {
+            Err(format!("the GPU runs Euler–Maruyama for SDEs, not {m} (use euler_maruyama with dt, or the CPU)"))
+        }
     }
 }
 

@@ -3,10 +3,9 @@
 //! output; `auto` falls back to the CPU with a note when no hardware
 //! adapter is found or the solver does not run on the device.
 
+use nde_compiler::driver;
 use nde_compiler::driver::gpu::{self, GpuError, GpuOptions, GpuSolver, Precision};
-use nde_compiler::driver::{self, OdeSolver};
 use nde_compiler::ir::{ModelIr, SolverSpec};
-use nde_runtime::sde::SdeMethod;
 
 use super::{
     check_finite_state, ode_solver, print_stats, read_initial_states, sde_initial_states, sde_options, write_output,
@@ -105,23 +104,7 @@ enum Choice {
 fn device_solver(args: &RunArgs, declared: &[SolverSpec], model: &ModelIr) -> Result<GpuSolver, Choice> {
     if model.is_sde() {
         let opts = sde_options(args, declared, model).map_err(Choice::Usage)?;
-        return match (opts.method, opts.dt) {
-            (SdeMethod::EulerMaruyama, Some(dt)) => {
-                Ok(GpuSolver::EulerMaruyama { dt, max_steps: opts.max_steps, seed: args.noise_seed })
-            }
-            (SdeMethod::EulerMaruyama, None) => {
-                Err(Choice::Unsupported("Euler–Maruyama on the GPU takes fixed steps: give --dt".to_string()))
-            }
-            (m, _) => Err(Choice::Unsupported(format!(
-                "the GPU runs Euler–Maruyama for SDEs, not {m} (use --solver euler_maruyama --dt DT, or --device cpu)"
-            ))),
-        };
+        return gpu::device_solver_sde(&opts, args.noise_seed).map_err(Choice::Unsupported);
     }
-    match ode_solver(args, declared).map_err(Choice::Usage)? {
-        OdeSolver::Explicit(o) => Ok(GpuSolver::Ode(o)),
-        other => Err(Choice::Unsupported(format!(
-            "{} is a stiff solver; the GPU runs the explicit adaptive methods tsit5 and dopri5",
-            other.name()
-        ))),
-    }
+    gpu::device_solver_ode(&ode_solver(args, declared).map_err(Choice::Usage)?).map_err(Choice::Unsupported)
 }
