@@ -30,7 +30,7 @@
 // clearer with indices.
 #![allow(clippy::excessive_precision, clippy::needless_range_loop)]
 
-use super::newton::{self, Bufs, NewtonState};
+use super::newton::{self, Bufs, JacobianReuse, NewtonState};
 use super::onestep::OneStep;
 use super::work::{hermite, Failure, Work};
 use super::StiffOptions;
@@ -102,23 +102,13 @@ pub(crate) struct Kvaerno5 {
     err: Vec<f64>,
     newton: NewtonState,
     max_iter: usize,
-    /// A Jacobian has been evaluated.
-    have_jac: bool,
-    /// The Jacobian was evaluated at the current step's start.
-    jac_current: bool,
-    /// The last accepted step converged slowly.
-    slow: bool,
-    /// `hγ` of the current factors (NaN: none).
-    lu_c: f64,
+    /// The Jacobian's reuse; its factors are made for `hγ`.
+    jac: JacobianReuse,
 }
 
 impl Kvaerno5 {
     fn refresh_jacobian(&mut self, work: &mut Work<'_>, t: f64, y: &[f64]) {
-        work.jacobian(t, y);
-        self.have_jac = true;
-        self.jac_current = true;
-        self.slow = false;
-        self.lu_c = f64::NAN;
+        self.jac.refresh(work, t, y);
         self.newton.reset();
     }
 
@@ -126,10 +116,10 @@ impl Kvaerno5 {
     fn stages(&mut self, work: &mut Work<'_>, t: f64, h: f64, y: &[f64], f0: &[f64]) -> Result<f64, Failure> {
         let n = self.n;
         let c = h * GAMMA;
-        if self.lu_c != c {
-            self.lu_c = f64::NAN;
+        if self.jac.factors_for != c {
+            self.jac.factors_for = f64::NAN;
             work.factor(1.0, c)?;
-            self.lu_c = c;
+            self.jac.factors_for = c;
         }
         self.fs[..n].copy_from_slice(f0);
         work.newton_scale(y, &mut self.scale);
@@ -174,10 +164,7 @@ impl OneStep for Kvaerno5 {
             err: vec![0.0; n],
             newton: NewtonState::new(opts.rtol, !opts.adaptive),
             max_iter: if opts.adaptive { MAX_ITER } else { MAX_ITER_CONSTANT_STEP },
-            have_jac: false,
-            jac_current: false,
-            slow: false,
-            lu_c: f64::NAN,
+            jac: JacobianReuse::new(),
         }
     }
 
@@ -190,21 +177,18 @@ impl OneStep for Kvaerno5 {
         f0: &[f64],
         fresh_point: bool,
     ) -> Result<f64, Failure> {
-        if fresh_point {
-            self.jac_current = false;
-        }
-        if !self.have_jac || (fresh_point && self.slow) {
-            self.refresh_jacobian(work, t, y);
+        if self.jac.begin(work, t, y, fresh_point) {
+            self.newton.reset();
         }
         let slowest = loop {
             match self.stages(work, t, h, y, f0) {
                 Ok(rate) => break rate,
                 // A stale Jacobian gets one fresh try at the same step.
-                Err(Failure::Newton) if !self.jac_current => self.refresh_jacobian(work, t, y),
+                Err(Failure::Newton) if self.jac.stale() => self.refresh_jacobian(work, t, y),
                 Err(e) => return Err(e),
             }
         };
-        self.slow = slowest > SLOW_RATE;
+        self.jac.slow = slowest > SLOW_RATE;
         let n = self.n;
         for k in 0..n {
             self.err[k] = h * (0..S).map(|j| B_ERR[j] * self.fs[j * n + k]).sum::<f64>();

@@ -21,6 +21,58 @@
 
 use super::work::{rms_scaled, Failure, Work};
 
+/// When a one-step simplified-Newton method (`kvaerno5`, `radau5`)
+/// evaluates a new Jacobian, and whether its factors are still those of
+/// the current one: at the first attempt, at a new point after a slowly
+/// converging step, and once more at the same step when the iteration
+/// failed with a Jacobian from an earlier point.
+pub(crate) struct JacobianReuse {
+    /// A Jacobian has been evaluated.
+    have: bool,
+    /// It was evaluated at the current step's start.
+    current: bool,
+    /// The last converged iteration was slow: a new Jacobian is due at the
+    /// next point.
+    pub slow: bool,
+    /// What the current factors were made for (`hγ`, or `h`; NaN: none).
+    pub factors_for: f64,
+}
+
+impl JacobianReuse {
+    pub fn new() -> JacobianReuse {
+        JacobianReuse { have: false, current: false, slow: false, factors_for: f64::NAN }
+    }
+
+    /// Evaluates the Jacobian at `(t, y)`; the factors are then stale.
+    pub fn refresh(&mut self, work: &mut Work<'_>, t: f64, y: &[f64]) {
+        work.jacobian(t, y);
+        self.have = true;
+        self.current = true;
+        self.slow = false;
+        self.factors_for = f64::NAN;
+    }
+
+    /// At the start of an attempt from `(t, y)` (`fresh_point`: another
+    /// point than the last attempt's): evaluates a Jacobian when there is
+    /// none or the last step converged slowly. Returns whether it did.
+    pub fn begin(&mut self, work: &mut Work<'_>, t: f64, y: &[f64], fresh_point: bool) -> bool {
+        if fresh_point {
+            self.current = false;
+        }
+        let due = !self.have || (fresh_point && self.slow);
+        if due {
+            self.refresh(work, t, y);
+        }
+        due
+    }
+
+    /// Whether a failed iteration may retry with a fresh Jacobian (the one
+    /// it used is from an earlier point).
+    pub fn stale(&self) -> bool {
+        !self.current
+    }
+}
+
 /// Newton's state carried from one solve to the next: the last `η`.
 pub(crate) struct NewtonState {
     eta: f64,

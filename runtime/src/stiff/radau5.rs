@@ -86,7 +86,7 @@
 use faer::c64;
 
 use super::linear::Linear;
-use super::newton::NewtonState;
+use super::newton::{JacobianReuse, NewtonState};
 use super::onestep::OneStep;
 use super::work::{Failure, Work};
 use super::StiffOptions;
@@ -195,15 +195,8 @@ pub(crate) struct Radau5 {
     complex_lu: Linear<c64>,
     newton: NewtonState,
     max_iter: usize,
-    /// A Jacobian has been evaluated.
-    have_jac: bool,
-    /// The Jacobian was evaluated at the current step's start.
-    jac_current: bool,
-    /// The last converged iteration was slow: a new Jacobian is due at the
-    /// next point.
-    slow: bool,
-    /// `h` of the current factors (NaN: none).
-    lu_h: f64,
+    /// The Jacobian's reuse; its factors are made for `h`.
+    jac: JacobianReuse,
     /// The last attempt's `h` and Newton iterations.
     h: f64,
     iters: usize,
@@ -217,23 +210,15 @@ pub(crate) struct Radau5 {
 }
 
 impl Radau5 {
-    fn refresh_jacobian(&mut self, work: &mut Work<'_>, t: f64, y: &[f64]) {
-        work.jacobian(t, y);
-        self.have_jac = true;
-        self.jac_current = true;
-        self.slow = false;
-        self.lu_h = f64::NAN;
-    }
-
     /// Both factorisations for `h`, unless they are current.
     fn factor(&mut self, work: &mut Work<'_>, h: f64) -> Result<(), Failure> {
-        if self.lu_h == h {
+        if self.jac.factors_for == h {
             return Ok(());
         }
-        self.lu_h = f64::NAN;
+        self.jac.factors_for = f64::NAN;
         work.factor(GAMMA / h, 1.0)?;
         work.factor_into(&mut self.complex_lu, c64::new(ALPHA / h, BETA / h), 1.0)?;
-        self.lu_h = h;
+        self.jac.factors_for = h;
         Ok(())
     }
 
@@ -375,12 +360,7 @@ impl Radau5 {
         f0: &[f64],
         fresh_point: bool,
     ) -> Result<f64, Failure> {
-        if fresh_point {
-            self.jac_current = false;
-        }
-        if !self.have_jac || (fresh_point && self.slow) {
-            self.refresh_jacobian(work, t, y);
-        }
+        self.jac.begin(work, t, y, fresh_point);
         work.newton_scale(y, &mut self.scale);
         let (iters, theta) = loop {
             self.factor(work, h)?;
@@ -388,12 +368,12 @@ impl Radau5 {
             match self.iterate(work, t, h, y) {
                 Ok(done) => break done,
                 // A stale Jacobian gets one fresh try at the same step.
-                Err(Failure::Newton) if !self.jac_current => self.refresh_jacobian(work, t, y),
+                Err(Failure::Newton) if self.jac.stale() => self.jac.refresh(work, t, y),
                 Err(e) => return Err(e),
             }
         };
         self.iters = iters;
-        self.slow = theta > SLOW_RATE;
+        self.jac.slow = theta > SLOW_RATE;
         let n = self.n;
         for k in 0..n {
             self.y1[k] = y[k] + self.z[2 * n + k];
@@ -425,10 +405,7 @@ impl OneStep for Radau5 {
             complex_lu: work.lu.twin(n),
             newton: NewtonState::new(work.rtol, !opts.adaptive),
             max_iter: if opts.adaptive { MAX_ITER } else { MAX_ITER_CONSTANT_STEP },
-            have_jac: false,
-            jac_current: false,
-            slow: false,
-            lu_h: f64::NAN,
+            jac: JacobianReuse::new(),
             h: f64::NAN,
             iters: 1,
             accepted: 0,
@@ -478,7 +455,7 @@ impl OneStep for Radau5 {
             factor = factor.min(1.0);
         }
         self.rejected = false;
-        if !self.slow && (1.0..=HOLD_MAX).contains(&factor) {
+        if !self.jac.slow && (1.0..=HOLD_MAX).contains(&factor) {
             factor = 1.0;
         }
         (true, factor)
