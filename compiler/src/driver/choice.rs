@@ -76,7 +76,16 @@ pub fn sde_options(
     declared: &[SolverSpec],
     model: &ModelIr,
 ) -> Result<SdeOptions, SdeChoiceError> {
-    let spec = declared_solver(req.name, declared);
+    sde_options_of(declared_solver(req.name, declared), req, model)
+}
+
+/// The SDE solver options of the declaration `spec` (if any) with the
+/// request's overrides over it, for `model`.
+pub fn sde_options_of(
+    spec: Option<&SolverSpec>,
+    req: &SolverRequest<'_>,
+    model: &ModelIr,
+) -> Result<SdeOptions, SdeChoiceError> {
     let stratonovich = model.diffusion.as_ref().is_some_and(|d| d.stratonovich);
     let default = if stratonovich { "reversible_heun" } else { "euler_maruyama" };
     let name = spec.map(|s| s.method.as_str()).or(req.name).unwrap_or(default);

@@ -31,27 +31,32 @@ use nde_runtime::adjoint::{self, Adjoint, BatchCotangent, BatchTimes, SamplingSt
 use nde_runtime::brownian::BrownianTree;
 use nde_runtime::data::Series;
 use nde_runtime::io::{Array, IoError};
-use nde_runtime::sde::{sde_gradient, sde_solve, SdeAdjoint, SdeMethod, SdeOptions};
+use nde_runtime::sde::{sde_gradient, sde_solve, SdeAdjoint, SdeOptions};
 use nde_runtime::solve::{solve, SolveOptions};
-use nde_runtime::train::{clip_by_global_norm, global_norm, Optimizer, Rule, Schedule, TrainError};
+use nde_runtime::train::{clip_by_global_norm, global_norm, Optimizer, TrainError};
 use nde_runtime::SolveError;
 
 use super::sde::{ModelSdeField, SdeKernels};
-use super::{initial_state, prepare, ModelField, ModelKernels};
+use super::{initial_state, ModelField, ModelKernels};
 use crate::autodiff;
-use crate::codegen::{CodegenError, CompiledKernel, JitModule, JitOptions};
+use crate::codegen::{CodegenError, JitOptions};
 use crate::ir::training::{
     BatchSpec, DataSource, DataSpec, InitialState, LossIr, LossLayout, LossStat, Sampling, TrainSpec,
 };
-use crate::ir::{self, ModelIr, ProgramIr, SolverSpec};
+use crate::ir::{self, ModelIr, ProgramIr};
 use crate::rng::SplitMix64;
 
 mod checkpoint;
+mod config;
 mod controlled;
 mod ensemble;
+mod loss;
 mod stiff;
 
+pub use config::{adjoint_of, is_sde_method, optimizer_of, sde_adjoint_of, sde_options, solve_options};
 pub use ensemble::DataStats;
+pub(crate) use loss::loss_functions;
+pub use loss::{compile_loss, LossKernels};
 
 /// Why training could not start or go on.
 #[derive(Debug)]
@@ -97,38 +102,6 @@ impl From<IoError> for TrainFailure {
     fn from(e: IoError) -> Self {
         TrainFailure::File(e)
     }
-}
-
-/// [`super::solve_options`], and a step size for fixed-step methods.
-pub fn solve_options(spec: &SolverSpec) -> Result<SolveOptions, String> {
-    let opts = super::solve_options(spec)?;
-    if !opts.method.is_adaptive() && opts.dt.is_none() {
-        return Err(format!("solver `{}`: {} is a fixed-step method and needs `dt`", spec.name, spec.method));
-    }
-    Ok(opts)
-}
-
-/// Whether a solver method is one of the SDE solvers.
-pub fn is_sde_method(method: &str) -> bool {
-    method.parse::<SdeMethod>().is_ok()
-}
-
-/// The SDE solve options of a solver declaration for `model` (an SDE):
-/// the method must be an SDE solver that solves the model's calculus
-/// (Itô or Stratonovich; either for additive noise), fixed-step methods
-/// need `dt`, and `sra1` without `dt` adapts its step.
-pub fn sde_options(spec: &SolverSpec, model: &ModelIr) -> Result<SdeOptions, String> {
-    let method = super::sde::sde_method(&spec.method, model)?;
-    let option = |key| super::solver_option(spec, key);
-    let mut opts = SdeOptions { method, dt: option("dt"), ..Default::default() };
-    opts.rtol = option("rtol").unwrap_or(opts.rtol);
-    opts.atol = option("atol").unwrap_or(opts.atol);
-    opts.max_steps = option("max_steps").map_or(opts.max_steps, |v| v as usize);
-    opts.adaptive = method.has_error_estimate() && opts.dt.is_none();
-    if opts.dt.is_none() && !opts.adaptive {
-        return Err(format!("solver `{}`: {method} takes fixed steps and needs `dt`", spec.name));
-    }
-    Ok(opts)
 }
 
 /// The seed of the Brownian path of member `member` of training step
@@ -208,74 +181,6 @@ pub fn materialize_data(program: &ProgramIr, data: &DataSpec, jit: &JitOptions) 
             let series = Series::from_values(times.clone(), super::state_columns(model), 1, sol.y)
                 .map_err(|e| TrainFailure::Setup(format!("data `{}`: {e}", data.name)))?;
             Ok(Arc::new(series))
-        }
-    }
-}
-
-/// A loss block's compiled value and gradient kernels (see [`LossLayout`]
-/// for the input buffer).
-pub struct LossKernels {
-    _jit: JitModule,
-    value: CompiledKernel,
-    grad: CompiledKernel,
-    pub layout: LossLayout,
-}
-
-/// The two functions a loss compiles to: its value and its vector–Jacobian
-/// product, simplified (what [`compile_loss`] JIT-compiles and `nde build`
-/// compiles ahead of time).
-pub(crate) fn loss_functions(loss: &LossIr) -> Result<(ir::Function, ir::Function), CodegenError> {
-    ir::verify::verify(&loss.function).map_err(CodegenError::Verify)?;
-    Ok((prepare(loss.function.clone()), prepare(autodiff::vjp(&loss.function))))
-}
-
-/// Compiles `loss` and its vector–Jacobian product.
-pub fn compile_loss(loss: &LossIr, opts: &JitOptions) -> Result<LossKernels, CodegenError> {
-    let (value, grad) = loss_functions(loss)?;
-    let jit = JitModule::compile(&[&value, &grad], opts)?;
-    let kernel = |f: &ir::Function| jit.kernel(&f.name).cloned().ok_or_else(|| CodegenError::missing(&f.name));
-    let (value_k, grad_k) = (kernel(&value)?, kernel(&grad)?);
-    Ok(LossKernels { value: value_k, grad: grad_k, layout: loss.layout, _jit: jit })
-}
-
-impl LossKernels {
-    /// Work space for [`LossKernels::value`] and [`LossKernels::gradient`].
-    pub fn scratch(&self) -> Vec<f64> {
-        let g = &self.grad;
-        vec![0.0; (self.value.scratch_len + 1).max(g.n_state + g.out_len + g.scratch_len)]
-    }
-
-    /// The loss at `input` (`layout.len()` values) and `params`.
-    pub fn value(&self, input: &[f64], params: &[f64], scratch: &mut [f64]) -> f64 {
-        let k = &self.value;
-        assert!(input.len() == k.n_state && params.len() == k.n_param);
-        let (out, rest) = scratch.split_at_mut(1);
-        super::call_kernel(k, params, 0.0, input, out, rest);
-        out[0]
-    }
-
-    /// `weight · ∂loss/∂input` into `d_input` (overwritten) and
-    /// `weight · ∂loss/∂params` added to `d_params`.
-    pub fn gradient(
-        &self,
-        input: &[f64],
-        params: &[f64],
-        weight: f64,
-        d_input: &mut [f64],
-        d_params: &mut [f64],
-        scratch: &mut [f64],
-    ) {
-        let k = &self.grad;
-        let n = input.len();
-        assert!(n + 1 == k.n_state && params.len() == k.n_param && d_input.len() == n);
-        let (buf, rest) = scratch.split_at_mut(k.n_state);
-        let (out, kscratch) = rest.split_at_mut(k.out_len);
-        buf[..n].copy_from_slice(input);
-        buf[n] = weight;
-        super::call_kernel(k, params, 0.0, buf, out, kscratch);
-        d_input.copy_from_slice(&out[..n]);
-        for (g, d) in d_params.iter_mut().zip(&out[n..]) {
-            *g += d;
         }
     }
 }
@@ -403,91 +308,6 @@ pub struct Trainer {
 
 fn setup(msg: impl Into<String>) -> TrainFailure {
     TrainFailure::Setup(msg.into())
-}
-
-/// The optimiser of a checked `train` block (`lr` is required by the checker).
-pub fn optimizer_of(spec: &TrainSpec, steps: u64, n_params: usize) -> Result<Optimizer, TrainFailure> {
-    let opt = |name: &str, default: f64| {
-        spec.optimizer.options.iter().find(|(k, _)| k == name).map(|(_, v)| *v).unwrap_or(default)
-    };
-    let sched = |name: &str, default: f64| {
-        spec.schedule.options.iter().find(|(k, _)| k == name).map(|(_, v)| *v).unwrap_or(default)
-    };
-    let lr = opt("lr", 1e-3);
-    let wd = |d| opt("weight_decay", d);
-    let rule = match spec.optimizer.rule.as_str() {
-        "sgd" => Rule::Sgd {
-            momentum: opt("momentum", 0.0),
-            dampening: opt("dampening", 0.0),
-            nesterov: opt("nesterov", 0.0) != 0.0,
-            weight_decay: wd(0.0),
-        },
-        "adam" => Rule::Adam {
-            beta1: opt("beta1", 0.9),
-            beta2: opt("beta2", 0.999),
-            eps: opt("eps", 1e-8),
-            weight_decay: wd(0.0),
-        },
-        "adamw" => Rule::AdamW {
-            beta1: opt("beta1", 0.9),
-            beta2: opt("beta2", 0.999),
-            eps: opt("eps", 1e-8),
-            weight_decay: wd(0.01),
-        },
-        "rmsprop" => Rule::RmsProp {
-            alpha: opt("alpha", 0.99),
-            eps: opt("eps", 1e-8),
-            momentum: opt("momentum", 0.0),
-            centered: opt("centered", 0.0) != 0.0,
-            weight_decay: wd(0.0),
-        },
-        other => return Err(setup(format!("unknown optimiser `{other}`"))),
-    };
-    let schedule = match spec.schedule.kind.as_str() {
-        "constant" => Schedule::constant(lr),
-        "cosine" => Schedule::Cosine {
-            init: 0.0,
-            peak: lr,
-            warmup: sched("warmup", 0.0) as u64,
-            total: steps,
-            end: sched("end", 0.0),
-        },
-        "step" => Schedule::Step { lr, every: sched("every", 1000.0) as u64, gamma: sched("gamma", 0.1) },
-        other => return Err(setup(format!("unknown schedule `{other}`"))),
-    };
-    Optimizer::new(rule, schedule, n_params).map_err(|error| TrainFailure::Optimizer { step: 0, error })
-}
-
-/// The adjoint a `gradient = ...` setting names, for an ODE model.
-pub fn adjoint_of(spec: &TrainSpec) -> Result<Adjoint, TrainFailure> {
-    match spec.gradient.as_str() {
-        "discrete" => Ok(Adjoint::Discrete { checkpoints: spec.adjoint_checkpoints }),
-        "backsolve" => Ok(Adjoint::Backsolve),
-        "interpolated" => Ok(Adjoint::Interpolated),
-        "reversible" => Err(setup(
-            "`gradient = reversible` is for SDE models solved with reversible_heun; an ODE model trains with \
-             `discrete`, `backsolve` or `interpolated`",
-        )),
-        other => Err(setup(format!("unknown gradient method `{other}`"))),
-    }
-}
-
-/// The adjoint a `gradient = ...` setting names, for an SDE model solved
-/// with `method`: `discrete` (every method) or `reversible` (reversible
-/// Heun only).
-pub fn sde_adjoint_of(spec: &TrainSpec, method: SdeMethod) -> Result<SdeAdjoint, TrainFailure> {
-    match spec.gradient.as_str() {
-        "discrete" => Ok(SdeAdjoint::Discrete),
-        "reversible" if method == SdeMethod::ReversibleHeun => Ok(SdeAdjoint::Reversible),
-        "reversible" => Err(setup(format!(
-            "`gradient = reversible` needs the reversible_heun solver, not {method} (use `gradient = discrete`)"
-        ))),
-        other @ ("backsolve" | "interpolated") => Err(setup(format!(
-            "`gradient = {other}` is a continuous adjoint for ODE models; an SDE model trains with `gradient = discrete` \
-             (or `reversible` with reversible_heun)"
-        ))),
-        other => Err(setup(format!("unknown gradient method `{other}`"))),
-    }
 }
 
 /// A trainer that only evaluates the loss `name` ([`Trainer::evaluate`],
