@@ -517,21 +517,6 @@ impl Weights {
     }
 }
 
-/// A [`DiffField`] seen as the [`VectorField`] the solvers take.
-struct AsField<'a>(&'a dyn DiffField);
-
-impl VectorField for AsField<'_> {
-    fn dim(&self) -> usize {
-        self.0.dim()
-    }
-    fn scratch_len(&self) -> usize {
-        self.0.scratch_len()
-    }
-    fn eval(&self, t: f64, y: &[f64], dy: &mut [f64], scratch: &mut [f64]) {
-        self.0.eval(t, y, dy, scratch)
-    }
-}
-
 /// What the forward pass keeps for the backward pass.
 enum Tape {
     Discrete(discrete::Tape),
@@ -598,9 +583,9 @@ fn forward<S: Scheme>(
     u: Option<f64>,
     out: &mut [f64],
 ) -> Result<Forward, SolveError> {
-    let field = AsField(setup.f);
+    let field: &dyn VectorField = setup.f;
     let (n, t0) = (setup.n, times.t0);
-    let p = Problem { f: &field, t0, y0, saveat: times.saveat };
+    let p = Problem { f: field, t0, y0, saveat: times.saveat };
     let t_end = p.t_end();
     let unbiased_at = match (setup.sampling, u) {
         (Some(SamplingStrategy::Unbiased), Some(u)) => Some(t0 + u * (t_end - t0)),

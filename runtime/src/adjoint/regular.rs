@@ -33,7 +33,7 @@ use crate::error::SolveError;
 use crate::solve::SolveOptions;
 use crate::solver::{lincomb, stiffness_ratio, stiffness_stage, Scheme, StepObserver, Workspace};
 use crate::stepsize::{select_initial_step, InitBufs};
-use crate::term::DiffField;
+use crate::term::{DiffField, VectorField};
 
 /// The `ε` inside the square roots of the regularisers' gradients.
 const EPS: f64 = f64::MIN_POSITIVE;
@@ -226,12 +226,12 @@ impl Sampled {
             return Ok(None);
         }
         let n = x.len();
-        let field = super::AsField(f);
+        let field: &dyn VectorField = f;
         ws.y.copy_from_slice(&x);
-        ws.eval_first(&field, t);
+        ws.eval_first(field, t);
         let (f0, rest) = ws.k.split_at_mut(n);
         let init = InitBufs { f0, y1: &mut ws.ytmp, f1: &mut rest[..n], scratch: &mut ws.scratch };
-        let dt = select_initial_step(&field, t, &x, opts.rtol, opts.atol, S::TABLEAU.error_order(), init);
+        let dt = select_initial_step(field, t, &x, opts.rtol, opts.atol, S::TABLEAU.error_order(), init);
         bufs.evals += 2;
         let t1 = (t + dt).min(t_end);
         bufs.k[..n].copy_from_slice(&ws.k[..n]);

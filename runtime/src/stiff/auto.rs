@@ -121,21 +121,6 @@ pub struct AutoSolution {
     pub switches: Vec<Switch>,
 }
 
-/// A [`JacField`] seen as the [`VectorField`] the explicit stepper takes.
-struct Plain<'a>(&'a dyn JacField);
-
-impl VectorField for Plain<'_> {
-    fn dim(&self) -> usize {
-        self.0.dim()
-    }
-    fn scratch_len(&self) -> usize {
-        self.0.scratch_len()
-    }
-    fn eval(&self, t: f64, y: &[f64], dy: &mut [f64], scratch: &mut [f64]) {
-        self.0.eval(t, y, dy, scratch)
-    }
-}
-
 /// Solves `y' = f(t, y)` from `(t0, y0)` with `auto`, saving at `saveat`
 /// (sorted, all `>= t0`; the solve ends at the last one). Failures are those
 /// of [`crate::solve()`] in the Tsit5 stretches and of [`super::solve_stiff`]
@@ -182,8 +167,9 @@ fn integrate(
     switches: &mut Vec<Switch>,
 ) -> Result<Stats, SolveError> {
     let n = field.dim();
-    let plain = Plain(field);
-    let problem = solver::Problem { f: &plain, t0, y0, saveat };
+    // The explicit stepper sees the field as a plain vector field.
+    let plain: &dyn VectorField = field;
+    let problem = solver::Problem { f: plain, t0, y0, saveat };
     let mut ws = Workspace::new(n, Tsit5::SLOTS, field.scratch_len());
     if let Some(stats) = solver::start(&problem, &mut ws, out)? {
         return Ok(stats);
@@ -197,7 +183,7 @@ fn integrate(
             let (f0, rest) = ws.k.split_at_mut(n);
             let bufs = InitBufs { f0, y1: &mut ws.ytmp, f1: &mut rest[..n], scratch: &mut ws.scratch };
             ws.nfe += 1;
-            select_initial_step(&plain, t0, y0, rtol, atol, error_order, bufs)
+            select_initial_step(plain, t0, y0, rtol, atol, error_order, bufs)
         }
     };
     // The stiff side: Rodas5 with its own state and end derivative.
@@ -229,7 +215,7 @@ fn integrate(
         let h = tnext - tprev;
         let (accept, dt, failure, eest) = match phase {
             Phase::Explicit => {
-                step::<Tsit5>(&plain, tprev, tnext, &mut ws);
+                step::<Tsit5>(plain, tprev, tnext, &mut ws);
                 let eest = error_norm::<Tsit5>(h, rtol, atol, &ws);
                 let (accept, factor) = pid.adapt(eest);
                 if accept {
