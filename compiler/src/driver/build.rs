@@ -19,10 +19,10 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::codegen::{CodegenError, JitOptions, ObjectKernel, ObjectModule};
+use crate::codegen::{CodegenError, JitOptions, ObjectModule};
 use crate::ir::{self, ModelIr, ProgramIr};
 
-pub use csrc::{c_string, exported_symbols, CKernel, CLoss, CModel, ABI_VERSION};
+pub use csrc::{c_string, exported_symbols, CLoss, CModel, ABI_VERSION};
 
 use super::{prepare, solver_option, state_columns, KernelFunctions};
 
@@ -123,17 +123,6 @@ fn renamed(mut f: ir::Function, model: &str, what: &str) -> ir::Function {
     f
 }
 
-fn c_kernel(k: &ObjectKernel) -> CKernel {
-    CKernel {
-        symbol: k.symbol.clone(),
-        n_state: k.n_state,
-        n_param: k.n_param,
-        out_len: k.out_len,
-        scratch_len: k.scratch_len,
-        batch_scratch_len: k.batch_scratch_len,
-    }
-}
-
 /// The default solver of the library (`nde run` without `--solver`): the
 /// file's only declaration with its options, else tsit5.
 fn default_solver(program: &ProgramIr) -> (String, f64, f64, f64, usize) {
@@ -177,7 +166,7 @@ pub fn build_library(
     }
     let refs: Vec<&ir::Function> = funcs.iter().collect();
     let object = ObjectModule::compile(name, &refs, &opts.jit)?;
-    let k = |i: usize| c_kernel(&object.kernels[i]);
+    let k = |i: usize| object.kernels[i].clone();
     let (method, rtol, atol, dt, max_steps) = default_solver(program);
     let mut next = 5;
     let mut losses = Vec::with_capacity(plan.exported.len());

@@ -9,6 +9,8 @@
 
 use std::fmt::Write;
 
+use crate::codegen::ObjectKernel;
+
 /// The descriptor layout version (`nde_embed::ABI_VERSION`; a test checks
 /// they agree).
 pub const ABI_VERSION: u32 = 1;
@@ -17,26 +19,15 @@ pub const ABI_VERSION: u32 = 1;
 /// test checks they agree).
 pub const HANDLE_MAGIC: u64 = 0x6e64_655f_6d6f_646c;
 
-/// A kernel in the object file, by symbol, with its sizes.
-#[derive(Clone, Debug)]
-pub struct CKernel {
-    pub symbol: String,
-    pub n_state: usize,
-    pub n_param: usize,
-    pub out_len: usize,
-    pub scratch_len: usize,
-    pub batch_scratch_len: usize,
-}
-
 /// An exported loss: its kernels and bundled data (see `nde_embed::LossDesc`).
 #[derive(Clone, Debug)]
 pub struct CLoss {
     pub name: String,
-    pub kernel: CKernel,
-    pub vjp: CKernel,
+    pub kernel: ObjectKernel,
+    pub vjp: ObjectKernel,
     /// `init`'s VJP when the initial states depend on the parameters (then
     /// `y0s` is empty: the library computes them with `init`).
-    pub init_vjp: Option<CKernel>,
+    pub init_vjp: Option<ObjectKernel>,
     pub method: String,
     pub rtol: f64,
     pub atol: f64,
@@ -74,11 +65,11 @@ pub struct CModel {
     pub default_atol: f64,
     pub default_dt: f64,
     pub default_max_steps: usize,
-    pub rhs: CKernel,
-    pub vjp: CKernel,
-    pub jac: CKernel,
-    pub dfdt: CKernel,
-    pub init: CKernel,
+    pub rhs: ObjectKernel,
+    pub vjp: ObjectKernel,
+    pub jac: ObjectKernel,
+    pub dfdt: ObjectKernel,
+    pub init: ObjectKernel,
     pub losses: Vec<CLoss>,
 }
 
@@ -181,24 +172,19 @@ const char *nde_embed_last_error(void);
 const char *nde_embed_error_message(int);
 "#;
 
-fn kernel_decl(out: &mut String, k: &CKernel) {
+fn kernel_decl(out: &mut String, k: &ObjectKernel) {
     let _ = writeln!(out, "void {}(double, const double *, const double *, double *, double *);", k.symbol);
     let _ = writeln!(
         out,
-        "void {}_batch(size_t, const double *, const double *, const double *, double *, double *);",
-        k.symbol
+        "void {}(size_t, const double *, const double *, const double *, double *, double *);",
+        k.batch_symbol
     );
 }
 
-fn kernel_init(k: &CKernel) -> String {
+fn kernel_init(k: &ObjectKernel) -> String {
     format!(
-        "{{ {s}, {s}_batch, {}, {}, {}, {}, {} }}",
-        k.n_state,
-        k.n_param,
-        k.out_len,
-        k.scratch_len,
-        k.batch_scratch_len,
-        s = k.symbol
+        "{{ {}, {}, {}, {}, {}, {}, {} }}",
+        k.symbol, k.batch_symbol, k.n_state, k.n_param, k.out_len, k.scratch_len, k.batch_scratch_len,
     )
 }
 

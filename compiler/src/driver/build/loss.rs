@@ -19,9 +19,10 @@
 //! Never: write files or compile (the caller compiles the functions into
 //! the library's object file).
 
-use super::csrc::{CKernel, CLoss};
+use super::csrc::CLoss;
 use super::BuildError;
 use crate::codegen::JitOptions;
+use crate::codegen::ObjectKernel;
 use crate::driver::prepare;
 use crate::driver::train::{self, Member, TrainFailure, TrainOptions};
 use crate::ir::training::{LossIr, LossStat};
@@ -49,7 +50,7 @@ impl ExportedLoss {
 
     /// The descriptor entry with the object file's kernels, in the order of
     /// [`ExportedLoss::functions`].
-    pub fn c_loss(&self, kernels: &[CKernel]) -> CLoss {
+    pub fn c_loss(&self, kernels: &[ObjectKernel]) -> CLoss {
         CLoss {
             kernel: kernels[0].clone(),
             vjp: kernels[1].clone(),
@@ -152,8 +153,15 @@ fn export(
         trainer.loss_input(&layout, m, &[], &[0.0; 6], input);
     }
     let (function, vjp) = train::loss_functions(loss)?;
-    let placeholder =
-        CKernel { symbol: String::new(), n_state: 0, n_param: 0, out_len: 0, scratch_len: 0, batch_scratch_len: 0 };
+    let placeholder = ObjectKernel {
+        symbol: String::new(),
+        batch_symbol: String::new(),
+        n_state: 0,
+        n_param: 0,
+        out_len: 0,
+        scratch_len: 0,
+        batch_scratch_len: 0,
+    };
     let data = CLoss {
         name: loss.name.clone(),
         kernel: placeholder.clone(),

@@ -1,11 +1,20 @@
 //! The C text of a library: literals, the descriptor's constants, the
 //! version script, and the agreement with the runtime crate's ABI.
 
-use super::csrc::{self, c_string, exported_symbols, CKernel, CModel};
+use super::csrc::{self, c_string, exported_symbols, CModel};
 use super::header::header;
+use crate::codegen::ObjectKernel;
 
-fn kernel(symbol: &str, n: usize, out: usize) -> CKernel {
-    CKernel { symbol: symbol.into(), n_state: n, n_param: 2, out_len: out, scratch_len: 0, batch_scratch_len: 0 }
+fn kernel(symbol: &str, n: usize, out: usize) -> ObjectKernel {
+    ObjectKernel {
+        symbol: symbol.into(),
+        batch_symbol: format!("{symbol}_batch"),
+        n_state: n,
+        n_param: 2,
+        out_len: out,
+        scratch_len: 0,
+        batch_scratch_len: 0,
+    }
 }
 
 fn model() -> CModel {
